@@ -1,0 +1,136 @@
+"""Configuration: where metadata and artifacts live and which executor runs tasks.
+
+One resolution order everywhere, field by field: an explicit argument, then the environment
+(``LIMELIGHT_HOME``, ``LIMELIGHT_DB``, ``LIMELIGHT_ARTIFACTS``, ``LIMELIGHT_EXECUTOR``), then
+``limelight.toml`` in the working directory, then the defaults. The default home is
+``./.limelight`` with the SQLite file ``limelight.db`` and the folder ``artifacts/`` inside it.
+Resolving a configuration writes nothing; folders are made when something is stored.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from limelight.core.errors import ConfigError
+
+__all__ = ["EXECUTORS", "Config", "resolve_config"]
+
+EXECUTORS = ("local", "inline", "ray", "dask")
+CONFIG_FILE = "limelight.toml"
+_ENV = {
+    "home": "LIMELIGHT_HOME",
+    "db": "LIMELIGHT_DB",
+    "artifacts": "LIMELIGHT_ARTIFACTS",
+    "executor": "LIMELIGHT_EXECUTOR",
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """A resolved configuration. ``db`` is a SQLAlchemy URL, ``artifacts`` an fsspec URL or path."""
+
+    home: Path
+    db: str
+    artifacts: str
+    executor: str = "local"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.db.startswith("sqlite")
+
+    def with_(self, **changes: object) -> Config:
+        """A copy with some fields changed."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _read_toml(cwd: Path) -> dict[str, object]:
+    path = cwd / CONFIG_FILE
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}. Fix the file or remove it.") from exc
+    section = data.get("limelight", data)
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: [limelight] must be a table of settings")
+    unknown = sorted(set(section) - set(_ENV))
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown setting(s) {', '.join(unknown)}; known settings are "
+            f"{', '.join(sorted(_ENV))}"
+        )
+    for key, value in section.items():
+        if not isinstance(value, str):
+            raise ConfigError(f"{path}: setting {key!r} must be a string, not {value!r}")
+    return dict(section)
+
+
+def _check_db_url(url: str, origin: str) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as exc:
+        raise ConfigError(
+            f"{origin}: {url!r} is not a database URL. Use sqlite:///path/to/limelight.db or "
+            "postgresql+psycopg://user@host:5432/dbname."
+        ) from exc
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise ConfigError(
+            f"{origin}: database backend {backend!r} is not supported; use sqlite or postgresql"
+        )
+    return url
+
+
+def resolve_config(
+    *,
+    home: str | os.PathLike[str] | None = None,
+    db: str | None = None,
+    artifacts: str | None = None,
+    executor: str | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Resolve the configuration from arguments, environment, ``limelight.toml`` and defaults."""
+    workdir = Path(cwd) if cwd is not None else Path.cwd()
+    env = os.environ if environ is None else environ
+    file_settings = _read_toml(workdir)
+    given = {"home": home, "db": db, "artifacts": artifacts, "executor": executor}
+
+    def pick(key: str) -> tuple[str | None, str]:
+        value = given[key]
+        if value is not None:
+            return os.fspath(value), f"argument {key}"
+        if env.get(_ENV[key]):
+            return env[_ENV[key]], f"environment variable {_ENV[key]}"
+        if key in file_settings:
+            return str(file_settings[key]), f"{workdir / CONFIG_FILE} setting {key!r}"
+        return None, "default"
+
+    home_value, _ = pick("home")
+    home_path = Path(home_value) if home_value else Path(".limelight")
+    if not home_path.is_absolute():
+        home_path = workdir / home_path
+
+    db_value, db_origin = pick("db")
+    db_url = _check_db_url(db_value, db_origin) if db_value else f"sqlite:///{home_path / 'limelight.db'}"
+
+    artifacts_value, _ = pick("artifacts")
+    if artifacts_value and "://" not in artifacts_value and not Path(artifacts_value).is_absolute():
+        artifacts_value = str(workdir / artifacts_value)
+    artifacts_url = artifacts_value or str(home_path / "artifacts")
+
+    executor_value, executor_origin = pick("executor")
+    executor_name = executor_value or "local"
+    if executor_name not in EXECUTORS:
+        raise ConfigError(
+            f"{executor_origin}: unknown executor {executor_name!r}; choose one of {', '.join(EXECUTORS)}"
+        )
+    return Config(home=home_path, db=db_url, artifacts=artifacts_url, executor=executor_name)
