@@ -33,8 +33,16 @@ def peer_python(name: str, requirements: list[str], *, pip_flags: list[str] | No
     print(f"[peers] installing {name}: {' '.join(requirements)}", file=sys.stderr, flush=True)
     venv.EnvBuilder(with_pip=True, clear=True).create(root)
     subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-         *steps[0], *requirements],
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            *steps[0],
+            *requirements,
+        ],
         check=True,
     )
     stamp.write_text(digest)

@@ -120,7 +120,11 @@ def resolve_config(
         home_path = workdir / home_path
 
     db_value, db_origin = pick("db")
-    db_url = _check_db_url(db_value, db_origin) if db_value else f"sqlite:///{home_path / 'limelight.db'}"
+    db_url = (
+        _check_db_url(db_value, db_origin)
+        if db_value
+        else f"sqlite:///{home_path / 'limelight.db'}"
+    )
 
     artifacts_value, _ = pick("artifacts")
     if artifacts_value and "://" not in artifacts_value and not Path(artifacts_value).is_absolute():
@@ -131,6 +135,7 @@ def resolve_config(
     executor_name = executor_value or "local"
     if executor_name not in EXECUTORS:
         raise ConfigError(
-            f"{executor_origin}: unknown executor {executor_name!r}; choose one of {', '.join(EXECUTORS)}"
+            f"{executor_origin}: unknown executor {executor_name!r}; "
+            f"choose one of {', '.join(EXECUTORS)}"
         )
     return Config(home=home_path, db=db_url, artifacts=artifacts_url, executor=executor_name)

@@ -19,7 +19,7 @@ def _base36(number: int, width: int) -> str:
 
 
 def new_id() -> str:
-    """A 16-character id that sorts by creation time (milliseconds) and is unique across processes."""
+    """A 16-character id, sorted by creation time (ms) and unique across processes."""
     millis = time.time_ns() // 1_000_000
     return _base36(millis, 9) + _base36(int.from_bytes(os.urandom(5), "big"), 7)
 

@@ -1,0 +1,7 @@
+"""The subcommands of ``limelight``; each module under ``cli`` registers its own."""
+
+from __future__ import annotations
+
+from limelight.cli import _store_demo  # noqa: F401
+
+__all__: list[str] = []

@@ -1,0 +1,266 @@
+"""The metadata schema (SQLAlchemy Core), one for SQLite and PostgreSQL.
+
+Changes to these tables go through a new Alembic migration in ``store/migrations/versions``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+__all__ = [
+    "SCHEMA_HEAD",
+    "alias_events",
+    "aliases",
+    "artifacts",
+    "attempts",
+    "datasets",
+    "experiment_variants",
+    "experiments",
+    "flows",
+    "metadata",
+    "metrics",
+    "model_versions",
+    "models",
+    "params",
+    "run_datasets",
+    "runs",
+    "steps",
+    "tags",
+    "tasks",
+]
+
+naming = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=naming)
+Id = BigInteger().with_variant(Integer, "sqlite")  # SQLite's rowid alias must be INTEGER
+
+flows = Table(
+    "flows",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("created_at", Float, nullable=False),
+    Column("graph", JSON),  # the static graph of the latest run, for display
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column(
+        "flow", String(200), nullable=False
+    ),  # a flow's name, or an experiment's for notebook runs
+    Column("kind", String(20), nullable=False, default="flow"),  # flow | notebook
+    Column("status", String(20), nullable=False),  # running | succeeded | failed | interrupted
+    Column("origin_run_id", Id, ForeignKey("runs.id")),  # the run a resume reuses
+    Column("code_hash", String(64)),
+    Column("code_path", Text),
+    Column("user", String(200)),
+    Column("executor", String(20)),
+    Column("pid", Integer),
+    Column("created_at", Float, nullable=False),
+    Column("heartbeat_at", Float),
+    Column("finished_at", Float),
+    Column("error", Text),
+    Index("ix_runs_flow_id", "flow", "id"),
+)
+
+steps = Table(
+    "steps",
+    metadata,
+    Column("run_id", Id, ForeignKey("runs.id"), primary_key=True),
+    Column("name", String(200), primary_key=True),
+    Column("kind", String(20)),  # start | linear | branch | foreach | join | end
+    Column("status", String(20), nullable=False),
+    Column("started_at", Float),
+    Column("finished_at", Float),
+    Column("decorators", JSON),
+)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("run_id", Id, ForeignKey("runs.id"), nullable=False),
+    Column("step", String(200), nullable=False),
+    Column(
+        "path", String(400), nullable=False
+    ),  # the task's place: foreach indices, e.g. "3" or "3.1"
+    Column("status", String(20), nullable=False),  # pending | running | succeeded | failed | reused
+    Column("origin_task_id", Id, ForeignKey("tasks.id")),  # for tasks reused by a resume
+    Column("input_task_ids", JSON),
+    Column("foreach_stack", JSON),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("started_at", Float),
+    Column("finished_at", Float),
+    Column("error", Text),
+    Column("stdout_key", String(64)),
+    Column("stderr_key", String(64)),
+    UniqueConstraint("run_id", "step", "path", name="uq_tasks_run_step_path"),
+)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("task_id", Id, ForeignKey("tasks.id"), primary_key=True),
+    Column("attempt", Integer, primary_key=True),
+    Column("status", String(20), nullable=False),
+    Column("started_at", Float),
+    Column("finished_at", Float),
+    Column("worker", String(100)),
+    Column("error", Text),
+)
+
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("task_id", Id, ForeignKey("tasks.id"), primary_key=True),
+    Column("name", String(200), primary_key=True),
+    Column("key", String(64), nullable=False),
+    Column("serializer", String(20), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("meta", JSON),
+)
+
+params = Table(
+    "params",
+    metadata,
+    Column("run_id", Id, ForeignKey("runs.id"), primary_key=True),
+    Column("name", String(200), primary_key=True),
+    Column("value", JSON),
+)
+
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("run_id", Id, ForeignKey("runs.id"), nullable=False),
+    Column("task_id", Id, ForeignKey("tasks.id")),
+    Column("name", String(200), nullable=False),
+    Column("step", BigInteger),
+    Column("value", Float),  # NaN and infinities are stored as the text below
+    Column("value_text", String(10)),
+    Column("timestamp", Float, nullable=False),
+    Index("ix_metrics_run_name", "run_id", "name", "step"),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("run_id", Id, ForeignKey("runs.id"), primary_key=True),
+    Column("tag", String(400), primary_key=True),
+)
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("version", String(200), nullable=False, default=""),
+    Column("path", Text),
+    Column("license", Text),
+    Column("usage", String(100), nullable=False),  # research-only | production | ...
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("name", "version", name="uq_datasets_name_version"),
+)
+
+run_datasets = Table(
+    "run_datasets",
+    metadata,
+    Column("run_id", Id, ForeignKey("runs.id"), primary_key=True),
+    Column("dataset_id", Id, ForeignKey("datasets.id"), primary_key=True),
+)
+
+models = Table(
+    "models",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("created_at", Float, nullable=False),
+    Column("description", Text),
+    Column("gates", JSON),  # promotion gates declared for this name
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("model", String(200), ForeignKey("models.name"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("artifact", JSON, nullable=False),  # an ArtifactRef
+    Column("run_id", Id, ForeignKey("runs.id")),
+    Column("task_id", Id, ForeignKey("tasks.id")),
+    Column("code_hash", String(64)),
+    Column("metrics", JSON),
+    Column("signature", JSON),
+    Column("lineage", JSON),  # params and datasets at registration
+    Column("created_at", Float, nullable=False),
+    Column("created_by", String(200)),
+    UniqueConstraint("model", "version", name="uq_model_versions_model_version"),
+)
+
+aliases = Table(
+    "aliases",
+    metadata,
+    Column("model", String(200), ForeignKey("models.name"), primary_key=True),
+    Column("alias", String(100), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("moved_at", Float, nullable=False),
+)
+
+alias_events = Table(
+    "alias_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("model", String(200), ForeignKey("models.name"), nullable=False),
+    Column("alias", String(100), nullable=False),
+    Column("from_version", Integer),
+    Column("to_version", Integer),
+    Column("who", String(200)),
+    Column("why", Text),
+    Column("at", Float, nullable=False),
+    Column("outcome", String(20), nullable=False),  # moved | refused
+    Column("gates", JSON),  # each gate's decision
+)
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("salt", String(200), nullable=False),
+    Column("layer", String(200)),
+    Column("status", String(20), nullable=False),  # draft | running | stopped
+    Column("start_at", Float),
+    Column("stop_at", Float),
+    Column("primary_metric", String(200)),
+    Column("secondary_metrics", JSON),
+    Column("spec", JSON),
+    Column("created_at", Float, nullable=False),
+)
+
+experiment_variants = Table(
+    "experiment_variants",
+    metadata,
+    Column("experiment", String(200), ForeignKey("experiments.name"), primary_key=True),
+    Column("name", String(200), primary_key=True),
+    Column("share", Float, nullable=False),
+    Column("value", JSON),
+    Column("position", Integer, nullable=False),
+)
+
+SCHEMA_HEAD = "0001"  # the newest migration in store/migrations/versions
