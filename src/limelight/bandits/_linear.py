@@ -1,0 +1,167 @@
+"""Contextual policies on a ridge regression per action: LinUCB, linear Thompson sampling, and a
+softmax/greedy policy on the learned reward model (off-policy learning from logs)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from limelight.bandits._base import (
+    Policy,
+    greedy_probabilities,
+    sampled_argmax_probabilities,
+    uniform_probabilities,
+)
+
+__all__ = ["LinUCB", "LinearThompsonSampling", "RewardModelPolicy"]
+
+
+class _RidgePolicy(Policy):
+    """Shared sufficient statistics: per action, A = l2 I + sum x x^T and b = sum r x."""
+
+    contextual = True
+    _state_arrays = ("A_", "b_")
+
+    n_features: int
+    l2: float
+
+    def _init_state(self) -> None:
+        k, d = self.n_actions, self.n_features
+        self.A_ = np.tile(np.eye(d) * self.l2, (k, 1, 1))
+        self.b_ = np.zeros((k, d))
+        self._after_load()
+
+    def _after_load(self) -> None:
+        self.A_inv_ = np.linalg.inv(self.A_)
+        self.theta_ = np.einsum("kde,ke->kd", self.A_inv_, self.b_)
+
+    def _learn(self, x: NDArray[np.float64], a: NDArray[np.int64], r: NDArray[np.float64],
+               ) -> None:
+        if a.size == 1:  # Sherman-Morrison: O(d^2) per update
+            k, xi = int(a[0]), x[0]
+            u = self.A_inv_[k] @ xi
+            self.A_inv_[k] -= np.outer(u, u) / (1.0 + xi @ u)
+            self.A_[k] += np.outer(xi, xi)
+            self.b_[k] += r[0] * xi
+            self.theta_[k] = self.A_inv_[k] @ self.b_[k]
+            return
+        order = np.argsort(a, kind="stable")
+        arms, starts = np.unique(a[order], return_index=True)
+        for arm, rows in zip(arms, np.split(order, starts[1:]), strict=True):
+            xk = x[rows]
+            self.A_[arm] += xk.T @ xk
+            self.b_[arm] += xk.T @ r[rows]
+        self.A_inv_[arms] = np.linalg.inv(self.A_[arms])
+        self.theta_[arms] = np.einsum("kde,ke->kd", self.A_inv_[arms], self.b_[arms])
+
+    def predict_rewards(self, contexts: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The reward model's prediction for every action: shape (n_rounds, n_actions)."""
+        self._ensure_state()
+        x = self._contexts(contexts, single=False)
+        return x @ self.theta_.T
+
+    def _mean_var(self, x: NDArray[np.float64]) -> tuple[NDArray, NDArray]:
+        mean = x @ self.theta_.T
+        var = np.einsum("knd,nd->nk", x @ self.A_inv_, x)
+        return mean, np.maximum(var, 0.0)
+
+
+class LinUCB(_RidgePolicy):
+    """Disjoint LinUCB (Li et al. 2010): the action with the highest upper confidence bound
+    ``x.theta_a + alpha * sqrt(x^T A_a^-1 x)``; ties split evenly, so propensities are exact."""
+
+    _constraints: ClassVar = {
+        "n_actions": ("int", 1, None),
+        "n_features": ("int", 1, None),
+        "alpha": ("float", 0.0, None),
+        "l2": ("float", 1e-12, None),
+        "random_state": ("seed", None, None),
+    }
+
+    def __init__(self, *, n_actions: int, n_features: int, alpha: float = 1.0, l2: float = 1.0,
+                 random_state: int | None = None) -> None:
+        self.n_actions = n_actions
+        self.n_features = n_features
+        self.alpha = alpha
+        self.l2 = l2
+        self.random_state = random_state
+
+    def _probabilities(self, x: NDArray[np.float64], mask: NDArray[np.bool_]) -> NDArray:
+        mean, var = self._mean_var(x)
+        return greedy_probabilities(mean + self.alpha * np.sqrt(var), mask)
+
+
+class LinearThompsonSampling(_RidgePolicy):
+    """Linear Thompson sampling (Agrawal & Goyal 2013) with a Gaussian posterior per action.
+
+    A draw of ``x.theta_a`` is normal with mean ``x.theta_a`` and variance
+    ``v^2 x^T A_a^-1 x``; action probabilities are estimated from ``n_samples`` draws and the
+    choice is made from them, so logged propensities are exact for the choice made.
+    """
+
+    _constraints: ClassVar = {
+        "n_actions": ("int", 1, None),
+        "n_features": ("int", 1, None),
+        "v": ("float", 0.0, None),
+        "l2": ("float", 1e-12, None),
+        "n_samples": ("int", 1, None),
+        "random_state": ("seed", None, None),
+    }
+
+    def __init__(self, *, n_actions: int, n_features: int, v: float = 1.0, l2: float = 1.0,
+                 n_samples: int = 256, random_state: int | None = None) -> None:
+        self.n_actions = n_actions
+        self.n_features = n_features
+        self.v = v
+        self.l2 = l2
+        self.n_samples = n_samples
+        self.random_state = random_state
+
+    def _probabilities(self, x: NDArray[np.float64], mask: NDArray[np.bool_]) -> NDArray:
+        mean, var = self._mean_var(x)
+        scale = self.v * np.sqrt(var)
+        k = self.n_actions
+
+        def draw(rows: NDArray[np.int64], m: int) -> NDArray[np.float64]:
+            noise = self.rng_.standard_normal((rows.size, m, k))
+            return mean[rows][:, None, :] + scale[rows][:, None, :] * noise
+
+        return sampled_argmax_probabilities(draw, mask, x.shape[0], k, self.n_samples)
+
+
+class RewardModelPolicy(_RidgePolicy):
+    """Act on a learned reward model: greedy (``temperature=0``) or softmax over predicted
+    rewards, mixed with ``epsilon`` uniform exploration. ``fit`` learns it from logged data."""
+
+    _constraints: ClassVar = {
+        "n_actions": ("int", 1, None),
+        "n_features": ("int", 1, None),
+        "temperature": ("float", 0.0, None),
+        "epsilon": ("float", 0.0, 1.0),
+        "l2": ("float", 1e-12, None),
+        "random_state": ("seed", None, None),
+    }
+
+    def __init__(self, *, n_actions: int, n_features: int, temperature: float = 0.0,
+                 epsilon: float = 0.0, l2: float = 1.0, random_state: int | None = None) -> None:
+        self.n_actions = n_actions
+        self.n_features = n_features
+        self.temperature = temperature
+        self.epsilon = epsilon
+        self.l2 = l2
+        self.random_state = random_state
+
+    def _probabilities(self, x: NDArray[np.float64], mask: NDArray[np.bool_]) -> NDArray:
+        q = x @ self.theta_.T
+        if self.temperature > 0:
+            z = np.where(mask, q / self.temperature, -np.inf)
+            z = np.exp(z - z.max(axis=1, keepdims=True))
+            probs = z / z.sum(axis=1, keepdims=True)
+        else:
+            probs = greedy_probabilities(q, mask)
+        if self.epsilon > 0:
+            n, k = x.shape[0], self.n_actions
+            probs = self.epsilon * uniform_probabilities(mask, n, k) + (1 - self.epsilon) * probs
+        return probs
