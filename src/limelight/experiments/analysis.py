@@ -213,8 +213,10 @@ def analyze_events(
 class DailySeries:
     """One metric's estimate at the end of each day, with fixed and sequential intervals.
 
-    The sequential bounds are the running intersection of the confidence sequence (still
-    valid, never widening); the sequential p-value is its running minimum.
+    The sequential p-value is reported as its running minimum (valid under the null of no
+    effect at any time). The sequential bounds are *not* intersected over days: a cumulative
+    per-user metric (plays so far) grows as users stay longer, so each day estimates a
+    slightly different quantity and an intersection could exclude the final truth.
     """
 
     experiment: str
@@ -289,8 +291,6 @@ def daily_series(
                            ("seq_high", seq.ci_high), ("p", fixed.p_value),
                            ("seq_p", seq.p_value)):
             fields[key][i] = value
-    seq_low = np.fmax.accumulate(fields["seq_low"])
-    seq_high = np.fmin.accumulate(fields["seq_high"])
     return DailySeries(
         experiment=spec.name,
         metric=metric,
@@ -300,8 +300,8 @@ def daily_series(
         diff=fields["diff"],
         ci_low=fields["ci_low"],
         ci_high=fields["ci_high"],
-        seq_low=seq_low,
-        seq_high=seq_high,
+        seq_low=fields["seq_low"],
+        seq_high=fields["seq_high"],
         p_value=fields["p"],
         seq_p_value=np.fmin.accumulate(fields["seq_p"]),
         alpha=alpha,
