@@ -161,6 +161,34 @@ def test_sessions_and_plays_per_member_match_the_exact_ab_metric(world: World) -
     assert abs(_z(n_sessions, lam.sum(), lam.sum())) < Z
 
 
+def test_take_rate_intervals_cover_at_the_nominal_rate(world: World) -> None:
+    """Over many independent simulated days, the exact 95% interval for total plays covers the
+    realised total about 95% of the time: the plays are the independent Bernoullis claimed."""
+    n, k, runs = 2_000, 5, 400
+    rng = np.random.default_rng(12)
+    ids = rng.integers(0, world.n_members, n)
+    slates = _random_slates(world, n, k, seed=13)
+    p = world.play_probabilities(ids, slates)
+    mean, sd = p.sum(), np.sqrt((p * (1 - p)).sum())
+    online = sim.Online(world, seed=14)
+    totals = np.array([len(online.respond(ids, slates)) for _ in range(runs)])
+    covered = np.mean(np.abs(totals - mean) <= 1.96 * sd)
+    assert abs(covered - 0.95) < Z * np.sqrt(0.95 * 0.05 / runs)
+
+
+def test_respond_one(world: World) -> None:
+    online = sim.Online(world, seed=5)
+    row = world.best_slates([7])[0]
+    total = 0
+    for _ in range(300):
+        feedback = online.respond_one(7, row, np.zeros(len(row), dtype=int), timestamp=10**9)
+        assert feedback.n_rows == 1 and np.all(feedback.rows == 0)
+        assert np.all(feedback.timestamps > 10**9)
+        total += len(feedback)
+    e = world.expected_plays([7], [row], np.zeros((1, len(row)), dtype=int))[0]
+    assert abs(total / 300 - e) < Z * np.sqrt(e / 300)
+
+
 def test_records_for_the_feedback_endpoint(world: World) -> None:
     online = sim.Online(world, seed=4)
     feedback = online.respond(np.zeros(200, dtype=int), np.tile(world.best_slates([0]), (200, 1)))

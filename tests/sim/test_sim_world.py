@@ -178,6 +178,18 @@ def test_context_noise_keeps_taste_and_blurs_features() -> None:
 # ---- bad input -------------------------------------------------------------------------------
 
 
+def test_title_labels(world: World) -> None:
+    label = world.title_labels([0])[0]
+    assert label.startswith("Title 0 (")
+    first_genre = world.genres[int(np.flatnonzero(world.title_genres[0])[0])]
+    assert first_genre in label
+
+
+def test_world_needs_a_config() -> None:
+    with pytest.raises(InvalidInputError, match="from_scale"):
+        World("small")  # type: ignore[arg-type]
+
+
 def test_unknown_members_and_titles_are_not_found(world: World) -> None:
     with pytest.raises(NotFoundError, match="unknown member id 1000"):
         world.members([0, 1000])

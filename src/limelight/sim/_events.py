@@ -425,14 +425,41 @@ class Online:
                 )
             times = times.astype(np.int64)
         played, seconds = _play(world, self._rng, ids, titles, shown)
-        row, position = np.nonzero(played)
-        return Feedback(
-            rows=row.astype(np.int64),
-            member_ids=ids[row],
-            title_ids=titles[row, position],
-            positions=position.astype(np.int64),
-            artworks=shown[row, position],
-            timestamps=times[row] + _SECONDS_PER_SLOT * (position + 1),
-            durations=seconds[row, position],
-            n_rows=len(ids),
+        return _feedback(ids, titles, shown, times, played, seconds)
+
+    def respond_one(
+        self,
+        member_id: int,
+        title_ids: ArrayLike,
+        artworks: ArrayLike | None = None,
+        timestamp: int | None = None,
+    ) -> Feedback:
+        """Feedback to one response: ``title_ids`` shown in order, each with its artwork."""
+        return self.respond(
+            [member_id],
+            np.asarray(title_ids)[None, :],
+            None if artworks is None else np.asarray(artworks)[None, :],
+            None if timestamp is None else [timestamp],
         )
+
+
+def _feedback(
+    ids: NDArray[np.int64],
+    titles: NDArray[np.int64],
+    shown: NDArray[np.int64],
+    times: NDArray[np.int64],
+    played: NDArray[np.bool_],
+    seconds: NDArray[np.float64],
+) -> Feedback:
+    """Feedback events of the played cells of a batch of rows."""
+    row, position = np.nonzero(played)
+    return Feedback(
+        rows=row.astype(np.int64),
+        member_ids=ids[row],
+        title_ids=titles[row, position],
+        positions=position.astype(np.int64),
+        artworks=shown[row, position],
+        timestamps=times[row] + _SECONDS_PER_SLOT * (position + 1),
+        durations=seconds[row, position],
+        n_rows=len(ids),
+    )

@@ -75,6 +75,11 @@ class World:
     """A seeded streaming service whose ground truth is known exactly."""
 
     def __init__(self, config: WorldConfig | None = None) -> None:
+        if config is not None and not isinstance(config, WorldConfig):
+            raise InvalidInputError(
+                f"World takes a WorldConfig, not {type(config).__name__}; for a size by name "
+                "use World.from_scale('small', seed=0)"
+            )
         self.config = config if config is not None else WorldConfig()
         cfg = self.config
         self._keys = {
@@ -161,6 +166,15 @@ class World:
         """Genre names (generic names past the twelve built-in ones)."""
         g = self.config.n_genres
         return tuple(GENRES[i] if i < len(GENRES) else f"genre-{i}" for i in range(g))
+
+    def title_labels(self, title_ids: ArrayLike) -> list[str]:
+        """Readable names for titles, e.g. ``"Title 42 (drama, romance)"``, for demos and logs."""
+        titles = as_title_ids(title_ids, self.n_titles)
+        names = self.genres
+        return [
+            f"Title {t} ({', '.join(names[g] for g in np.flatnonzero(self.title_genres[t]))})"
+            for t in titles.tolist()
+        ]
 
     # ---- members -----------------------------------------------------------------------------
 
