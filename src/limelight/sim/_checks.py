@@ -11,6 +11,7 @@ __all__ = [
     "ArtworkWeights",
     "as_artwork_indices",
     "as_artwork_weights",
+    "as_k",
     "as_member_ids",
     "as_slates",
     "as_title_ids",
@@ -36,6 +37,18 @@ def _check_range(arr: NDArray[np.int64], n: int, what: str) -> None:
             f"unknown {what} id {first}: this world's {what}s are 0..{n - 1} "
             f"({int(bad.sum())} bad id(s) in the input)"
         )
+
+
+def as_k(k: object, default: int, n_titles: int) -> int:
+    """The length of a row: ``default`` when None, else a positive int within the catalogue."""
+    k = default if k is None else k
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise InvalidInputError(f"k={k!r} must be a positive integer")
+    if k > n_titles:
+        raise InvalidInputError(
+            f"k={k} is larger than the catalogue ({n_titles} titles); ask for at most {n_titles}"
+        )
+    return int(k)
 
 
 def as_member_ids(values: ArrayLike, n_members: int) -> NDArray[np.int64]:

@@ -16,7 +16,13 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
 from limelight.core.errors import InvalidInputError
-from limelight.sim._checks import as_artwork_indices, as_member_ids, as_slates
+from limelight.sim._checks import (
+    ArtworkWeights,
+    as_artwork_indices,
+    as_k,
+    as_member_ids,
+    as_slates,
+)
 from limelight.sim._random import generator
 from limelight.sim._world import World
 
@@ -208,7 +214,8 @@ def _play(
     valid: NDArray[np.bool_] | None = None,
 ) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
     """Draw which cells are played and for how many seconds (0 where not played)."""
-    prob, completion = world._cell_truth(ids, titles, artworks)
+    weights = ArtworkWeights(titles.shape, world.n_artworks, artworks, None)
+    prob, completion = world._row_truth(ids, titles, weights)
     played = rng.random(titles.shape) < prob
     if valid is not None:
         played &= valid
@@ -256,7 +263,7 @@ def iter_history(
     The events do not depend on ``members_per_chunk``.
     """
     seed = _seed(world, seed)
-    k = world._check_k(k)
+    k = as_k(k, world.config.row_size, world.n_titles)
     if isinstance(members_per_chunk, bool) or not isinstance(members_per_chunk, int):
         raise InvalidInputError(f"members_per_chunk={members_per_chunk!r} must be an integer")
     if members_per_chunk < 1:
@@ -352,7 +359,7 @@ def exploration_log(
         raise InvalidInputError(f"n_sessions={n_sessions!r} must be a positive integer")
     if n_sessions < 1:
         raise InvalidInputError(f"n_sessions={n_sessions} must be >= 1")
-    k = world._check_k(k)
+    k = as_k(k, world.config.row_size, world.n_titles)
     cfg = world.config
     rng = generator(_seed(world, seed), _LOG)
     pool = _pool(world, member_ids)

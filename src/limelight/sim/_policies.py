@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from limelight.core.errors import InvalidInputError
-from limelight.sim._checks import as_member_ids, as_slates, as_title_ids
+from limelight.sim._checks import as_k, as_member_ids, as_slates, as_title_ids
 from limelight.sim._world import World
 
 __all__ = [
@@ -57,7 +57,7 @@ def ranker_slates(
 ) -> NDArray[np.int64]:
     """The rows a ranker shows, ``(n, k)``, checked to be k distinct known titles per member."""
     ids = as_member_ids(member_ids, world.n_members)
-    k = world._check_k(k)
+    k = as_k(k, world.config.row_size, world.n_titles)
     if not callable(getattr(ranker, "recommend", None)):
         raise InvalidInputError(
             f"{type(ranker).__name__} has no recommend(user_ids, k, exclude_seen) method"

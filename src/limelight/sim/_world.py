@@ -23,7 +23,9 @@ from numpy.typing import ArrayLike, NDArray
 
 from limelight.core.errors import InvalidInputError
 from limelight.sim._checks import (
+    ArtworkWeights,
     as_artwork_weights,
+    as_k,
     as_member_ids,
     as_slates,
     as_title_ids,
@@ -256,41 +258,38 @@ class World:
         completion = 1.0 / (1.0 + np.exp(-(cfg.completion_bias + cfg.completion_weight * personal)))
         return attract, completion
 
-    def _chunks(self, n: int, width: int) -> range:
-        return range(0, n, max(1, _PAIR_BUDGET // max(1, width * self.n_artworks)))
+    def _rows_per_chunk(self, width: int) -> int:
+        """Members per chunk so that a chunk evaluates about ``_PAIR_BUDGET`` artwork cells."""
+        return max(1, _PAIR_BUDGET // max(1, width * self.n_artworks))
 
-    def _cell_truth(
-        self, ids: NDArray[np.int64], titles: NDArray[np.int64], artworks: NDArray[np.int64]
+    def _row_truth(
+        self, ids: NDArray[np.int64], titles: NDArray[np.int64], weights: ArtworkWeights
     ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        """P(play) and mean completion, ``(n, k)``, of rows shown at positions 0..k-1."""
+        """P(play) and mean completion of a play, ``(n, k)``, of rows shown at positions 0..k-1."""
         k = titles.shape[1]
         positions = np.arange(k, dtype=np.float64)
         prob = np.empty(titles.shape, dtype=np.float64)
         completion = np.empty(titles.shape, dtype=np.float64)
-        step = self._chunks(len(ids), k).step
+        step = self._rows_per_chunk(k)
         for lo in range(0, len(ids), step):
             hi = lo + step
             probs, comp = self._artwork_probs(self._members(ids[lo:hi]), titles[lo:hi], positions)
-            prob[lo:hi] = np.take_along_axis(probs, artworks[lo:hi, :, None], axis=2)[:, :, 0]
+            prob[lo:hi] = np.einsum("nka,nka->nk", probs, weights.chunk(lo, hi))
             completion[lo:hi] = comp
         return prob, completion
+
+    def _checked_rows(
+        self, member_ids: ArrayLike, slates: ArrayLike, artworks: Artworks
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64], ArtworkWeights]:
+        ids = as_member_ids(member_ids, self.n_members)
+        titles = as_slates(slates, len(ids), self.n_titles)
+        return ids, titles, as_artwork_weights(artworks, titles.shape, self.n_artworks)
 
     def play_probabilities(
         self, member_ids: ArrayLike, slates: ArrayLike, artworks: Artworks = None
     ) -> NDArray[np.float64]:
         """Exact P(play), ``(n, k)``, of each title shown in each row at positions 0..k-1."""
-        ids = as_member_ids(member_ids, self.n_members)
-        titles = as_slates(slates, len(ids), self.n_titles)
-        k = titles.shape[1]
-        weights = as_artwork_weights(artworks, (len(ids), k), self.n_artworks)
-        out = np.empty(titles.shape, dtype=np.float64)
-        positions = np.arange(k, dtype=np.float64)
-        step = self._chunks(len(ids), k).step
-        for lo in range(0, len(ids), step):
-            hi = lo + step
-            probs, _ = self._artwork_probs(self._members(ids[lo:hi]), titles[lo:hi], positions)
-            out[lo:hi] = np.einsum("nka,nka->nk", probs, weights.chunk(lo, hi))
-        return out
+        return self._row_truth(*self._checked_rows(member_ids, slates, artworks))[0]
 
     def expected_plays(
         self, member_ids: ArrayLike, slates: ArrayLike, artworks: Artworks = None
@@ -302,20 +301,9 @@ class World:
         self, member_ids: ArrayLike, slates: ArrayLike, artworks: Artworks = None
     ) -> NDArray[np.float64]:
         """Exact expected seconds watched in one session per row."""
-        ids = as_member_ids(member_ids, self.n_members)
-        titles = as_slates(slates, len(ids), self.n_titles)
-        weights = as_artwork_weights(artworks, (len(ids), titles.shape[1]), self.n_artworks)
-        positions = np.arange(titles.shape[1], dtype=np.float64)
-        out = np.empty(len(ids), dtype=np.float64)
-        step = self._chunks(len(ids), titles.shape[1]).step
-        for lo in range(0, len(ids), step):
-            hi = lo + step
-            probs, completion = self._artwork_probs(
-                self._members(ids[lo:hi]), titles[lo:hi], positions
-            )
-            p = np.einsum("nka,nka->nk", probs, weights.chunk(lo, hi))
-            out[lo:hi] = (p * completion * self.runtimes[titles[lo:hi]]).sum(axis=1)
-        return out
+        ids, titles, weights = self._checked_rows(member_ids, slates, artworks)
+        prob, completion = self._row_truth(ids, titles, weights)
+        return np.sum(prob * completion * self.runtimes[titles], axis=1)
 
     def artwork_play_probabilities(
         self, member_ids: ArrayLike, title_ids: ArrayLike, positions: ArrayLike | None = None
@@ -334,7 +322,7 @@ class World:
                 f"positions has shape {pos.shape}; give one position per member ({len(ids)},)"
             )
         out = np.empty((len(ids), self.n_artworks), dtype=np.float64)
-        step = self._chunks(len(ids), 1).step
+        step = self._rows_per_chunk(1)
         for lo in range(0, len(ids), step):
             hi = lo + step
             probs, _ = self._artwork_probs(
@@ -413,17 +401,17 @@ class World:
     def popular_slates(self, member_ids: ArrayLike, k: int | None = None) -> NDArray[np.int64]:
         """The k most popular titles for every member (the non-personal baseline)."""
         ids = as_member_ids(member_ids, self.n_members)
-        k = self._check_k(k)
+        k = as_k(k, self.config.row_size, self.n_titles)
         top = np.argsort(-self.popularity, kind="stable")[:k]
         return np.tile(top, (len(ids), 1))
 
     def best_slates(self, member_ids: ArrayLike, k: int | None = None) -> NDArray[np.int64]:
         """The k titles with the highest true play chance per member (under random artwork)."""
         ids = as_member_ids(member_ids, self.n_members)
-        k = self._check_k(k)
+        k = as_k(k, self.config.row_size, self.n_titles)
         t = self.n_titles
         out = np.empty((len(ids), k), dtype=np.int64)
-        step = self._chunks(len(ids), t).step
+        step = self._rows_per_chunk(t)
         all_titles = np.arange(t, dtype=np.int64)
         for lo in range(0, len(ids), step):
             chunk = ids[lo : lo + step]
@@ -434,14 +422,3 @@ class World:
             order = np.argsort(-np.take_along_axis(score, top, axis=1), axis=1, kind="stable")
             out[lo : lo + step] = np.take_along_axis(top, order, axis=1)
         return out
-
-    def _check_k(self, k: int | None) -> int:
-        k = self.config.row_size if k is None else k
-        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-            raise InvalidInputError(f"k={k!r} must be a positive integer")
-        if k > self.n_titles:
-            raise InvalidInputError(
-                f"k={k} is larger than the catalogue ({self.n_titles} titles); ask for at most "
-                f"{self.n_titles}"
-            )
-        return int(k)
