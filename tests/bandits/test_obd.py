@@ -1,0 +1,49 @@
+"""The Open Bandit Dataset loader on the real logged data."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from limelight.bandits import OBD_LICENCE, BetaThompsonSampling, evaluate, load_obd
+from limelight.core.errors import InvalidInputError, NotFoundError
+
+
+@pytest.mark.parametrize(("policy", "clicks"), [("random", 38), ("bts", 42)])
+def test_loads_the_logged_rounds(datasets_dir: Path, policy: str, clicks: int) -> None:
+    log = load_obd(datasets_dir / "obd", policy)
+    assert log.n_rounds == 10_000 and log.n_actions == 80 and log.len_list == 3
+    assert log.reward.sum() == clicks  # as the dataset's README states
+    assert set(np.unique(log.position)) == {0, 1, 2}
+    assert log.action_context is not None and log.action_context.shape == (80, 4)
+    assert log.licence == OBD_LICENCE == "CC-BY-4.0" and log.usage == "production"
+    assert np.all(np.unique(log.context) == [0.0, 1.0])  # one-hot user features
+    if policy == "random":
+        np.testing.assert_allclose(log.pscore, 1 / 80)
+    with_affinity = load_obd(datasets_dir / "obd", policy, with_affinity=True)
+    assert with_affinity.n_features == log.n_features + 80
+
+
+def test_ope_and_fit_accept_the_log(datasets_dir: Path) -> None:
+    log = load_obd(datasets_dir / "obd", "random")
+    uniform = np.full((log.n_rounds, 80, 3), 1 / 80)
+    out = evaluate(log, uniform, n_bootstrap=0)
+    # The uniform policy evaluated on its own uniform log is its mean reward, exactly.
+    for name in ("replay", "ips", "snips"):
+        assert out[name].value == pytest.approx(log.reward.mean())
+    policy = BetaThompsonSampling(n_actions=80, random_state=0).fit(log)
+    assert policy.alpha_.sum() == pytest.approx(80 + log.reward.sum())
+
+
+def test_bad_arguments(datasets_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="behavior_policy must be one of"):
+        load_obd(datasets_dir / "obd", "greedy")
+    with pytest.raises(InvalidInputError, match="campaign must be one of"):
+        load_obd(datasets_dir / "obd", "random", "kids")
+    with pytest.raises(NotFoundError, match="no Open Bandit Dataset file"):
+        load_obd(tmp_path, "random")
+    folder = tmp_path / "random" / "all"
+    folder.mkdir(parents=True)
+    (folder / "all.csv").write_text(",timestamp,item_id\n0,2019,1\n")
+    with pytest.raises(InvalidInputError, match="lacks the OBD columns"):
+        load_obd(tmp_path, "random")
