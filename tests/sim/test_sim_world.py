@@ -178,6 +178,14 @@ def test_context_noise_keeps_taste_and_blurs_features() -> None:
 # ---- bad input -------------------------------------------------------------------------------
 
 
+def test_edge_configs_work() -> None:
+    world = World.from_scale("tiny", history_days=0.0, n_genres=14, n_artworks=1, row_size=1)
+    assert world.genres[-1] == "genre-13"
+    assert np.all(world.release_times <= world.config.start)
+    assert world.expected_plays([0], world.popular_slates([0])).shape == (1,)
+    assert len(sim.history(world)) == 0 or sim.history(world).timestamps.min() >= world.config.start
+
+
 def test_title_labels(world: World) -> None:
     label = world.title_labels([0])[0]
     assert label.startswith("Title 0 (")
@@ -252,3 +260,13 @@ def test_all_is_honest() -> None:
     assert set(sim.__all__) <= names
     for name in sim.__all__:
         assert getattr(sim, name) is not None
+
+
+def test_the_package_docstring_example_runs() -> None:
+    doc = sim.__doc__ or ""
+    lines = [line[4:] for line in doc.splitlines() if line.startswith("    ")]
+    code = "\n".join(lines)
+    assert "sim.World.from_scale" in code
+    scope: dict[str, object] = {}
+    exec(code, scope)
+    assert len(scope["members"]) == 100  # type: ignore[arg-type]

@@ -108,7 +108,7 @@ class World:
         catalogue_start = cfg.history_start - 10 * 365 * _DAY
         self.release_times: NDArray[np.int64] = np.where(
             new,
-            rng.integers(cfg.history_start, cfg.start, size=t),
+            rng.integers(cfg.history_start, max(cfg.start, cfg.history_start + 1), size=t),
             rng.integers(catalogue_start, cfg.history_start, size=t),
         ).astype(np.int64)
         movie = rng.random(t) < 0.65
