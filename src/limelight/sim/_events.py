@@ -220,8 +220,9 @@ def _play(
     if valid is not None:
         played &= valid
     kappa = world.config.completion_concentration
-    fraction = rng.beta(completion * kappa, (1.0 - completion) * kappa)
-    seconds = np.where(played, fraction * world.runtimes[titles], 0.0)
+    mean = completion[played]
+    seconds = np.zeros(titles.shape)
+    seconds[played] = rng.beta(mean * kappa, (1.0 - mean) * kappa) * world.runtimes[titles[played]]
     return played, seconds
 
 

@@ -55,7 +55,11 @@ def ranker_slates(
     k: int | None = None,
     exclude_seen: bool = False,
 ) -> NDArray[np.int64]:
-    """The rows a ranker shows, ``(n, k)``, checked to be k distinct known titles per member."""
+    """The rows a ranker shows, ``(n, k)``, checked to be k distinct known titles per member.
+
+    ``exclude_seen`` is passed on; it defaults to False because the world has no memory, so a
+    title a member has played is still worth showing.
+    """
     ids = as_member_ids(member_ids, world.n_members)
     k = as_k(k, world.config.row_size, world.n_titles)
     if not callable(getattr(ranker, "recommend", None)):
