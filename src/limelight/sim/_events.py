@@ -7,6 +7,7 @@ a million members is produced a block at a time.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -238,7 +239,8 @@ def _history_block(world: World, seed: int, block: int, k: int) -> History:
     ids = np.arange(block * _BLOCK, min((block + 1) * _BLOCK, cfg.n_members), dtype=np.int64)
     counts = _session_counts(world, rng, ids, cfg.history_days)
     who = np.repeat(ids, counts)
-    window = cfg.start - cfg.history_start
+    # sessions start early enough that their last play is still before ``start``
+    window = cfg.start - cfg.history_start - _SECONDS_PER_SLOT * k
     times = cfg.history_start + rng.integers(0, max(window, 1), size=len(who))
     titles, valid = _draw_rows(world, rng, len(who), k, times)
     artworks = rng.integers(0, cfg.n_artworks, size=titles.shape)
@@ -261,7 +263,8 @@ def iter_history(
 
     Members see rows of ``k`` titles (default ``row_size``) drawn by a popularity-leaning old
     service, each with a uniformly random artwork, in sessions spread over the history window.
-    The events do not depend on ``members_per_chunk``.
+    ``members_per_chunk`` is rounded down to a multiple of 4,096 (at least one block of
+    4,096 ids); the events do not depend on it.
     """
     seed = _seed(world, seed)
     k = as_k(k, world.config.row_size, world.n_titles)
@@ -311,7 +314,7 @@ def _pool(world: World, member_ids: ArrayLike | None) -> NDArray[np.int64]:
 
 
 def _check_days(days: float) -> float:
-    if isinstance(days, bool) or not isinstance(days, int | float) or not days > 0:
+    if isinstance(days, bool) or not isinstance(days, numbers.Real) or not days > 0:
         raise InvalidInputError(f"days={days!r} must be a positive number")
     return float(days)
 
