@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import os
 import subprocess
 import sys
 
@@ -261,7 +262,11 @@ print(h.hexdigest())
 def test_same_seed_same_events_in_another_process() -> None:
     here: dict[str, object] = {}
     out = subprocess.run(
-        [sys.executable, "-c", _DIGEST], capture_output=True, text=True, check=True
+        [sys.executable, "-c", _DIGEST],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONHASHSEED": "12345"},
     ).stdout.strip()
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
