@@ -161,8 +161,6 @@ def exposure_log(
     if until is not None:
         hi = min(hi, float(until))
 
-    in_window = pc.and_(pc.greater_equal(imp["ts"], lo), pc.less(imp["ts"], hi))
-    imp = imp.filter(in_window)
     exps = imp["experiments"].combine_chunks()
     variants = imp["variants"].combine_chunks()
     same_length = pc.equal(pc.list_value_length(exps), pc.list_value_length(variants))
@@ -171,46 +169,55 @@ def exposure_log(
             "impressions: 'experiments' and 'variants' must be parallel lists of equal length "
             "in every row"
         )
-    flat_exp = pc.list_flatten(exps)
-    hit = pc.equal(flat_exp, spec.name)
-    rows = pc.filter(pc.list_parent_indices(exps), hit)
-    codes = pc.index_in(pc.filter(pc.list_flatten(variants), hit),
+    # exposures: the (impression, variant) pairs of this experiment inside its window
+    imp_ts = _np(imp["ts"])
+    parent = np.asarray(pc.list_parent_indices(exps).to_numpy(), dtype=np.intp)
+    hit = np.asarray(pc.equal(pc.list_flatten(exps), spec.name).to_numpy(zero_copy_only=False),
+                     dtype=bool)
+    hit &= (imp_ts[parent] >= lo) & (imp_ts[parent] < hi)
+    codes = pc.index_in(pc.filter(pc.list_flatten(variants), pa.array(hit)),
                         value_set=pa.array(spec.variant_names))
-    unknown = int(pc.sum(pc.is_null(codes)).as_py() or 0)
-    known = pc.is_valid(codes)
-    rows, codes = pc.filter(rows, known), pc.filter(codes, known)
-    if len(rows) == 0:
+    known = np.asarray(pc.is_valid(codes).to_numpy(zero_copy_only=False), dtype=bool)
+    unknown = int(known.size - known.sum())
+    rows = parent[hit][known]
+    exposure_code = np.asarray(pc.filter(codes, pa.array(known)).to_numpy(), dtype=np.int32)
+    if rows.size == 0:
         raise InvalidInputError(
             f"experiment {spec.name!r} has no exposures in the impressions between "
             f"{lo} and {hi}: check its name, its start/stop, and that serving logs assignments"
         )
-    exposures = pa.table({
-        "user_id": pc.take(imp["user_id"], rows),
-        "ts": pc.take(imp["ts"], rows),
-        "code": pc.cast(codes, pa.int32()),
-    })
-    grouped = exposures.group_by("user_id").aggregate(
-        [("ts", "min"), ("code", "min"), ("code", "max")]
-    )
-    consistent = pc.equal(grouped["code_min"], grouped["code_max"])
-    conflicting = int(len(grouped) - (pc.sum(consistent).as_py() or 0))
-    grouped = grouped.filter(consistent)
-    users = grouped["user_id"].combine_chunks()
-    first = _np(grouped["ts_min"])
-    variant = grouped["code_min"].to_numpy().astype(np.intp)
-    n = len(users)
+    exposure_ts = imp_ts[rows]
 
-    exposure_user = pc.index_in(exposures["user_id"], value_set=users)
-    valid = pc.is_valid(exposure_user)
-    exposure_idx = np.asarray(pc.filter(exposure_user, valid).to_numpy(), dtype=np.intp)
-    exposure_ts = _np(pc.filter(exposures["ts"], valid))
+    # one dictionary encoding of the user ids of exposures and plays: integers from here on
+    is_play = pc.fill_null(pc.equal(fb["event"], play_event), False)
+    play_mask = np.asarray(is_play.to_numpy(zero_copy_only=False), dtype=bool)
+    ids = pa.concat_arrays([imp["user_id"].combine_chunks().take(pa.array(rows)),
+                            pc.filter(fb["user_id"], is_play).combine_chunks()])
+    encoded = ids.dictionary_encode()
+    id_codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.intp)
+    exposure_id, play_id = id_codes[: rows.size], id_codes[rows.size:]
+    grouped = pa.table({"id": exposure_id, "ts": exposure_ts, "code": exposure_code}).group_by(
+        "id").aggregate([("ts", "min"), ("code", "min"), ("code", "max")])
+    group_id = np.asarray(grouped["id"].to_numpy(), dtype=np.intp)
+    code_min = np.asarray(grouped["code_min"].to_numpy(), dtype=np.intp)
+    consistent = code_min == np.asarray(grouped["code_max"].to_numpy())
+    conflicting = int(consistent.size - consistent.sum())
+    order = np.argsort(group_id[consistent], kind="stable")  # users in dictionary order
+    kept_id = group_id[consistent][order]
+    users = encoded.dictionary.take(pa.array(kept_id))
+    first = _np(grouped["ts_min"])[consistent][order]
+    variant = code_min[consistent][order]
+    n = int(kept_id.size)
+    dense = np.full(len(encoded.dictionary), -1, dtype=np.intp)
+    dense[kept_id] = np.arange(n)
 
-    fb = fb.filter(pc.equal(fb["event"], play_event))
-    fb_user = pc.index_in(fb["user_id"], value_set=users)
-    fb = fb.append_column("idx", fb_user).filter(pc.is_valid(fb_user))
-    idx = np.asarray(fb["idx"].to_numpy(), dtype=np.intp)
-    ts = _np(fb["ts"])
-    value = _np(pc.fill_null(fb["value"], 0.0))
+    exposure_user = dense[exposure_id]
+    exposed = exposure_user >= 0
+    play_user = dense[play_id]
+    played = play_user >= 0
+    idx = play_user[played]
+    ts = _np(fb["ts"])[play_mask][played]
+    value = np.nan_to_num(_np(fb["value"])[play_mask][played], nan=0.0)
     post = (ts >= first[idx]) & (ts < hi)
     pre = (ts < lo) & (ts >= lo - pre_period) if math.isfinite(lo) else np.zeros_like(post)
     return ExposureLog(
@@ -218,8 +225,8 @@ def exposure_log(
         user_ids=users,
         variant=variant,
         first_exposure=first,
-        exposure_user=exposure_idx,
-        exposure_ts=exposure_ts,
+        exposure_user=exposure_user[exposed],
+        exposure_ts=exposure_ts[exposed],
         play_user=idx[post],
         play_ts=ts[post],
         play_value=value[post],
