@@ -84,7 +84,8 @@ def test_propensities_are_the_frequencies_of_the_choices(name: str) -> None:
     freq = np.bincount(choices, minlength=K) / n
     p = expected.mean(axis=0)
     se = np.sqrt(p * (1 - p) / n) + 1e-12
-    assert np.all(np.abs(freq - p) <= 5 * se + 0.02 * (name in ("beta_ts", "lin_ts")))
+    # Thompson policies re-estimate their probabilities (error ~ 0.035 at 200 samples).
+    assert np.all(np.abs(freq - p) <= 5 * se + 0.07 * (name in ("beta_ts", "lin_ts")))
 
 
 def test_same_seed_same_choices(name: str) -> None:

@@ -56,7 +56,7 @@ def test_linear_thompson_propensity_error_is_bounded() -> None:
     mean = policy.theta_ @ context
     sd = 0.5 * np.sqrt(np.einsum("d,kde,e->k", context, policy.A_inv_, context))
     exact = exact_win_probabilities([stats.norm(m, s) for m, s in zip(mean, sd, strict=True)])
-    estimates = policy.action_probabilities(np.tile(context, (REPEATS, 1)))
+    estimates = np.array([policy.action_probabilities(context) for _ in range(REPEATS)])
     check_error_bound(estimates, exact)
 
 

@@ -10,6 +10,8 @@ the probability with which the logged choice was actually made) and saves state 
 from __future__ import annotations
 
 import json
+import math
+import operator
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -81,6 +83,8 @@ class Policy:
         self._validate_params()
         self.rng_ = np.random.default_rng(self.random_state)
         self.n_updates_ = 0
+        self._all_actions = np.ones(self.n_actions, dtype=bool)
+        self._all_actions.flags.writeable = False
         self._init_state()
 
     def _ensure_state(self) -> None:
@@ -175,7 +179,7 @@ class Policy:
                 f"context has {arr.shape[1]} features but {type(self).__name__} was built with "
                 f"n_features={self.n_features}: build the features the same way as in training"
             )
-        if not np.all(np.isfinite(arr)):
+        if not math.isfinite(float(arr.sum())) and not np.all(np.isfinite(arr)):
             raise InvalidInputError("context has missing or infinite values: fill them first")
         return arr
 
@@ -183,7 +187,7 @@ class Policy:
         """A (n_actions,) or (n, n_actions) mask of the actions that may be chosen."""
         k = self.n_actions
         if candidates is None:
-            return np.ones(k, dtype=bool)
+            return self._all_actions
         arr = np.asarray(candidates)
         if arr.dtype == bool:
             if arr.shape not in ((k,), (n, k)):
@@ -272,7 +276,9 @@ class Policy:
         """Choose one action for one context; return (choice, propensity of that choice)."""
         self._ensure_state()
         x = self._contexts(context, single=True)
-        mask = self._candidates(candidates, 1)
+        return self._choose_one(x, self._candidates(candidates, 1))
+
+    def _choose_one(self, x: NDArray[np.float64], mask: NDArray[np.bool_]) -> tuple[int, float]:
         probs = self._probabilities(x, mask)[0]
         cum = np.cumsum(probs)
         choice = int(np.argmax(cum > self.rng_.random() * cum[-1]))
@@ -282,9 +288,24 @@ class Policy:
         """Learn from the reward of one choice."""
         self._ensure_state()
         x = self._contexts(context, single=True)
-        self._learn(x, self._actions([choice], 1), self._rewards([reward], 1))
+        try:
+            k = operator.index(choice)
+        except TypeError:
+            msg = f"a chosen action must be an integer id, got {choice!r}"
+            raise InvalidInputError(msg) from None
+        if not 0 <= k < self.n_actions:
+            raise InvalidInputError(
+                f"unknown action {k}: this policy's actions are 0..{self.n_actions - 1}"
+            )
+        r = float(reward)
+        if not math.isfinite(r):
+            raise InvalidInputError("rewards must be finite numbers")
+        self._learn_one(x, k, r)
         self.n_updates_ += 1
         return self
+
+    def _learn_one(self, x: NDArray[np.float64], k: int, r: float) -> None:
+        self._learn(x, np.array([k]), np.array([r]))
 
     def update_many(self, contexts: ArrayLike | int, choices: ArrayLike, rewards: ArrayLike,
                     ) -> Policy:
@@ -346,11 +367,13 @@ def sampled_argmax_probabilities(draw: Any, mask: NDArray[np.bool_], n: int, k: 
     """
     probs = np.empty((n, k))
     full_mask = np.broadcast_to(mask, (n, k))
+    every = bool(mask.all())
     chunk = max(1, 2_000_000 // (n_samples * k))
     for start in range(0, n, chunk):
         rows = np.arange(start, min(n, start + chunk))
         scores = draw(rows, n_samples)
-        scores = np.where(full_mask[rows][:, None, :], scores, -np.inf)
+        if not every:
+            scores = np.where(full_mask[rows][:, None, :], scores, -np.inf)
         winners = scores.argmax(axis=2) + (np.arange(rows.size) * k)[:, None]
         counts = np.bincount(winners.ravel(), minlength=rows.size * k)
         probs[rows] = counts.reshape(rows.size, k) / n_samples

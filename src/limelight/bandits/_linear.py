@@ -37,15 +37,21 @@ class _RidgePolicy(Policy):
         self.A_inv_ = np.linalg.inv(self.A_)
         self.theta_ = np.einsum("kde,ke->kd", self.A_inv_, self.b_)
 
+    def _learn_one(self, x: NDArray[np.float64], k: int, r: float) -> None:
+        """Sherman-Morrison: O(d^2) per update."""
+        xi = x[0]
+        a_inv = self.A_inv_[k]
+        u = a_inv @ xi
+        a_inv -= np.outer(u, u / (1.0 + xi @ u))
+        self.A_[k] += np.outer(xi, xi)
+        b = self.b_[k]
+        b += r * xi
+        self.theta_[k] = a_inv @ b
+
     def _learn(self, x: NDArray[np.float64], a: NDArray[np.int64], r: NDArray[np.float64],
                ) -> None:
-        if a.size == 1:  # Sherman-Morrison: O(d^2) per update
-            k, xi = int(a[0]), x[0]
-            u = self.A_inv_[k] @ xi
-            self.A_inv_[k] -= np.outer(u, u) / (1.0 + xi @ u)
-            self.A_[k] += np.outer(xi, xi)
-            self.b_[k] += r[0] * xi
-            self.theta_[k] = self.A_inv_[k] @ self.b_[k]
+        if a.size == 1:
+            self._learn_one(x, int(a[0]), float(r[0]))
             return
         order = np.argsort(a, kind="stable")
         arms, starts = np.unique(a[order], return_index=True)
@@ -63,8 +69,15 @@ class _RidgePolicy(Policy):
         return x @ self.theta_.T
 
     def _mean_var(self, x: NDArray[np.float64]) -> tuple[NDArray, NDArray]:
+        """Predicted reward and its variance factor x^T A^-1 x, per round and action."""
         mean = x @ self.theta_.T
-        var = np.einsum("knd,nd->nk", x @ self.A_inv_, x)
+        if x.shape[0] == 1:
+            var = (self.A_inv_ @ x[0]) @ x[0]
+            return mean, np.maximum(var, 0.0)[None, :]
+        var = np.empty_like(mean)
+        for start in range(0, x.shape[0], 512):  # chunks keep the (K, n, d) product in cache
+            xs = x[start:start + 512]
+            var[start:start + 512] = np.einsum("knd,nd->nk", xs @ self.A_inv_, xs)
         return mean, np.maximum(var, 0.0)
 
 
@@ -91,6 +104,17 @@ class LinUCB(_RidgePolicy):
     def _probabilities(self, x: NDArray[np.float64], mask: NDArray[np.bool_]) -> NDArray:
         mean, var = self._mean_var(x)
         return greedy_probabilities(mean + self.alpha * np.sqrt(var), mask)
+
+    def _choose_one(self, x: NDArray[np.float64], mask: NDArray[np.bool_]) -> tuple[int, float]:
+        if mask is not self._all_actions:
+            return super()._choose_one(x, mask)
+        xi = x[0]  # the common case, kept to a few array operations
+        ucb = self.theta_ @ xi + self.alpha * np.sqrt(np.maximum((self.A_inv_ @ xi) @ xi, 0.0))
+        best = int(ucb.argmax())
+        ties = np.flatnonzero(ucb == ucb[best])
+        if ties.size == 1:
+            return best, 1.0
+        return int(ties[self.rng_.integers(ties.size)]), 1.0 / ties.size
 
 
 class LinearThompsonSampling(_RidgePolicy):
@@ -125,7 +149,10 @@ class LinearThompsonSampling(_RidgePolicy):
         k = self.n_actions
 
         def draw(rows: NDArray[np.int64], m: int) -> NDArray[np.float64]:
-            noise = self.rng_.standard_normal((rows.size, m, k))
+            # Common random numbers: the rows of a chunk share one set of standard normal
+            # draws. Each row's estimate keeps its binomial error; the choice is then drawn
+            # from the estimate, so the logged propensity is exact for the choice made.
+            noise = self.rng_.standard_normal((m, k))
             return mean[rows][:, None, :] + scale[rows][:, None, :] * noise
 
         return sampled_argmax_probabilities(draw, mask, x.shape[0], k, self.n_samples)
