@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from limelight.cli._main import cli
 from limelight.core.config import resolve_config
 from limelight.store import open_store
+from limelight.store.metadata import inserted_id
 from limelight.store.schema import metrics, runs
 
 
@@ -31,16 +32,30 @@ def demo(seed: int) -> None:
     )
 
     def record(conn: sa.Connection) -> int:
-        run_id = int(
+        run_id = inserted_id(
             conn.execute(
-                runs.insert().values(flow="StorageDemo", kind="notebook", status="succeeded",
-                                     created_at=time.time(), finished_at=time.time())
-            ).inserted_primary_key[0]
+                runs.insert().values(
+                    flow="StorageDemo",
+                    kind="notebook",
+                    status="succeeded",
+                    created_at=time.time(),
+                    finished_at=time.time(),
+                )
+            )
         )
-        conn.execute(metrics.insert(), [
-            {"run_id": run_id, "name": "loss", "step": i, "value": 1 / (i + 1),
-             "timestamp": time.time()} for i in range(100)
-        ])
+        conn.execute(
+            metrics.insert(),
+            [
+                {
+                    "run_id": run_id,
+                    "name": "loss",
+                    "step": i,
+                    "value": 1 / (i + 1),
+                    "timestamp": time.time(),
+                }
+                for i in range(100)
+            ],
+        )
         return run_id
 
     run_id = store.metadata.transaction(record)

@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from limelight.core.errors import ConfigError, SchemaVersionError, StorageError
 from limelight.store.schema import SCHEMA_HEAD, metadata
 
-__all__ = ["MetadataStore"]
+__all__ = ["MetadataStore", "inserted_id"]
 
 T = TypeVar("T")
 _RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock n/a
@@ -54,6 +54,14 @@ def _sqlite_engine(url: str) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def inserted_id(result: sa.CursorResult[Any]) -> int:
+    """The primary key of the row an INSERT made."""
+    key = result.inserted_primary_key
+    if key is None:  # pragma: no cover - every table here has a primary key
+        raise StorageError("the database returned no primary key for an insert")
+    return int(key[0])
 
 
 @contextmanager

@@ -91,6 +91,7 @@ steps = Table(
     Column("started_at", Float),
     Column("finished_at", Float),
     Column("decorators", JSON),
+    Column("code_hash", String(64)),  # of the step's source: resume re-runs changed steps
 )
 
 tasks = Table(
@@ -106,6 +107,7 @@ tasks = Table(
     Column("origin_task_id", Id, ForeignKey("tasks.id")),  # for tasks reused by a resume
     Column("input_task_ids", JSON),
     Column("foreach_stack", JSON),
+    Column("foreach_count", Integer),  # how many tasks a foreach split task fanned out to
     Column("attempts", Integer, nullable=False, default=0),
     Column("started_at", Float),
     Column("finished_at", Float),

@@ -168,6 +168,7 @@ def upgrade() -> None:
         sa.Column("started_at", sa.Float(), nullable=True),
         sa.Column("finished_at", sa.Float(), nullable=True),
         sa.Column("decorators", sa.JSON(), nullable=True),
+        sa.Column("code_hash", sa.String(length=64), nullable=True),
         sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name=op.f("fk_steps_run_id_runs")),
         sa.PrimaryKeyConstraint("run_id", "name", name=op.f("pk_steps")),
     )
@@ -195,6 +196,7 @@ def upgrade() -> None:
         ),
         sa.Column("input_task_ids", sa.JSON(), nullable=True),
         sa.Column("foreach_stack", sa.JSON(), nullable=True),
+        sa.Column("foreach_count", sa.Integer(), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("started_at", sa.Float(), nullable=True),
         sa.Column("finished_at", sa.Float(), nullable=True),

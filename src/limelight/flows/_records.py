@@ -1,0 +1,288 @@
+"""What the scheduler writes to the metadata store: runs, steps and tasks."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from limelight.flows._graph import FlowGraph
+from limelight.store import MetadataStore
+from limelight.store.metadata import inserted_id
+from limelight.store.schema import artifacts, attempts, flows, params, runs, steps, tags, tasks
+
+__all__ = [
+    "create_run",
+    "create_tasks",
+    "finish_run",
+    "heartbeat",
+    "record_attempt_end",
+    "record_started",
+    "reuse_task",
+]
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def create_run(
+    metadata: MetadataStore,
+    graph: FlowGraph,
+    *,
+    param_values: dict[str, Any],
+    run_tags: Sequence[str],
+    code_hash: str,
+    step_hashes: dict[str, str],
+    decorators: dict[str, dict[str, Any]],
+    executor: str,
+    origin_run_id: int | None,
+) -> int:
+    now = time.time()
+
+    def work(conn: sa.Connection) -> int:
+        exists = conn.execute(
+            sa.select(flows.c.name).where(flows.c.name == graph.flow_name)
+        ).first()
+        if exists:
+            conn.execute(
+                flows.update().where(flows.c.name == graph.flow_name).values(graph=graph.to_json())
+            )
+        else:
+            conn.execute(
+                flows.insert().values(name=graph.flow_name, created_at=now, graph=graph.to_json())
+            )
+        run_id = inserted_id(
+            conn.execute(
+                runs.insert().values(
+                    flow=graph.flow_name,
+                    kind="flow",
+                    status="running",
+                    origin_run_id=origin_run_id,
+                    code_hash=code_hash,
+                    code_path=graph.file,
+                    user=_user(),
+                    executor=executor,
+                    pid=os.getpid(),
+                    created_at=now,
+                    heartbeat_at=now,
+                )
+            )
+        )
+        conn.execute(
+            steps.insert(),
+            [
+                {
+                    "run_id": run_id,
+                    "name": name,
+                    "kind": node.kind,
+                    "status": "pending",
+                    "decorators": decorators[name],
+                    "code_hash": step_hashes[name],
+                }
+                for name, node in graph.nodes.items()
+            ],
+        )
+        if param_values:
+            conn.execute(
+                params.insert(),
+                [{"run_id": run_id, "name": k, "value": v} for k, v in param_values.items()],
+            )
+        if run_tags:
+            conn.execute(
+                tags.insert(), [{"run_id": run_id, "tag": t} for t in sorted(set(run_tags))]
+            )
+        return run_id
+
+    return metadata.transaction(work)
+
+
+def create_tasks(metadata: MetadataStore, run_id: int, specs: list[dict[str, Any]]) -> list[int]:
+    """Insert pending tasks (step, path, inputs, foreach stack); return their ids in order."""
+
+    def work(conn: sa.Connection) -> list[int]:
+        ids = []
+        for spec in specs:
+            ids.append(
+                inserted_id(
+                    conn.execute(
+                        tasks.insert().values(
+                            run_id=run_id,
+                            status="pending",
+                            attempts=0,
+                            **spec,
+                        )
+                    )
+                )
+            )
+        return ids
+
+    return metadata.transaction(work)
+
+
+def record_started(metadata: MetadataStore, started: list[tuple[int, int, str, str]]) -> None:
+    """Mark (task_id, attempt, step, worker) as running, in one transaction."""
+    if not started:
+        return
+    now = time.time()
+
+    def work(conn: sa.Connection) -> None:
+        for task_id, attempt, _step, worker in started:
+            conn.execute(
+                tasks.update()
+                .where(tasks.c.id == task_id)
+                .values(attempts=attempt + 1, started_at=sa.func.coalesce(tasks.c.started_at, now))
+            )
+            # the worker may have finished already: never turn its result back into "running"
+            conn.execute(
+                tasks.update()
+                .where(tasks.c.id == task_id, tasks.c.status == "pending")
+                .values(status="running")
+            )
+            conn.execute(
+                attempts.insert().values(
+                    task_id=task_id,
+                    attempt=attempt,
+                    status="running",
+                    started_at=now,
+                    worker=worker,
+                )
+            )
+        names = sorted({step for _, _, step, _ in started})
+        conn.execute(
+            steps.update()
+            .where(
+                steps.c.run_id
+                == sa.select(tasks.c.run_id).where(tasks.c.id == started[0][0]).scalar_subquery(),
+                steps.c.name.in_(names),
+                steps.c.status == "pending",
+            )
+            .values(status="running", started_at=now)
+        )
+
+    metadata.transaction(work)
+
+
+def record_attempt_end(
+    metadata: MetadataStore,
+    task_id: int,
+    attempt: int,
+    *,
+    ok: bool,
+    error: str | None,
+    final: bool,
+    logs: tuple[str | None, str | None],
+) -> None:
+    """Close an attempt; on a final failure mark the task failed with its error and logs."""
+    now = time.time()
+
+    def work(conn: sa.Connection) -> None:
+        conn.execute(
+            attempts.update()
+            .where(attempts.c.task_id == task_id, attempts.c.attempt == attempt)
+            .values(status="succeeded" if ok else "failed", finished_at=now, error=error)
+        )
+        values: dict[str, Any] = {"stdout_key": logs[0], "stderr_key": logs[1]}
+        if not ok and final:
+            values.update(status="failed", finished_at=now, error=error)
+        elif not ok:
+            values.update(status="pending", error=error)
+        conn.execute(tasks.update().where(tasks.c.id == task_id).values(**values))
+
+    metadata.transaction(work)
+
+
+def reuse_task(metadata: MetadataStore, run_id: int, spec: dict[str, Any], origin_task: Any) -> int:
+    """Record a task of a resumed run as the origin's finished task: its artifacts by reference."""
+
+    def work(conn: sa.Connection) -> int:
+        task_id = inserted_id(
+            conn.execute(
+                tasks.insert().values(
+                    run_id=run_id,
+                    status="succeeded",
+                    attempts=0,
+                    origin_task_id=origin_task.id,
+                    started_at=origin_task.started_at,
+                    finished_at=origin_task.finished_at,
+                    foreach_count=origin_task.foreach_count,
+                    stdout_key=origin_task.stdout_key,
+                    stderr_key=origin_task.stderr_key,
+                    **spec,
+                )
+            )
+        )
+        conn.execute(
+            artifacts.insert().from_select(
+                ["task_id", "name", "key", "serializer", "size", "meta"],
+                sa.select(
+                    sa.literal(task_id),
+                    artifacts.c.name,
+                    artifacts.c.key,
+                    artifacts.c.serializer,
+                    artifacts.c.size,
+                    artifacts.c.meta,
+                ).where(artifacts.c.task_id == origin_task.id),
+            )
+        )
+        return task_id
+
+    return metadata.transaction(work)
+
+
+def heartbeat(metadata: MetadataStore, run_id: int) -> None:
+    metadata.transaction(
+        lambda conn: conn.execute(
+            runs.update().where(runs.c.id == run_id).values(heartbeat_at=time.time())
+        )
+    )
+
+
+def finish_run(metadata: MetadataStore, run_id: int, status: str, error: str | None = None) -> None:
+    now = time.time()
+
+    def work(conn: sa.Connection) -> None:
+        conn.execute(
+            runs.update()
+            .where(runs.c.id == run_id)
+            .values(status=status, finished_at=now, heartbeat_at=now, error=error)
+        )
+        if status == "interrupted":
+            conn.execute(
+                tasks.update()
+                .where(tasks.c.run_id == run_id, tasks.c.status.in_(["running", "pending"]))
+                .values(status="interrupted", finished_at=now)
+            )
+        rows = conn.execute(
+            sa.select(tasks.c.step, tasks.c.status, tasks.c.started_at, tasks.c.finished_at)
+            .where(tasks.c.run_id == run_id)
+        ).all()
+        by_step: dict[str, list[Any]] = {}
+        for row in rows:
+            by_step.setdefault(row.step, []).append(row)
+        for step_name, step_rows in by_step.items():
+            statuses = {r.status for r in step_rows}
+            summary = next(
+                (s for s in ("failed", "interrupted") if s in statuses),
+                "succeeded" if statuses == {"succeeded"} else "running",
+            )
+            starts = [r.started_at for r in step_rows if r.started_at is not None]
+            ends = [r.finished_at for r in step_rows if r.finished_at is not None]
+            conn.execute(
+                steps.update()
+                .where(steps.c.run_id == run_id, steps.c.name == step_name)
+                .values(
+                    status=summary,
+                    started_at=min(starts) if starts else None,
+                    finished_at=max(ends) if ends else now,
+                )
+            )
+
+    metadata.transaction(work)
