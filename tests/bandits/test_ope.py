@@ -5,7 +5,9 @@ import pytest
 
 from limelight.bandits import (
     BanditLog,
+    EpsilonGreedy,
     Estimate,
+    UniformRandom,
     beats,
     direct_method,
     doubly_robust,
@@ -13,6 +15,7 @@ from limelight.bandits import (
     evaluate,
     ips,
     replay,
+    replay_policy,
     snips,
 )
 from limelight.core.errors import InvalidInputError
@@ -168,3 +171,27 @@ def test_gate_requires_the_interval_above_the_champion() -> None:
         beats(champion, champion, margin=-1)
     with pytest.raises(InvalidInputError, match="must be an Estimate"):
         beats(0.2, champion)  # type: ignore[arg-type]
+
+
+def test_replay_of_a_learning_policy() -> None:
+    rng = np.random.default_rng(4)
+    n = 6000
+    actions = rng.integers(0, 3, n)
+    rewards = (rng.random(n) < np.array([0.1, 0.5, 0.2])[actions]).astype(float)
+    log = BanditLog(context=np.zeros((n, 1)), action=actions, reward=rewards,
+                    pscore=np.full(n, 1 / 3), n_actions=3)
+    fixed = replay_policy(log, UniformRandom(n_actions=3, random_state=0), learn=False,
+                          random_state=0)
+    assert fixed.lower <= 0.8 / 3 <= fixed.upper  # uniform policy's true value
+    assert 1500 < fixed.ess < 2500  # about a third of the rounds match
+    learner = EpsilonGreedy(n_actions=3, epsilon=0.1, random_state=0)
+    learned = replay_policy(log, learner, random_state=0)
+    assert learned.value > fixed.upper  # it found the 0.5 arm
+    assert learner.n_updates_ == round(learned.ess)
+    with pytest.raises(InvalidInputError, match="the action sets differ"):
+        replay_policy(log, UniformRandom(n_actions=4))
+    with pytest.raises(InvalidInputError, match="uniform random policy"):
+        replay_policy(BanditLog(context=np.zeros((2, 1)), action=[0, 1], reward=[1.0, 0.0],
+                                pscore=[0.2, 0.8], n_actions=3), UniformRandom(n_actions=3))
+    with pytest.raises(InvalidInputError, match="expected a bandit Policy"):
+        replay_policy(log, "greedy")  # type: ignore[arg-type]

@@ -22,6 +22,7 @@ from limelight.bandits._ope import (
     replay,
     snips,
 )
+from limelight.bandits._replay import replay_policy
 from limelight.bandits._reward_model import estimate_rewards
 
 __all__ = [
@@ -46,5 +47,6 @@ __all__ = [
     "load_obd",
     "policy_from_state",
     "replay",
+    "replay_policy",
     "snips",
 ]
