@@ -134,8 +134,8 @@ class BetaThompsonSampling(Policy):
             return np.broadcast_to(probs, (n, k)).copy()
         return sampled_argmax_probabilities(self._draw, mask, n, k, self.n_samples)
 
-    def _draw(self, rows: NDArray[np.int64], m: int) -> NDArray[np.float64]:
-        return self.rng_.beta(self.alpha_, self.beta_, size=(rows.size, m, self.n_actions))
+    def _draw(self, arm: int, rows: NDArray[np.int64], m: int) -> NDArray[np.float64]:
+        return self.rng_.beta(self.alpha_[arm], self.beta_[arm], size=(rows.size, m))
 
     def _learn(self, x: NDArray[np.float64], a: NDArray[np.int64], r: NDArray[np.float64],
                ) -> None:

@@ -148,12 +148,15 @@ class LinearThompsonSampling(_RidgePolicy):
         scale = self.v * np.sqrt(var)
         k = self.n_actions
 
-        def draw(rows: NDArray[np.int64], m: int) -> NDArray[np.float64]:
-            # Common random numbers: the rows of a chunk share one set of standard normal
-            # draws. Each row's estimate keeps its binomial error; the choice is then drawn
-            # from the estimate, so the logged propensity is exact for the choice made.
-            noise = self.rng_.standard_normal((m, k))
-            return mean[rows][:, None, :] + scale[rows][:, None, :] * noise
+        # Common random numbers: the rounds of a batch share one set of standard normal
+        # draws. Each round's estimate keeps its binomial error, and the choice is drawn from
+        # the estimate, so the logged propensity is exact for the choice made.
+        noise = self.rng_.standard_normal((k, self.n_samples))
+
+        def draw(arm: int, rows: NDArray[np.int64], m: int) -> NDArray[np.float64]:
+            scores = scale[rows, arm][:, None] * noise[arm]
+            scores += mean[rows, arm][:, None]
+            return scores
 
         return sampled_argmax_probabilities(draw, mask, x.shape[0], k, self.n_samples)
 
