@@ -10,6 +10,8 @@ task is reported failed with its partial logs.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import io
 import multiprocessing as mp
 import os
 import signal
@@ -19,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TextIO
 
 from limelight.core.config import Config
 from limelight.flows._flow import Flow
@@ -62,22 +64,65 @@ def store_logs(store: Store, paths: tuple[str, str] | None) -> tuple[str | None,
 
 @contextlib.contextmanager
 def _captured_fds(paths: tuple[str, str]) -> Iterator[None]:
-    """Send this process's stdout and stderr (file descriptors 1 and 2) to two files."""
+    """Send this process's stdout and stderr (file descriptors 1 and 2) to two files.
+
+    ``sys.stdout``/``sys.stderr`` are pointed at the descriptors too: under pytest or Jupyter
+    they are objects of their own that would otherwise keep what a step prints.
+    """
     sys.stdout.flush()
     sys.stderr.flush()
     saved = os.dup(1), os.dup(2)
+    saved_streams = sys.stdout, sys.stderr
     files = [os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644) for p in paths]
     try:
         os.dup2(files[0], 1)
         os.dup2(files[1], 2)
+        sys.stdout = open(1, "w", buffering=1, closefd=False, errors="backslashreplace")  # noqa: SIM115
+        sys.stderr = open(2, "w", buffering=1, closefd=False, errors="backslashreplace")  # noqa: SIM115
         yield
     finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        sys.stdout, sys.stderr = saved_streams
         os.dup2(saved[0], 1)
         os.dup2(saved[1], 2)
         for fd in (*files, *saved):
             os.close(fd)
+
+
+class _Tee(io.TextIOBase):
+    """A text stream that writes to the terminal's stream and keeps a copy."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.copy = io.StringIO()
+
+    def write(self, text: str) -> int:
+        self.copy.write(text)
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self.stream, "encoding", "utf-8")
+
+
+@contextlib.contextmanager
+def _teed_streams() -> Iterator[tuple[_Tee, _Tee]]:
+    """Keep a copy of what Python code writes to ``sys.stdout``/``sys.stderr`` (inline runs)."""
+    saved = sys.stdout, sys.stderr
+    tees = _Tee(saved[0]), _Tee(saved[1])
+    sys.stdout, sys.stderr = tees
+    try:
+        yield tees
+    finally:
+        sys.stdout, sys.stderr = saved
 
 
 def _run_captured(
@@ -92,10 +137,22 @@ def _run_captured(
     return result
 
 
+def _die_with_parent(parent_pid: int) -> None:
+    """Ask Linux to kill this worker when the scheduler dies, even by ``kill -9``."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent_pid:  # the scheduler died before prctl took effect
+        os._exit(1)
+
+
 def _worker_main(
-    conn: Connection, flow_class: type[Flow], graph: FlowGraph, config: Config
+    conn: Connection, flow_class: type[Flow], graph: FlowGraph, config: Config, parent_pid: int
 ) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the scheduler's to handle
+    _die_with_parent(parent_pid)
     store = Store(config)
     try:
         while True:
@@ -136,7 +193,7 @@ class LocalExecutor:
         parent, child = self._ctx.Pipe()
         process = self._ctx.Process(
             target=_worker_main,
-            args=(child, self.flow_class, self.graph, self.config),
+            args=(child, self.flow_class, self.graph, self.config, os.getpid()),
             name="limelight-worker",
             daemon=True,
         )
@@ -250,7 +307,14 @@ class InlineExecutor:
         results = []
         while self._pending:
             job = self._pending.pop(0)
-            results.append(execute_task(job, self.flow_class, self.graph, self._store))
+            with _teed_streams() as (out, err):
+                result = execute_task(job, self.flow_class, self.graph, self._store)
+            blobs = self._store.artifacts.blobs
+            result.logs = tuple(  # type: ignore[assignment]
+                blobs.put(t.copy.getvalue().encode()) if t.copy.getvalue() else None
+                for t in (out, err)
+            )
+            results.append(result)
         return results
 
     def kill(self, task_id: int, reason: str) -> None:
