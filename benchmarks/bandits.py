@@ -44,8 +44,16 @@ from limelight.bandits import (  # noqa: E402
 DATASETS = ROOT.parent / "shared" / "datasets"
 K, D = 10, 20
 
-OBP_REQUIREMENTS = ["pandas<3", "torch==2.13.0", "scikit-learn", "matplotlib", "seaborn", "tqdm",
-                    "pyyaml", "scipy"]
+OBP_REQUIREMENTS = [
+    "pandas<3",
+    "torch==2.13.0",
+    "scikit-learn",
+    "matplotlib",
+    "seaborn",
+    "tqdm",
+    "pyyaml",
+    "scipy",
+]
 
 
 def obp_python() -> Path:
@@ -53,8 +61,19 @@ def obp_python() -> Path:
     python = peer_python("obp", OBP_REQUIREMENTS)
     check = subprocess.run([str(python), "-m", "pip", "show", "-q", "obp"], capture_output=True)
     if check.returncode != 0:
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps",
-                        "--ignore-requires-python", "obp==0.5.7"], check=True)
+        subprocess.run(
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--no-deps",
+                "--ignore-requires-python",
+                "obp==0.5.7",
+            ],
+            check=True,
+        )
     return python
 
 
@@ -223,9 +242,10 @@ def stream(n: int, seed: int = 0) -> dict[str, np.ndarray]:
 def limelight_speed(data: dict[str, np.ndarray], reps: int, n_single: int) -> dict[str, float]:
     x, a, r = data["X"], data["A"], data["R"]
     out = {}
-    for name, make in (("linucb", lambda: LinUCB(n_actions=K, n_features=D, random_state=0)),
-                       ("lints", lambda: LinearThompsonSampling(n_actions=K, n_features=D,
-                                                                random_state=0))):
+    for name, make in (
+        ("linucb", lambda: LinUCB(n_actions=K, n_features=D, random_state=0)),
+        ("lints", lambda: LinearThompsonSampling(n_actions=K, n_features=D, random_state=0)),
+    ):
         policy = make().update_many(x[:1000], a[:1000], r[:1000])
 
         def single(policy: LinUCB | LinearThompsonSampling = policy) -> None:
@@ -242,7 +262,8 @@ def limelight_speed(data: dict[str, np.ndarray], reps: int, n_single: int) -> di
 
         out[name + "_update"] = rate(updates, n_single, reps)
         out[name + "_update_batch10000"] = rate(
-            lambda p=policy: p.update_many(x[:10000], a[:10000], r[:10000]), 10000, reps)
+            lambda p=policy: p.update_many(x[:10000], a[:10000], r[:10000]), 10000, reps
+        )
     return out
 
 
@@ -250,9 +271,13 @@ def ope_million(reps: int) -> tuple[float, dict]:
     rng = np.random.default_rng(1)
     n = 1_000_000
     actions = rng.integers(0, K, n)
-    log = BanditLog(context=np.zeros((n, 1)), action=actions,
-                    reward=(rng.random(n) < 0.05 + 0.01 * actions).astype(float),
-                    pscore=np.full(n, 1 / K), n_actions=K)
+    log = BanditLog(
+        context=np.zeros((n, 1)),
+        action=actions,
+        reward=(rng.random(n) < 0.05 + 0.01 * actions).astype(float),
+        pscore=np.full(n, 1 / K),
+        n_actions=K,
+    )
     dist = rng.dirichlet(np.ones(K), size=n)
     q = np.tile(0.05 + 0.01 * np.arange(K), (n, 1))
     times, out = [], {}
@@ -278,8 +303,10 @@ def main() -> None:
     q = estimate_rewards(log, n_folds=3, random_state=0)
     peer, feedback = obp_ope_values(log, dist, q)
     mine = evaluate(log, dist, q, n_bootstrap=0)
-    same_data = all(np.array_equal(feedback[k], getattr(log, k))
-                    for k in ("action", "position", "reward", "pscore", "context"))
+    same_data = all(
+        np.array_equal(feedback[k], getattr(log, k))
+        for k in ("action", "position", "reward", "pscore", "context")
+    )
     print("\nOPE on OBD random/all (same action_dist, same reward-model predictions)")
     print(f"{'estimator':<10}{'Limelight':>14}{'OBP 0.5.7':>14}{'|diff|':>10}")
     diffs = {}
@@ -293,32 +320,50 @@ def main() -> None:
     # 2. OBP's quickstart: BernoulliTS by IPW on the random log, against the bts log
     n_sim = 100_000
     quick, obp_dist = obp_quickstart(n_sim)
-    ours_on_obp_dist = evaluate(log, np.broadcast_to(obp_dist, (log.n_rounds, *obp_dist.shape)),
-                                estimators=["ips"], random_state=0)["ips"]
-    bts = BetaThompsonSampling(n_actions=log.n_actions, alpha=quick["alpha"],
-                               beta=quick["beta"], random_state=12345)
+    ours_on_obp_dist = evaluate(
+        log,
+        np.broadcast_to(obp_dist, (log.n_rounds, *obp_dist.shape)),
+        estimators=["ips"],
+        random_state=0,
+    )["ips"]
+    bts = BetaThompsonSampling(
+        n_actions=log.n_actions, alpha=quick["alpha"], beta=quick["beta"], random_state=12345
+    )
     t = time.perf_counter()
     own_dist = bts.rank_probabilities(log.len_list, n_samples=n_sim)
     own_seconds = time.perf_counter() - t
-    ours_own = evaluate(log, np.broadcast_to(own_dist, (log.n_rounds, *own_dist.shape)),
-                        estimators=["ips"], random_state=0)["ips"]
+    ours_own = evaluate(
+        log,
+        np.broadcast_to(own_dist, (log.n_rounds, *own_dist.shape)),
+        estimators=["ips"],
+        random_state=0,
+    )["ips"]
     truth = load_obd(DATASETS / "obd", "bts").reward.mean()
     base = log.reward.mean()
     print("\nOBP quickstart: BernoulliTS (ZOZOTOWN prior) valued on the random log")
     print(f"{'':<40}{'IPS':>10}{'x random':>10}{'95% interval':>22}")
     print(f"{'OBP IPW (its action dist)':<40}{quick['ipw']:>10.6f}{quick['relative']:>10.3f}")
-    print(f"{'Limelight IPS (OBP action dist)':<40}{ours_on_obp_dist.value:>10.6f}"
-          f"{ours_on_obp_dist.value / base:>10.3f}"
-          f"   [{ours_on_obp_dist.lower:.6f}, {ours_on_obp_dist.upper:.6f}]")
-    print(f"{'Limelight IPS (own BetaTS, same prior)':<40}{ours_own.value:>10.6f}"
-          f"{ours_own.value / base:>10.3f}   [{ours_own.lower:.6f}, {ours_own.upper:.6f}]")
+    print(
+        f"{'Limelight IPS (OBP action dist)':<40}{ours_on_obp_dist.value:>10.6f}"
+        f"{ours_on_obp_dist.value / base:>10.3f}"
+        f"   [{ours_on_obp_dist.lower:.6f}, {ours_on_obp_dist.upper:.6f}]"
+    )
+    print(
+        f"{'Limelight IPS (own BetaTS, same prior)':<40}{ours_own.value:>10.6f}"
+        f"{ours_own.value / base:>10.3f}   [{ours_own.lower:.6f}, {ours_own.upper:.6f}]"
+    )
     print(f"{'on-policy truth (bts log mean click)':<40}{truth:>10.6f}{truth / base:>10.3f}")
-    print(f"action dist from {n_sim:,} draws: OBP {quick['seconds']:.2f} s, "
-          f"Limelight {own_seconds:.2f} s")
+    print(
+        f"action dist from {n_sim:,} draws: OBP {quick['seconds']:.2f} s, "
+        f"Limelight {own_seconds:.2f} s"
+    )
     summary["quickstart"] = {
-        "obp_ipw": quick["ipw"], "obp_relative": quick["relative"],
-        "limelight_ips_obp_dist": ours_on_obp_dist.value, "limelight_ips_own_ts": ours_own.value,
-        "limelight_interval": [ours_own.lower, ours_own.upper], "truth_bts": truth,
+        "obp_ipw": quick["ipw"],
+        "obp_relative": quick["relative"],
+        "limelight_ips_obp_dist": ours_on_obp_dist.value,
+        "limelight_ips_own_ts": ours_own.value,
+        "limelight_interval": [ours_own.lower, ours_own.upper],
+        "truth_bts": truth,
         "dist_seconds_ratio_obp_over_limelight": quick["seconds"] / own_seconds,
     }
 
@@ -328,12 +373,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         for name, arr in data.items():
             np.save(f"{folder}/{name}.npy", arr)
-        mab = json.loads(run_in_peer(peer_python("mabwiser", ["mabwiser"]), MABWISER, folder,
-                                     str(reps), str(200 if args.quick else 500),
-                                     str(200 if args.quick else 500)).strip().splitlines()[-1])
+        mab = json.loads(
+            run_in_peer(
+                peer_python("mabwiser", ["mabwiser"]),
+                MABWISER,
+                folder,
+                str(reps),
+                str(200 if args.quick else 500),
+                str(200 if args.quick else 500),
+            )
+            .strip()
+            .splitlines()[-1]
+        )
         vw_python = peer_python("vowpalwabbit", ["vowpalwabbit", "numpy"])
-        vw = json.loads(run_in_peer(vw_python, VW, folder, str(reps),
-                                    str(n_single)).strip().splitlines()[-1])
+        vw = json.loads(
+            run_in_peer(vw_python, VW, folder, str(reps), str(n_single)).strip().splitlines()[-1]
+        )
     ours = limelight_speed(data, reps, n_single)
     print("\nSpeed, 10 arms, 20 features (items per second, median)")
     print(f"{'operation':<28}{'Limelight':>12}{'MABWiser':>12}{'ratio':>8}")
@@ -342,10 +397,12 @@ def main() -> None:
         ratios[key] = ours[key] / mab[key]
         print(f"{key:<28}{ours[key]:>12,.0f}{mab[key]:>12,.0f}{ratios[key]:>8.1f}")
     print(f"{'operation':<28}{'Limelight':>12}{'VW':>12}{'ratio':>8}")
-    vw_rows = {"single decision (LinUCB)": (ours["linucb_single"], vw["single"]),
-               "learn one round (LinUCB)": (ours["linucb_update"], vw["learn"]),
-               "learn one round (LinTS)": (ours["lints_update"], vw["learn"]),
-               "learn, batches of 10,000": (ours["linucb_update_batch10000"], vw["learn"])}
+    vw_rows = {
+        "single decision (LinUCB)": (ours["linucb_single"], vw["single"]),
+        "learn one round (LinUCB)": (ours["linucb_update"], vw["learn"]),
+        "learn one round (LinTS)": (ours["lints_update"], vw["learn"]),
+        "learn, batches of 10,000": (ours["linucb_update_batch10000"], vw["learn"]),
+    }
     for label, (a, b) in vw_rows.items():
         print(f"{label:<28}{a:>12,.0f}{b:>12,.0f}{a / b:>8.1f}")
     summary["limelight"] = ours
@@ -356,8 +413,10 @@ def main() -> None:
 
     # 4. OPE of 1M rounds, five estimators with bootstrap
     seconds, result = ope_million(1 if args.quick else 3)
-    print(f"\nOPE of 1,000,000 rounds, {len(result)} estimators, 1,000 bootstrap resamples: "
-          f"{seconds:.2f} s (median)")
+    print(
+        f"\nOPE of 1,000,000 rounds, {len(result)} estimators, 1,000 bootstrap resamples: "
+        f"{seconds:.2f} s (median)"
+    )
     summary["ope_1m_seconds"] = seconds
     print(json.dumps(summary, default=float))
 

@@ -33,8 +33,9 @@ class LinearEnv:
         """Indices into the population for ``n`` rounds."""
         return rng.integers(0, self.population, size=n)
 
-    def rewards(self, who: NDArray[np.int64], actions: NDArray[np.int64],
-                rng: np.random.Generator) -> NDArray[np.float64]:
+    def rewards(
+        self, who: NDArray[np.int64], actions: NDArray[np.int64], rng: np.random.Generator
+    ) -> NDArray[np.float64]:
         """Bernoulli clicks for the chosen actions."""
         return (rng.random(who.size) < self.q[who, actions]).astype(np.float64)
 

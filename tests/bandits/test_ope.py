@@ -55,8 +55,15 @@ def test_dm_and_dr_by_hand() -> None:
 
 
 def test_positions_select_the_slice_of_a_slate_distribution() -> None:
-    log = BanditLog(context=np.zeros((2, 1)), action=[0, 1], reward=[1.0, 1.0],
-                    pscore=[0.5, 0.5], n_actions=2, position=[0, 1], len_list=2)
+    log = BanditLog(
+        context=np.zeros((2, 1)),
+        action=[0, 1],
+        reward=[1.0, 1.0],
+        pscore=[0.5, 0.5],
+        n_actions=2,
+        position=[0, 1],
+        len_list=2,
+    )
     dist = np.zeros((2, 2, 2))
     dist[:, 0, 0] = 1.0  # position 0: always action 0
     dist[:, 1, 1] = 1.0  # position 1: always action 1
@@ -66,8 +73,13 @@ def test_positions_select_the_slice_of_a_slate_distribution() -> None:
 
 
 def test_clipping_and_effective_sample_size() -> None:
-    log = BanditLog(context=np.zeros((4, 1)), action=[0, 0, 0, 0], reward=[1.0] * 4,
-                    pscore=[0.1, 0.5, 0.5, 0.5], n_actions=2)
+    log = BanditLog(
+        context=np.zeros((4, 1)),
+        action=[0, 0, 0, 0],
+        reward=[1.0] * 4,
+        pscore=[0.1, 0.5, 0.5, 0.5],
+        n_actions=2,
+    )
     e = ips(log, ALWAYS_0, clip=4.0, n_bootstrap=0)
     assert e.max_weight == 4.0 and e.clipped_fraction == 0.25
     assert e.value == pytest.approx((4 + 2 + 2 + 2) / 4)
@@ -80,9 +92,13 @@ def test_clipping_and_effective_sample_size() -> None:
 def test_evaluate_runs_every_applicable_estimator_with_shared_resamples() -> None:
     rng = np.random.default_rng(1)
     n = 3000
-    log = BanditLog(context=rng.normal(size=(n, 2)), action=rng.integers(0, 3, n),
-                    reward=(rng.random(n) < 0.3).astype(float), pscore=np.full(n, 1 / 3),
-                    n_actions=3)
+    log = BanditLog(
+        context=rng.normal(size=(n, 2)),
+        action=rng.integers(0, 3, n),
+        reward=(rng.random(n) < 0.3).astype(float),
+        pscore=np.full(n, 1 / 3),
+        n_actions=3,
+    )
     dist = rng.dirichlet(np.ones(3), size=n)
     q = estimate_rewards(log)
     out = evaluate(log, dist, q, random_state=0)
@@ -98,8 +114,13 @@ def test_evaluate_runs_every_applicable_estimator_with_shared_resamples() -> Non
 def test_grouped_bootstrap_matches_the_row_bootstrap() -> None:
     rng = np.random.default_rng(2)
     n = 40_000
-    log = BanditLog(context=np.zeros((n, 1)), action=rng.integers(0, 4, n),
-                    reward=rng.exponential(size=n), pscore=np.full(n, 0.25), n_actions=4)
+    log = BanditLog(
+        context=np.zeros((n, 1)),
+        action=rng.integers(0, 4, n),
+        reward=rng.exponential(size=n),
+        pscore=np.full(n, 0.25),
+        n_actions=4,
+    )
     dist = rng.dirichlet(np.ones(4), size=n)
     kw: dict = dict(estimators=["ips"], n_bootstrap=300, random_state=0)
     rows = evaluate(log, dist, max_groups=n, **kw)["ips"]
@@ -110,8 +131,9 @@ def test_grouped_bootstrap_matches_the_row_bootstrap() -> None:
 
 
 def test_replay_refuses_non_uniform_logs() -> None:
-    log = BanditLog(context=np.zeros((2, 1)), action=[0, 1], reward=[1.0, 0.0],
-                    pscore=[0.2, 0.8], n_actions=2)
+    log = BanditLog(
+        context=np.zeros((2, 1)), action=[0, 1], reward=[1.0, 0.0], pscore=[0.2, 0.8], n_actions=2
+    )
     with pytest.raises(InvalidInputError, match="uniform random policy"):
         replay(log, np.tile([1.0, 0.0], (2, 1)))
     assert "replay" not in evaluate(log, np.tile([1.0, 0.0], (2, 1)), n_bootstrap=0)
@@ -153,9 +175,19 @@ def test_bad_options() -> None:
 
 
 def _estimate(value: float, lower: float, upper: float, name: str = "dr") -> Estimate:
-    return Estimate(estimator=name, value=value, lower=lower, upper=upper, level=0.95,
-                    std_error=0.0, n_rounds=100, ess=100.0, max_weight=1.0,
-                    clipped_fraction=0.0, n_bootstrap=1000)
+    return Estimate(
+        estimator=name,
+        value=value,
+        lower=lower,
+        upper=upper,
+        level=0.95,
+        std_error=0.0,
+        n_rounds=100,
+        ess=100.0,
+        max_weight=1.0,
+        clipped_fraction=0.0,
+        n_bootstrap=1000,
+    )
 
 
 def test_gate_requires_the_interval_above_the_champion() -> None:
@@ -178,10 +210,16 @@ def test_replay_of_a_learning_policy() -> None:
     n = 6000
     actions = rng.integers(0, 3, n)
     rewards = (rng.random(n) < np.array([0.1, 0.5, 0.2])[actions]).astype(float)
-    log = BanditLog(context=np.zeros((n, 1)), action=actions, reward=rewards,
-                    pscore=np.full(n, 1 / 3), n_actions=3)
-    fixed = replay_policy(log, UniformRandom(n_actions=3, random_state=0), learn=False,
-                          random_state=0)
+    log = BanditLog(
+        context=np.zeros((n, 1)),
+        action=actions,
+        reward=rewards,
+        pscore=np.full(n, 1 / 3),
+        n_actions=3,
+    )
+    fixed = replay_policy(
+        log, UniformRandom(n_actions=3, random_state=0), learn=False, random_state=0
+    )
     assert fixed.lower <= 0.8 / 3 <= fixed.upper  # uniform policy's true value
     assert 1500 < fixed.ess < 2500  # about a third of the rounds match
     learner = EpsilonGreedy(n_actions=3, epsilon=0.1, random_state=0)
@@ -191,7 +229,15 @@ def test_replay_of_a_learning_policy() -> None:
     with pytest.raises(InvalidInputError, match="the action sets differ"):
         replay_policy(log, UniformRandom(n_actions=4))
     with pytest.raises(InvalidInputError, match="uniform random policy"):
-        replay_policy(BanditLog(context=np.zeros((2, 1)), action=[0, 1], reward=[1.0, 0.0],
-                                pscore=[0.2, 0.8], n_actions=3), UniformRandom(n_actions=3))
+        replay_policy(
+            BanditLog(
+                context=np.zeros((2, 1)),
+                action=[0, 1],
+                reward=[1.0, 0.0],
+                pscore=[0.2, 0.8],
+                n_actions=3,
+            ),
+            UniformRandom(n_actions=3),
+        )
     with pytest.raises(InvalidInputError, match="expected a bandit Policy"):
         replay_policy(log, "greedy")  # type: ignore[arg-type]

@@ -28,8 +28,9 @@ FACTORIES: dict[str, Callable[..., Policy]] = {
     "beta_ts": lambda **kw: BetaThompsonSampling(n_actions=K, n_samples=200, **kw),
     "linucb": lambda **kw: LinUCB(n_actions=K, n_features=D, alpha=0.5, **kw),
     "lin_ts": lambda **kw: LinearThompsonSampling(n_actions=K, n_features=D, n_samples=200, **kw),
-    "reward_model": lambda **kw: RewardModelPolicy(n_actions=K, n_features=D, temperature=0.1,
-                                                   epsilon=0.1, **kw),
+    "reward_model": lambda **kw: RewardModelPolicy(
+        n_actions=K, n_features=D, temperature=0.1, epsilon=0.1, **kw
+    ),
 }
 CONTEXT = np.array([0.5, -1.0, 2.0])
 
@@ -108,8 +109,9 @@ def test_state_round_trip_without_pickle(name: str) -> None:
     assert type(policy).from_state(state).get_params().keys() == policy.get_params().keys()
     x = np.random.default_rng(4).normal(size=(30, D))
     np.testing.assert_array_equal(policy.choose_many(x)[0], loaded.choose_many(x)[0])
-    np.testing.assert_allclose(policy.action_probabilities(x[:3]),
-                               loaded.action_probabilities(x[:3]))  # same random stream too
+    np.testing.assert_allclose(
+        policy.action_probabilities(x[:3]), loaded.action_probabilities(x[:3])
+    )  # same random stream too
     policy.update(CONTEXT, 1, 1.0)
     loaded.update(CONTEXT, 1, 1.0)
     assert policy.choose(CONTEXT) == loaded.choose(CONTEXT)
@@ -118,15 +120,20 @@ def test_state_round_trip_without_pickle(name: str) -> None:
 def test_fit_learns_from_a_log_and_returns_self(name: str) -> None:
     rng = np.random.default_rng(5)
     n = 400
-    log = BanditLog(context=rng.normal(size=(n, D)), action=rng.integers(0, K, n),
-                    reward=(rng.random(n) < 0.5).astype(float), pscore=np.full(n, 1 / K),
-                    n_actions=K)
+    log = BanditLog(
+        context=rng.normal(size=(n, D)),
+        action=rng.integers(0, K, n),
+        reward=(rng.random(n) < 0.5).astype(float),
+        pscore=np.full(n, 1 / K),
+        n_actions=K,
+    )
     policy = FACTORIES[name](random_state=0)
     assert policy.fit(log) is policy
     assert policy.n_updates_ == n
     refit = FACTORIES[name](random_state=0).fit(log)
-    np.testing.assert_array_equal(policy.choose_many(log.context[:20])[0],
-                                  refit.choose_many(log.context[:20])[0])
+    np.testing.assert_array_equal(
+        policy.choose_many(log.context[:20])[0], refit.choose_many(log.context[:20])[0]
+    )
 
 
 def test_single_and_batch_updates_agree(name: str) -> None:
@@ -155,8 +162,13 @@ def test_bad_input_is_a_clear_error(name: str) -> None:
         policy.choose(CONTEXT, candidates=[])
     with pytest.raises(InvalidInputError, match="at least one candidate"):
         policy.choose_many(np.zeros((2, D)), candidates=np.zeros((2, K), dtype=bool))
-    other = BanditLog(context=np.zeros((3, D)), action=[0, 1, 5], reward=[0.0, 1.0, 0.0],
-                      pscore=[1 / 6] * 3, n_actions=6)
+    other = BanditLog(
+        context=np.zeros((3, D)),
+        action=[0, 1, 5],
+        reward=[0.0, 1.0, 0.0],
+        pscore=[1 / 6] * 3,
+        n_actions=6,
+    )
     with pytest.raises(InvalidInputError, match=r"6 actions .* the action sets differ"):
         policy.fit(other)
     with pytest.raises(TypeError):
@@ -212,8 +224,7 @@ def test_beta_ts_rejects_rewards_outside_zero_one_and_states_of_other_policies()
 def test_linucb_picks_the_best_arm_and_ties_split_evenly() -> None:
     policy = LinUCB(n_actions=3, n_features=1, alpha=0.0)
     np.testing.assert_allclose(policy.action_probabilities(np.ones(1)), [1 / 3] * 3)
-    policy.update_many(np.ones((30, 1)), np.repeat([0, 1, 2], 10),
-                       np.repeat([0.1, 0.9, 0.5], 10))
+    policy.update_many(np.ones((30, 1)), np.repeat([0, 1, 2], 10), np.repeat([0.1, 0.9, 0.5], 10))
     assert policy.choose(np.ones(1)) == (1, 1.0)
     eg = EpsilonGreedy(n_actions=3, epsilon=0.3).update_many(3, [0, 1, 2], [0.0, 1.0, 0.0])
     np.testing.assert_allclose(eg.action_probabilities(None), [0.1, 0.8, 0.1])

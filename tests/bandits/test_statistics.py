@@ -30,8 +30,13 @@ def logged(env: LinearEnv, rng: np.random.Generator) -> tuple[BanditLog, np.ndar
     dist = env.logging_dist()[who]
     u = rng.random(ROUNDS)[:, None]
     actions = np.argmax(np.cumsum(dist, axis=1) > u * dist.sum(axis=1, keepdims=True), axis=1)
-    log = BanditLog(context=env.z[who], action=actions, reward=env.rewards(who, actions, rng),
-                    pscore=dist[np.arange(ROUNDS), actions], n_actions=env.n_actions)
+    log = BanditLog(
+        context=env.z[who],
+        action=actions,
+        reward=env.rewards(who, actions, rng),
+        pscore=dist[np.arange(ROUNDS), actions],
+        n_actions=env.n_actions,
+    )
     return log, who
 
 
@@ -46,8 +51,14 @@ def test_ips_and_dr_intervals_cover_the_truth_95_percent_of_the_time() -> None:
     covered = {"ips": 0, "dr": 0}
     for rep in range(REPETITIONS):
         log, who = logged(env, rng)
-        out = evaluate(log, target[who], q_model[who], estimators=["ips", "dr"],
-                       n_bootstrap=400, random_state=rep)
+        out = evaluate(
+            log,
+            target[who],
+            q_model[who],
+            estimators=["ips", "dr"],
+            n_bootstrap=400,
+            random_state=rep,
+        )
         for name in covered:
             covered[name] += out[name].lower <= truth <= out[name].upper
     rates = {name: c / REPETITIONS for name, c in covered.items()}
@@ -65,8 +76,9 @@ def regret(env: LinearEnv, policy: Policy, rounds: int, batch: int, seed: int) -
         x = env.z[who]
         actions, _ = policy.choose_many(x if policy.contextual else batch)
         total += float(np.sum(best[who] - env.q[who, actions]))
-        policy.update_many(x if policy.contextual else batch, actions,
-                           env.rewards(who, actions, rng))
+        policy.update_many(
+            x if policy.contextual else batch, actions, env.rewards(who, actions, rng)
+        )
     return total
 
 
@@ -77,11 +89,13 @@ def test_contextual_policies_have_lower_regret_over_100k_rounds() -> None:
     makers: dict[str, Callable[[], Policy]] = {
         "epsilon_greedy": lambda: EpsilonGreedy(n_actions=k, epsilon=0.1, random_state=0),
         "beta_ts": lambda: BetaThompsonSampling(n_actions=k, random_state=0),
-        "reward_model": lambda: RewardModelPolicy(n_actions=k, n_features=d, epsilon=0.05,
-                                                  random_state=0),
+        "reward_model": lambda: RewardModelPolicy(
+            n_actions=k, n_features=d, epsilon=0.05, random_state=0
+        ),
         "linucb": lambda: LinUCB(n_actions=k, n_features=d, alpha=0.5, random_state=0),
-        "lin_ts": lambda: LinearThompsonSampling(n_actions=k, n_features=d, v=0.2,
-                                                 n_samples=64, random_state=0),
+        "lin_ts": lambda: LinearThompsonSampling(
+            n_actions=k, n_features=d, v=0.2, n_samples=64, random_state=0
+        ),
     }
     regrets = {name: regret(env, make(), 100_000, 1000, seed=7) for name, make in makers.items()}
     baseline = min(regrets["epsilon_greedy"], regrets["beta_ts"])

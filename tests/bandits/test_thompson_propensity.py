@@ -17,6 +17,7 @@ def exact_win_probabilities(dists: list) -> np.ndarray:
     for a, da in enumerate(dists):
         others = [d for b, d in enumerate(dists) if b != a]
         lo, hi = da.ppf(1e-12), da.ppf(1 - 1e-12)
+
         def density(t: float, da: object = da, others: list = others) -> float:
             return float(da.pdf(t) * np.prod([d.cdf(t) for d in others]))  # type: ignore
 
@@ -39,16 +40,18 @@ def check_error_bound(estimates: np.ndarray, exact: np.ndarray) -> None:
 
 def test_beta_thompson_propensity_error_is_bounded() -> None:
     alpha, beta = np.array([12.0, 9.0, 4.0]), np.array([30.0, 25.0, 9.0])
-    policy = BetaThompsonSampling(n_actions=3, alpha=alpha, beta=beta, n_samples=N_SAMPLES,
-                                  random_state=0)
+    policy = BetaThompsonSampling(
+        n_actions=3, alpha=alpha, beta=beta, n_samples=N_SAMPLES, random_state=0
+    )
     exact = exact_win_probabilities([stats.beta(a, b) for a, b in zip(alpha, beta, strict=True)])
     estimates = np.array([policy.action_probabilities(None) for _ in range(REPEATS)])
     check_error_bound(estimates, exact)
 
 
 def test_linear_thompson_propensity_error_is_bounded() -> None:
-    policy = LinearThompsonSampling(n_actions=3, n_features=2, v=0.5, n_samples=N_SAMPLES,
-                                    random_state=1)
+    policy = LinearThompsonSampling(
+        n_actions=3, n_features=2, v=0.5, n_samples=N_SAMPLES, random_state=1
+    )
     rng = np.random.default_rng(2)
     x = rng.normal(size=(40, 2))
     policy.update_many(x, rng.integers(0, 3, 40), rng.normal(size=40))
@@ -61,8 +64,9 @@ def test_linear_thompson_propensity_error_is_bounded() -> None:
 
 
 def test_rank_probabilities_of_a_slate() -> None:
-    policy = BetaThompsonSampling(n_actions=4, alpha=[50.0, 1.0, 1.0, 1.0],
-                                  beta=[1.0, 50.0, 50.0, 50.0], random_state=0)
+    policy = BetaThompsonSampling(
+        n_actions=4, alpha=[50.0, 1.0, 1.0, 1.0], beta=[1.0, 50.0, 50.0, 50.0], random_state=0
+    )
     ranks = policy.rank_probabilities(len_list=2, n_samples=5000)
     assert ranks.shape == (4, 2)
     np.testing.assert_allclose(ranks.sum(axis=0), 1.0)

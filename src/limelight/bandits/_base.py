@@ -28,8 +28,9 @@ STATE_FORMAT = 1
 _REGISTRY: dict[str, type[Policy]] = {}
 
 
-def _check_param(cls_name: str, name: str, value: Any, rule: tuple[str, float | None, float | None]
-                 ) -> None:
+def _check_param(
+    cls_name: str, name: str, value: Any, rule: tuple[str, float | None, float | None]
+) -> None:
     kind, low, high = rule
     if kind == "int":
         ok = isinstance(value, int | np.integer) and not isinstance(value, bool)
@@ -239,12 +240,17 @@ class Policy:
     def _probabilities(self, x: NDArray[np.float64], mask: NDArray[np.bool_]) -> NDArray:
         raise NotImplementedError
 
-    def _learn(self, x: NDArray[np.float64], a: NDArray[np.int64], r: NDArray[np.float64],
-               ) -> None:
+    def _learn(
+        self,
+        x: NDArray[np.float64],
+        a: NDArray[np.int64],
+        r: NDArray[np.float64],
+    ) -> None:
         raise NotImplementedError
 
-    def action_probabilities(self, context: ArrayLike | int | None,
-                             candidates: ArrayLike | None = None) -> NDArray[np.float64]:
+    def action_probabilities(
+        self, context: ArrayLike | int | None, candidates: ArrayLike | None = None
+    ) -> NDArray[np.float64]:
         """Probabilities of choosing each action: shape (n_actions,) for one context (1-d or
         None), (n_rounds, n_actions) for a batch; zero outside ``candidates``."""
         self._ensure_state()
@@ -259,8 +265,11 @@ class Policy:
         probs = self._probabilities(x, mask)
         return probs[0] if single else probs
 
-    def choose_many(self, contexts: ArrayLike | int, candidates: ArrayLike | None = None,
-                    ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    def choose_many(
+        self,
+        contexts: ArrayLike | int,
+        candidates: ArrayLike | None = None,
+    ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
         """Choose one action per row of ``contexts``; return (choices, propensities)."""
         self._ensure_state()
         x = self._contexts(contexts, single=False)
@@ -271,8 +280,11 @@ class Policy:
         choices = np.argmax(cum > u[:, None], axis=1)
         return choices, probs[np.arange(x.shape[0]), choices]
 
-    def choose(self, context: ArrayLike | None = None, candidates: ArrayLike | None = None,
-               ) -> tuple[int, float]:
+    def choose(
+        self,
+        context: ArrayLike | None = None,
+        candidates: ArrayLike | None = None,
+    ) -> tuple[int, float]:
         """Choose one action for one context; return (choice, propensity of that choice)."""
         self._ensure_state()
         x = self._contexts(context, single=True)
@@ -307,8 +319,12 @@ class Policy:
     def _learn_one(self, x: NDArray[np.float64], k: int, r: float) -> None:
         self._learn(x, np.array([k]), np.array([r]))
 
-    def update_many(self, contexts: ArrayLike | int, choices: ArrayLike, rewards: ArrayLike,
-                    ) -> Policy:
+    def update_many(
+        self,
+        contexts: ArrayLike | int,
+        choices: ArrayLike,
+        rewards: ArrayLike,
+    ) -> Policy:
         """Learn from a batch of (context, choice, reward) rounds at once."""
         self._ensure_state()
         x = self._contexts(contexts, single=False)
@@ -358,8 +374,9 @@ def uniform_probabilities(mask: NDArray[np.bool_], n: int, k: int) -> NDArray[np
     return m / m.sum(axis=1, keepdims=True)
 
 
-def sampled_argmax_probabilities(draw: Any, mask: NDArray[np.bool_], n: int, k: int,
-                                 n_samples: int) -> NDArray[np.float64]:
+def sampled_argmax_probabilities(
+    draw: Any, mask: NDArray[np.bool_], n: int, k: int, n_samples: int
+) -> NDArray[np.float64]:
     """How often each candidate wins among ``n_samples`` Thompson draws, per round.
 
     ``draw(arm, rows, m)`` returns the sampled scores of one arm, shape (len(rows), m). Arms

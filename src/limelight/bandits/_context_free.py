@@ -33,8 +33,12 @@ class UniformRandom(Policy):
     def _probabilities(self, x: NDArray[np.float64], mask: NDArray[np.bool_]) -> NDArray:
         return uniform_probabilities(mask, x.shape[0], self.n_actions)
 
-    def _learn(self, x: NDArray[np.float64], a: NDArray[np.int64], r: NDArray[np.float64],
-               ) -> None:
+    def _learn(
+        self,
+        x: NDArray[np.float64],
+        a: NDArray[np.int64],
+        r: NDArray[np.float64],
+    ) -> None:
         pass
 
 
@@ -48,8 +52,9 @@ class EpsilonGreedy(Policy):
     }
     _state_arrays = ("counts_", "sums_")
 
-    def __init__(self, *, n_actions: int, epsilon: float = 0.1,
-                 random_state: int | None = None) -> None:
+    def __init__(
+        self, *, n_actions: int, epsilon: float = 0.1, random_state: int | None = None
+    ) -> None:
         self.n_actions = n_actions
         self.epsilon = epsilon
         self.random_state = random_state
@@ -68,8 +73,12 @@ class EpsilonGreedy(Policy):
         greedy = greedy_probabilities(np.broadcast_to(self.means_, (n, k)), mask)
         return self.epsilon * uniform_probabilities(mask, n, k) + (1 - self.epsilon) * greedy
 
-    def _learn(self, x: NDArray[np.float64], a: NDArray[np.int64], r: NDArray[np.float64],
-               ) -> None:
+    def _learn(
+        self,
+        x: NDArray[np.float64],
+        a: NDArray[np.int64],
+        r: NDArray[np.float64],
+    ) -> None:
         self.counts_ += np.bincount(a, minlength=self.n_actions)
         self.sums_ += np.bincount(a, weights=r, minlength=self.n_actions)
 
@@ -90,9 +99,15 @@ class BetaThompsonSampling(Policy):
     }
     _state_arrays = ("alpha_", "beta_")
 
-    def __init__(self, *, n_actions: int, alpha: float | ArrayLike = 1.0,
-                 beta: float | ArrayLike = 1.0, n_samples: int = 1000,
-                 random_state: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        n_actions: int,
+        alpha: float | ArrayLike = 1.0,
+        beta: float | ArrayLike = 1.0,
+        n_samples: int = 1000,
+        random_state: int | None = None,
+    ) -> None:
         self.n_actions = n_actions
         self.alpha = alpha
         self.beta = beta
@@ -137,8 +152,12 @@ class BetaThompsonSampling(Policy):
     def _draw(self, arm: int, rows: NDArray[np.int64], m: int) -> NDArray[np.float64]:
         return self.rng_.beta(self.alpha_[arm], self.beta_[arm], size=(rows.size, m))
 
-    def _learn(self, x: NDArray[np.float64], a: NDArray[np.int64], r: NDArray[np.float64],
-               ) -> None:
+    def _learn(
+        self,
+        x: NDArray[np.float64],
+        a: NDArray[np.int64],
+        r: NDArray[np.float64],
+    ) -> None:
         if np.any((r < 0) | (r > 1)):
             raise InvalidInputError(
                 "BetaThompsonSampling needs rewards in [0, 1] (clicks, plays); rescale them or "

@@ -48,8 +48,12 @@ class _RidgePolicy(Policy):
         b += r * xi
         self.theta_[k] = a_inv @ b
 
-    def _learn(self, x: NDArray[np.float64], a: NDArray[np.int64], r: NDArray[np.float64],
-               ) -> None:
+    def _learn(
+        self,
+        x: NDArray[np.float64],
+        a: NDArray[np.int64],
+        r: NDArray[np.float64],
+    ) -> None:
         if a.size == 1:
             self._learn_one(x, int(a[0]), float(r[0]))
             return
@@ -76,8 +80,8 @@ class _RidgePolicy(Policy):
             return mean, np.maximum(var, 0.0)[None, :]
         var = np.empty_like(mean)
         for start in range(0, x.shape[0], 512):  # chunks keep the (K, n, d) product in cache
-            xs = x[start:start + 512]
-            var[start:start + 512] = np.einsum("knd,nd->nk", xs @ self.A_inv_, xs)
+            xs = x[start : start + 512]
+            var[start : start + 512] = np.einsum("knd,nd->nk", xs @ self.A_inv_, xs)
         return mean, np.maximum(var, 0.0)
 
 
@@ -93,8 +97,15 @@ class LinUCB(_RidgePolicy):
         "random_state": ("seed", None, None),
     }
 
-    def __init__(self, *, n_actions: int, n_features: int, alpha: float = 1.0, l2: float = 1.0,
-                 random_state: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        n_actions: int,
+        n_features: int,
+        alpha: float = 1.0,
+        l2: float = 1.0,
+        random_state: int | None = None,
+    ) -> None:
         self.n_actions = n_actions
         self.n_features = n_features
         self.alpha = alpha
@@ -134,8 +145,16 @@ class LinearThompsonSampling(_RidgePolicy):
         "random_state": ("seed", None, None),
     }
 
-    def __init__(self, *, n_actions: int, n_features: int, v: float = 1.0, l2: float = 1.0,
-                 n_samples: int = 256, random_state: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        n_actions: int,
+        n_features: int,
+        v: float = 1.0,
+        l2: float = 1.0,
+        n_samples: int = 256,
+        random_state: int | None = None,
+    ) -> None:
         self.n_actions = n_actions
         self.n_features = n_features
         self.v = v
@@ -174,8 +193,16 @@ class RewardModelPolicy(_RidgePolicy):
         "random_state": ("seed", None, None),
     }
 
-    def __init__(self, *, n_actions: int, n_features: int, temperature: float = 0.0,
-                 epsilon: float = 0.0, l2: float = 1.0, random_state: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        n_actions: int,
+        n_features: int,
+        temperature: float = 0.0,
+        epsilon: float = 0.0,
+        l2: float = 1.0,
+        random_state: int | None = None,
+    ) -> None:
         self.n_actions = n_actions
         self.n_features = n_features
         self.temperature = temperature

@@ -118,8 +118,9 @@ def _importance(log: BanditLog, dist: NDArray, clip: float | None) -> tuple[NDAr
     return np.minimum(w, clip), clipped
 
 
-def _terms(name: str, log: BanditLog, dist: NDArray, q: NDArray | None,
-           clip: float | None) -> _Terms:
+def _terms(
+    name: str, log: BanditLog, dist: NDArray, q: NDArray | None, clip: float | None
+) -> _Terms:
     n = log.n_rounds
     rows = np.arange(n)
     if name == "replay":
@@ -148,13 +149,18 @@ def _terms(name: str, log: BanditLog, dist: NDArray, q: NDArray | None,
         return _Terms(num=num, den=None, weights=w, clipped_fraction=clipped)
     if name in ("ips", "snips"):
         w, clipped = _importance(log, dist, clip)
-        return _Terms(num=w * log.reward, den=w if name == "snips" else None, weights=w,
-                      clipped_fraction=clipped)
+        return _Terms(
+            num=w * log.reward,
+            den=w if name == "snips" else None,
+            weights=w,
+            clipped_fraction=clipped,
+        )
     raise InvalidInputError(f"unknown estimator {name!r}; choose from {ESTIMATORS}")
 
 
-def _bootstrap_means(columns: NDArray[np.float64], n_bootstrap: int, rng: np.random.Generator,
-                     max_groups: int) -> NDArray[np.float64]:
+def _bootstrap_means(
+    columns: NDArray[np.float64], n_bootstrap: int, rng: np.random.Generator, max_groups: int
+) -> NDArray[np.float64]:
     """Column means of ``n_bootstrap`` resamples (with replacement) of the rows: (B, c).
 
     Past ``max_groups`` rows, the rows are first shuffled into ``max_groups`` near-equal random
@@ -177,13 +183,18 @@ def _bootstrap_means(columns: NDArray[np.float64], n_bootstrap: int, rng: np.ran
         b = min(block, n_bootstrap - start)
         idx = rng.integers(0, g, size=(b, g)) + (np.arange(b) * g)[:, None]
         counts = np.bincount(idx.ravel(), minlength=b * g).reshape(b, g).astype(np.float64)
-        out[start:start + b] = (counts @ data) / (counts @ sizes)[:, None]
+        out[start : start + b] = (counts @ data) / (counts @ sizes)[:, None]
     return out
 
 
-def _estimates(log: BanditLog, terms: dict[str, _Terms], level: float, n_bootstrap: int,
-               random_state: int | np.random.Generator | None, max_groups: int,
-               ) -> dict[str, Estimate]:
+def _estimates(
+    log: BanditLog,
+    terms: dict[str, _Terms],
+    level: float,
+    n_bootstrap: int,
+    random_state: int | np.random.Generator | None,
+    max_groups: int,
+) -> dict[str, Estimate]:
     if not 0 < level < 1:
         raise InvalidInputError(f"level must be in (0, 1), e.g. 0.95; got {level!r}")
     if n_bootstrap < 0 or int(n_bootstrap) != n_bootstrap:
@@ -258,66 +269,123 @@ def evaluate(
     longer than ``max_groups`` rounds are bootstrapped by random groups of rounds.
     """
     dist = _action_dist(log, action_dist)
-    q = None if estimated_rewards is None else _per_position(log, estimated_rewards,
-                                                              "estimated_rewards")
+    q = (
+        None
+        if estimated_rewards is None
+        else _per_position(log, estimated_rewards, "estimated_rewards")
+    )
     if estimators is None:
         uniform = np.ptp(log.pscore) <= 1e-12
-        estimators = [e for e in ESTIMATORS
-                      if (e != "replay" or uniform) and (e not in _NEEDS_MODEL or q is not None)]
+        estimators = [
+            e
+            for e in ESTIMATORS
+            if (e != "replay" or uniform) and (e not in _NEEDS_MODEL or q is not None)
+        ]
     if isinstance(estimators, str) or not estimators:
         raise InvalidInputError(f"estimators must be a non-empty list drawn from {ESTIMATORS}")
     terms = {name: _terms(name, log, dist, q, clip) for name in estimators}
     return _estimates(log, terms, level, n_bootstrap, random_state, max_groups)
 
 
-def _single(name: str, log: BanditLog, action_dist: ArrayLike, estimated_rewards: ArrayLike | None,
-            clip: float | None, level: float, n_bootstrap: int,
-            random_state: int | np.random.Generator | None) -> Estimate:
-    return evaluate(log, action_dist, estimated_rewards, estimators=[name], clip=clip,
-                    level=level, n_bootstrap=n_bootstrap, random_state=random_state)[name]
+def _single(
+    name: str,
+    log: BanditLog,
+    action_dist: ArrayLike,
+    estimated_rewards: ArrayLike | None,
+    clip: float | None,
+    level: float,
+    n_bootstrap: int,
+    random_state: int | np.random.Generator | None,
+) -> Estimate:
+    return evaluate(
+        log,
+        action_dist,
+        estimated_rewards,
+        estimators=[name],
+        clip=clip,
+        level=level,
+        n_bootstrap=n_bootstrap,
+        random_state=random_state,
+    )[name]
 
 
-def replay(log: BanditLog, action_dist: ArrayLike, *, level: float = 0.95,
-           n_bootstrap: int = 1000, random_state: int | np.random.Generator | None = None,
-           ) -> Estimate:
+def replay(
+    log: BanditLog,
+    action_dist: ArrayLike,
+    *,
+    level: float = 0.95,
+    n_bootstrap: int = 1000,
+    random_state: int | np.random.Generator | None = None,
+) -> Estimate:
     """Replay (Li et al. 2011): the mean reward of the logged rounds where the target policy
     would have chosen the logged action (weighted by its probability). Uniform logging only."""
     return _single("replay", log, action_dist, None, None, level, n_bootstrap, random_state)
 
 
-def ips(log: BanditLog, action_dist: ArrayLike, *, clip: float | None = None,
-        level: float = 0.95, n_bootstrap: int = 1000,
-        random_state: int | np.random.Generator | None = None) -> Estimate:
+def ips(
+    log: BanditLog,
+    action_dist: ArrayLike,
+    *,
+    clip: float | None = None,
+    level: float = 0.95,
+    n_bootstrap: int = 1000,
+    random_state: int | np.random.Generator | None = None,
+) -> Estimate:
     """Inverse propensity scoring: mean of (target prob / logging prob) x reward."""
     return _single("ips", log, action_dist, None, clip, level, n_bootstrap, random_state)
 
 
-def snips(log: BanditLog, action_dist: ArrayLike, *, clip: float | None = None,
-          level: float = 0.95, n_bootstrap: int = 1000,
-          random_state: int | np.random.Generator | None = None) -> Estimate:
+def snips(
+    log: BanditLog,
+    action_dist: ArrayLike,
+    *,
+    clip: float | None = None,
+    level: float = 0.95,
+    n_bootstrap: int = 1000,
+    random_state: int | np.random.Generator | None = None,
+) -> Estimate:
     """Self-normalised IPS: IPS divided by the mean importance weight (less variance, slight
     bias)."""
     return _single("snips", log, action_dist, None, clip, level, n_bootstrap, random_state)
 
 
-def direct_method(log: BanditLog, action_dist: ArrayLike, estimated_rewards: ArrayLike, *,
-                  level: float = 0.95, n_bootstrap: int = 1000,
-                  random_state: int | np.random.Generator | None = None) -> Estimate:
+def direct_method(
+    log: BanditLog,
+    action_dist: ArrayLike,
+    estimated_rewards: ArrayLike,
+    *,
+    level: float = 0.95,
+    n_bootstrap: int = 1000,
+    random_state: int | np.random.Generator | None = None,
+) -> Estimate:
     """Direct method: the reward model's prediction averaged over the target policy."""
-    return _single("dm", log, action_dist, estimated_rewards, None, level, n_bootstrap,
-                   random_state)
+    return _single(
+        "dm", log, action_dist, estimated_rewards, None, level, n_bootstrap, random_state
+    )
 
 
-def doubly_robust(log: BanditLog, action_dist: ArrayLike, estimated_rewards: ArrayLike, *,
-                  clip: float | None = None, level: float = 0.95, n_bootstrap: int = 1000,
-                  random_state: int | np.random.Generator | None = None) -> Estimate:
+def doubly_robust(
+    log: BanditLog,
+    action_dist: ArrayLike,
+    estimated_rewards: ArrayLike,
+    *,
+    clip: float | None = None,
+    level: float = 0.95,
+    n_bootstrap: int = 1000,
+    random_state: int | np.random.Generator | None = None,
+) -> Estimate:
     """Doubly robust: the direct method corrected by IPS on the model's residuals."""
-    return _single("dr", log, action_dist, estimated_rewards, clip, level, n_bootstrap,
-                   random_state)
+    return _single(
+        "dr", log, action_dist, estimated_rewards, clip, level, n_bootstrap, random_state
+    )
 
 
-def beats(challenger: Estimate, champion: Estimate, *, margin: float = 0.0,
-          ) -> tuple[bool, str]:
+def beats(
+    challenger: Estimate,
+    champion: Estimate,
+    *,
+    margin: float = 0.0,
+) -> tuple[bool, str]:
     """Whether the challenger's interval lies above the champion's estimate (plus ``margin``).
 
     Returns (decision, reason). Both estimates must come from the same estimator at the same
@@ -345,5 +413,6 @@ def beats(challenger: Estimate, champion: Estimate, *, margin: float = 0.0,
     return False, (
         f"challenger {challenger.estimator} {challenger.value:.6g} has {pct} lower bound "
         f"{challenger.lower:.6g}, not above the champion's {champion.value:.6g}"
-        + (f" + margin {margin:g}" if margin else "") + ": keep the champion"
+        + (f" + margin {margin:g}" if margin else "")
+        + ": keep the champion"
     )

@@ -12,8 +12,15 @@ from limelight.core.errors import InvalidInputError
 __all__ = ["replay_policy"]
 
 
-def replay_policy(log: BanditLog, policy: Policy, *, learn: bool = True, level: float = 0.95,
-                  n_bootstrap: int = 1000, random_state: int | None = None) -> Estimate:
+def replay_policy(
+    log: BanditLog,
+    policy: Policy,
+    *,
+    learn: bool = True,
+    level: float = 0.95,
+    n_bootstrap: int = 1000,
+    random_state: int | None = None,
+) -> Estimate:
     """Run ``policy`` along the log in order; keep the rounds where it picks the logged action.
 
     The mean reward of the kept rounds estimates the policy's value, and with ``learn=True``

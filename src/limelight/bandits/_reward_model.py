@@ -12,8 +12,9 @@ from limelight.core.errors import InvalidInputError
 __all__ = ["estimate_rewards"]
 
 
-def _features(context: NDArray[np.float64], position: int | NDArray[np.int64],
-              len_list: int) -> NDArray[np.float64]:
+def _features(
+    context: NDArray[np.float64], position: int | NDArray[np.int64], len_list: int
+) -> NDArray[np.float64]:
     n = context.shape[0]
     onehot = np.zeros((n, len_list - 1))
     if len_list > 1:
@@ -23,8 +24,9 @@ def _features(context: NDArray[np.float64], position: int | NDArray[np.int64],
     return np.hstack([context, onehot, np.ones((n, 1))])
 
 
-def estimate_rewards(log: BanditLog, *, l2: float = 1.0, n_folds: int = 1,
-                     random_state: int | None = None) -> NDArray[np.float64]:
+def estimate_rewards(
+    log: BanditLog, *, l2: float = 1.0, n_folds: int = 1, random_state: int | None = None
+) -> NDArray[np.float64]:
     """Predicted reward of every action at every position for every logged round.
 
     Shape (n_rounds, n_actions, len_list). One ridge model per action on the context, a
