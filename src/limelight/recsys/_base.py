@@ -1,0 +1,333 @@
+"""The recommender contract every model shares.
+
+Models follow scikit-learn's conventions: ``__init__`` takes keyword-only parameters and only
+stores them, ``fit`` returns ``self``, fitted attributes end in ``_``. ``fit`` takes an
+:class:`Interactions` (the model keeps its id maps, and ``recommend`` takes external user ids and
+returns external item ids) or a scipy.sparse user x item matrix (ids are then row and column
+indices). Users the model has never seen get the most popular items, never an exception.
+
+A model saves as a flat dict of numpy arrays and scalars (:meth:`Recommender.get_state`) and
+is rebuilt from it, arrays used as given (memory-mapped arrays are not copied), with
+:meth:`Recommender.from_state`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal, Self
+
+import numpy as np
+import scipy.sparse as sp
+
+from limelight.core.errors import InvalidInputError
+from limelight.recsys._interactions import Interactions, as_id_array, lookup_ids
+
+__all__ = ["Recommender", "State", "top_k"]
+
+State = dict[str, "np.ndarray | int | float | str"]
+_REGISTRY: dict[str, type[Recommender]] = {}
+_BATCH = 1024
+
+
+def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Column indices and values of the ``k`` largest scores of each row, best first."""
+    n = scores.shape[1]
+    if k < n:
+        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    else:
+        part = np.broadcast_to(np.arange(n), (scores.shape[0], n))
+    vals = np.take_along_axis(scores, part, axis=1)
+    order = np.argsort(-vals, axis=1, kind="stable")
+    return np.take_along_axis(part, order, axis=1), np.take_along_axis(vals, order, axis=1)
+
+
+def _check_matrix(X: Any) -> sp.csr_matrix:
+    if not sp.issparse(X):
+        raise InvalidInputError(
+            f"fit takes Interactions or a scipy.sparse user x item matrix, got {type(X).__name__}"
+        )
+    X = sp.csr_matrix(X, dtype=np.float32)
+    if X.shape[0] == 0 or X.shape[1] == 0 or X.nnz == 0:
+        raise InvalidInputError(
+            f"cannot fit on an empty matrix (shape {X.shape}, {X.nnz} interactions)"
+        )
+    if not np.all(np.isfinite(X.data)) or np.any(X.data < 0):
+        raise InvalidInputError("the interaction matrix must hold finite, non-negative values")
+    X.sum_duplicates()
+    X.sort_indices()
+    return X
+
+
+class Recommender:
+    """Base class: id handling, batching, exclusion of seen items, fallbacks and state."""
+
+    _params: ClassVar[tuple[str, ...]] = ()
+    # What the model learns from: "binary" (1 per interaction) or "rating" values.
+    _values: ClassVar[Literal["binary", "rating"]] = "binary"
+
+    user_ids_: np.ndarray
+    item_ids_: np.ndarray
+    user_items_: sp.csr_matrix
+    item_popularity_: np.ndarray
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _REGISTRY[cls.__name__] = cls
+
+    # -- parameters -------------------------------------------------------------------------
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor parameters."""
+        return {name: getattr(self, name) for name in self._params}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    def _check_params(self) -> None:
+        """Raise :class:`InvalidInputError` for parameters that cannot be used."""
+
+    # -- fitting ----------------------------------------------------------------------------
+
+    def fit(self, data: Interactions | sp.spmatrix | sp.sparray) -> Self:
+        """Learn from interactions; returns ``self``."""
+        self._check_params()
+        if isinstance(data, Interactions):
+            X = data.matrix(
+                "rating" if self._values == "rating" and data.rating is not None else "binary"
+            )
+            if X.nnz == 0:
+                raise InvalidInputError(f"cannot fit on {data.name!r}: it has no interactions")
+            self.user_ids_ = data.user_ids
+            self.item_ids_ = data.item_ids
+            self.dataset_ = data.name
+            self.license_ = data.license
+            self.usage_ = data.usage
+            X = _check_matrix(X)
+        else:
+            X = _check_matrix(data)
+            self.user_ids_ = np.arange(X.shape[0], dtype=np.int64)
+            self.item_ids_ = np.arange(X.shape[1], dtype=np.int64)
+            self.dataset_ = "matrix"
+            self.license_ = "unknown"
+            self.usage_ = "unknown"
+        self.user_items_ = X
+        self.item_popularity_ = np.bincount(X.indices, minlength=X.shape[1]).astype(np.int64)
+        self._fit(X)
+        return self
+
+    def _fit(self, X: sp.csr_matrix) -> None:
+        raise NotImplementedError
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "user_items_"):
+            raise InvalidInputError(f"{type(self).__name__} is not fitted; call fit(...) first")
+
+    @property
+    def n_users_(self) -> int:
+        return int(self.user_items_.shape[0])
+
+    @property
+    def n_items_(self) -> int:
+        return int(self.user_items_.shape[1])
+
+    # -- scoring (subclasses) ---------------------------------------------------------------
+
+    def _score_users(self, users: np.ndarray) -> np.ndarray:
+        """Dense float32 scores (len(users) x n_items) for known users (internal indices)."""
+        return self._score_history(self.user_items_[users])
+
+    def _score_history(self, history: sp.csr_matrix) -> np.ndarray:
+        """Dense float32 scores for users described only by their history rows."""
+        raise NotImplementedError
+
+    def _similar_scores(self, items: np.ndarray) -> np.ndarray:
+        """Dense float32 similarity of ``items`` (internal indices) to every item."""
+        raise NotImplementedError
+
+    def _popularity_scores(self, n: int) -> np.ndarray:
+        pop = self.item_popularity_.astype(np.float32)
+        return np.broadcast_to(pop, (n, len(pop)))
+
+    # -- recommending -----------------------------------------------------------------------
+
+    def _check_k(self, k: int) -> int:
+        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+            raise InvalidInputError(f"k must be a positive integer, got {k!r}")
+        if k > self.n_items_:
+            raise InvalidInputError(
+                f"k={k} is larger than the catalogue of {self.n_items_} items; "
+                f"ask for at most {self.n_items_}"
+            )
+        return int(k)
+
+    def recommend_indices(
+        self, users: np.ndarray, k: int, *, exclude_seen: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` internal item indices and scores for internal user indices (-1: unknown).
+
+        Seen items get score ``-inf``; they appear only when fewer than ``k`` unseen items
+        remain. Unknown users get the most popular items.
+        """
+        self._check_fitted()
+        k = self._check_k(k)
+        users = np.asarray(users, dtype=np.int64)
+        out_idx = np.empty((len(users), k), dtype=np.int64)
+        out_scores = np.empty((len(users), k), dtype=np.float32)
+        known = np.flatnonzero(users >= 0)
+        unknown = np.flatnonzero(users < 0)
+        for start in range(0, len(known), _BATCH):
+            rows = known[start : start + _BATCH]
+            scores = np.array(self._score_users(users[rows]), dtype=np.float32, copy=True)
+            if exclude_seen:
+                _mask_seen(scores, self.user_items_[users[rows]])
+            out_idx[rows], out_scores[rows] = top_k(scores, k)
+        if len(unknown):
+            idx, vals = top_k(self._popularity_scores(1), k)
+            out_idx[unknown], out_scores[unknown] = idx[0], vals[0]
+        return out_idx, out_scores
+
+    def recommend(
+        self, user_ids: Any, k: int = 10, *, exclude_seen: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` (item_ids, scores) for one user (1-D results) or many (2-D, one row each).
+
+        ``user_ids`` are external ids when fitted on :class:`Interactions`, row indices when
+        fitted on a matrix. Unknown users get the most popular items.
+        """
+        self._check_fitted()
+        single = np.ndim(user_ids) == 0
+        users = lookup_ids(self.user_ids_, [user_ids] if single else user_ids)
+        idx, scores = self.recommend_indices(users, k, exclude_seen=exclude_seen)
+        items = self.item_ids_[idx]
+        return (items[0], scores[0]) if single else (items, scores)
+
+    def recommend_items(
+        self, seen_item_ids: Any, k: int = 10, *, exclude_seen: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` (item_ids, scores) for a user described by the items they interacted with.
+
+        Unknown item ids are ignored; an empty history gets the most popular items.
+        """
+        self._check_fitted()
+        k = self._check_k(k)
+        seen = lookup_ids(self.item_ids_, as_id_array(seen_item_ids, "seen item ids"))
+        seen = np.unique(seen[seen >= 0])
+        if len(seen) == 0:
+            idx, vals = top_k(self._popularity_scores(1), k)
+            return self.item_ids_[idx[0]], vals[0]
+        history = sp.csr_matrix(
+            (
+                np.ones(len(seen), dtype=np.float32),
+                seen.astype(np.int32),
+                np.array([0, len(seen)], dtype=np.int32),
+            ),
+            shape=(1, self.n_items_),
+        )
+        scores = np.array(self._score_history(history), dtype=np.float32, copy=True)
+        if exclude_seen:
+            scores[0, seen] = -np.inf
+        idx, vals = top_k(scores, k)
+        return self.item_ids_[idx[0]], vals[0]
+
+    def similar_items(self, item_ids: Any, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` items most similar to each given item (never the item itself).
+
+        Raises :class:`InvalidInputError` for an item id the model does not know.
+        """
+        self._check_fitted()
+        if self._check_k(k) >= self.n_items_:
+            raise InvalidInputError(
+                f"k={k}: an item has only {self.n_items_ - 1} other items; ask for fewer"
+            )
+        single = np.ndim(item_ids) == 0
+        items = lookup_ids(self.item_ids_, [item_ids] if single else item_ids)
+        if np.any(items < 0):
+            bad = as_id_array([item_ids] if single else item_ids)[items < 0][:5]
+            raise InvalidInputError(f"unknown item ids {bad.tolist()}; the model never saw them")
+        scores = np.array(self._similar_scores(items), dtype=np.float32, copy=True)
+        scores[np.arange(len(items)), items] = -np.inf
+        idx, vals = top_k(scores, k)
+        out = self.item_ids_[idx]
+        return (out[0], vals[0]) if single else (out, vals)
+
+    # -- state ------------------------------------------------------------------------------
+
+    def _model_state(self) -> State:
+        """The learned arrays of the subclass."""
+        raise NotImplementedError
+
+    def _load_model_state(self, state: State) -> None:
+        raise NotImplementedError
+
+    def get_state(self) -> State:
+        """Everything needed to rebuild the model: numpy arrays, ints, floats and strings."""
+        self._check_fitted()
+        X = self.user_items_
+        state: State = {
+            "class": type(self).__name__,
+            "user_ids": self.user_ids_,
+            "item_ids": self.item_ids_,
+            "seen.indptr": X.indptr,
+            "seen.indices": X.indices,
+            "seen.data": X.data,
+            "item_popularity": self.item_popularity_,
+            "dataset": self.dataset_,
+            "license": self.license_,
+            "usage": self.usage_,
+        }
+        for name, value in self.get_params().items():
+            if value is not None:
+                state[f"param.{name}"] = value
+        state.update(self._model_state())
+        return state
+
+    @classmethod
+    def from_state(cls, state: State) -> Recommender:
+        """Rebuild a model from :meth:`get_state`'s dict without copying its arrays."""
+        name = str(state.get("class", ""))
+        target = _REGISTRY.get(name)
+        if target is None or not issubclass(target, cls):
+            raise InvalidInputError(
+                f"state is for class {name!r}, which is not a {cls.__name__}; "
+                f"known: {sorted(_REGISTRY)}"
+            )
+        params = {p: _scalar(state[f"param.{p}"]) for p in target._params if f"param.{p}" in state}
+        model = target(**params)
+        user_ids, item_ids = _array(state["user_ids"]), _array(state["item_ids"])
+        model.user_ids_ = user_ids
+        model.item_ids_ = item_ids
+        model.user_items_ = sp.csr_matrix(
+            (
+                _array(state["seen.data"]),
+                _array(state["seen.indices"]),
+                _array(state["seen.indptr"]),
+            ),
+            shape=(len(user_ids), len(item_ids)),
+            copy=False,
+        )
+        model.item_popularity_ = _array(state["item_popularity"])
+        model.dataset_ = str(state.get("dataset", "unknown"))
+        model.license_ = str(state.get("license", "unknown"))
+        model.usage_ = str(state.get("usage", "unknown"))
+        model._load_model_state(state)
+        return model
+
+
+def _array(value: Any) -> np.ndarray:
+    if not isinstance(value, np.ndarray):
+        raise InvalidInputError(f"state holds {type(value).__name__} where an array is needed")
+    return value
+
+
+def _scalar(value: Any) -> Any:
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return value.item()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _mask_seen(scores: np.ndarray, seen: sp.csr_matrix) -> None:
+    """Set the scores of seen items to -inf, in place."""
+    rows = np.repeat(np.arange(seen.shape[0]), np.diff(seen.indptr))
+    scores[rows, seen.indices] = -np.inf
