@@ -127,11 +127,16 @@ def create_tasks(metadata: MetadataStore, run_id: int, specs: list[dict[str, Any
     return metadata.transaction(work)
 
 
-def record_started(metadata: MetadataStore, started: list[tuple[int, int, str, str]]) -> None:
-    """Mark (task_id, attempt, step, worker) as running, in one transaction."""
+def record_started(
+    metadata: MetadataStore, started: list[tuple[int, int, str, str]], at: float | None = None
+) -> None:
+    """Mark (task_id, attempt, step, worker) as running since ``at``, in one transaction.
+
+    ``at`` is taken before the tasks were handed to workers, which may finish before this runs.
+    """
     if not started:
         return
-    now = time.time()
+    now = time.time() if at is None else at
 
     def work(conn: sa.Connection) -> None:
         for task_id, attempt, _step, worker in started:
@@ -261,8 +266,9 @@ def finish_run(metadata: MetadataStore, run_id: int, status: str, error: str | N
                 .values(status="interrupted", finished_at=now)
             )
         rows = conn.execute(
-            sa.select(tasks.c.step, tasks.c.status, tasks.c.started_at, tasks.c.finished_at)
-            .where(tasks.c.run_id == run_id)
+            sa.select(tasks.c.step, tasks.c.status, tasks.c.started_at, tasks.c.finished_at).where(
+                tasks.c.run_id == run_id
+            )
         ).all()
         by_step: dict[str, list[Any]] = {}
         for row in rows:

@@ -226,6 +226,7 @@ class Scheduler:
         while self.delayed and self.delayed[0][0] <= now:
             self.ready.append(heapq.heappop(self.delayed)[2])
         started = []
+        submitted_at = time.time()
         while self.ready and self.executor.free_slots() > 0:
             task = self.ready.popleft()
             worker = self.executor.submit(self._job(task))
@@ -234,7 +235,7 @@ class Scheduler:
             self.running[task.id] = (task, now + limit if limit else None)
             started.append((task.id, task.attempt, task.step, worker))
             self.progress.task_started(task.step)
-        record_started(self.store.metadata, started)
+        record_started(self.store.metadata, started, submitted_at)
 
     def _finished(self, result: TaskResult) -> None:
         entry = self.running.pop(result.task_id, None)
