@@ -72,3 +72,15 @@ def test_rank_probabilities_of_a_slate() -> None:
     np.testing.assert_allclose(ranks.sum(axis=0), 1.0)
     assert ranks[0, 0] == pytest.approx(1.0)  # the clear winner always leads
     np.testing.assert_allclose(ranks[1:, 1], 1 / 3, atol=0.03)  # the rest share second place
+
+
+def test_single_choices_follow_the_logged_propensities() -> None:
+    policy = LinearThompsonSampling(n_actions=3, n_features=2, v=0.5, random_state=3)
+    policy.update_many(np.eye(2)[[0, 1, 0, 1]], np.array([0, 1, 2, 2]), np.ones(4))
+    context = np.array([0.6, 0.4])
+    exact = policy.action_probabilities(context)
+    picks = [policy.choose(context) for _ in range(3000)]
+    freq = np.bincount([c for c, _ in picks], minlength=3) / len(picks)
+    np.testing.assert_allclose(freq, exact, atol=0.06)  # 256-draw estimates, then a choice
+    for choice, propensity in picks[:50]:
+        assert 0 < propensity <= 1 and propensity == pytest.approx(exact[choice], abs=0.15)

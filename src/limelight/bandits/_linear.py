@@ -34,8 +34,14 @@ class _RidgePolicy(Policy):
         self._after_load()
 
     def _after_load(self) -> None:
-        self.A_inv_ = np.linalg.inv(self.A_)
-        self.theta_ = np.einsum("kde,ke->kd", self.A_inv_, self.b_)
+        # theta_ and A_inv_ are views into one (K + K d, d) matrix, so a single decision needs
+        # one matrix-vector product for every arm's mean and A^-1 x.
+        k, d = self.n_actions, self.n_features
+        self._stacked = np.empty((k + k * d, d))
+        self.theta_ = self._stacked[:k]
+        self.A_inv_ = self._stacked[k:].reshape(k, d, d)
+        self.A_inv_[:] = np.linalg.inv(self.A_)
+        self.theta_[:] = np.einsum("kde,ke->kd", self.A_inv_, self.b_)
 
     def _learn_one(self, x: NDArray[np.float64], k: int, r: float) -> None:
         """Sherman-Morrison: O(d^2) per update."""
@@ -120,7 +126,10 @@ class LinUCB(_RidgePolicy):
         if mask is not self._all_actions:
             return super()._choose_one(x, mask)
         xi = x[0]  # the common case, kept to a few array operations
-        ucb = self.theta_ @ xi + self.alpha * np.sqrt(np.maximum((self.A_inv_ @ xi) @ xi, 0.0))
+        k = self.n_actions
+        y = self._stacked @ xi
+        var = y[k:].reshape(k, -1) @ xi
+        ucb = y[:k] + self.alpha * np.sqrt(np.maximum(var, 0.0))
         best = int(ucb.argmax())
         ties = np.flatnonzero(ucb == ucb[best])
         if ties.size == 1:
@@ -178,6 +187,18 @@ class LinearThompsonSampling(_RidgePolicy):
             return scores
 
         return sampled_argmax_probabilities(draw, mask, x.shape[0], k, self.n_samples)
+
+    def _choose_one(self, x: NDArray[np.float64], mask: NDArray[np.bool_]) -> tuple[int, float]:
+        if mask is not self._all_actions:
+            return super()._choose_one(x, mask)
+        k = self.n_actions  # one round: all draws at once, as in _probabilities
+        mean, var = self._mean_var(x)
+        noise = self.rng_.standard_normal((self.n_samples, k))
+        scores = mean[0] + (self.v * np.sqrt(var[0])) * noise
+        probs = np.bincount(scores.argmax(axis=1), minlength=k) / self.n_samples
+        cum = np.cumsum(probs)
+        choice = int(np.argmax(cum > self.rng_.random() * cum[-1]))
+        return choice, float(probs[choice])
 
 
 class RewardModelPolicy(_RidgePolicy):
