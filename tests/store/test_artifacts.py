@@ -132,7 +132,7 @@ def test_pickle_records_versions_and_warns_when_they_differ(store: ArtifactStore
 
 def test_unknown_serializer(store: ArtifactStore) -> None:
     ref = store.save([1])
-    with pytest.raises(SerializerError, match="serializer 'parquet9'.*does not know"):
+    with pytest.raises(SerializerError, match=r"serializer 'parquet9'.*does not know"):
         store.load(ArtifactRef(ref.key, "parquet9", ref.size))
     with pytest.raises(SerializerError, match="unknown serializer 'zip'"):
         store.save([1], serializer="zip")

@@ -79,7 +79,7 @@ def test_newer_database_is_refused_with_how_to_fix(db_url: str) -> None:
     with store.begin() as conn:
         conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
     store.dispose()
-    with pytest.raises(SchemaVersionError, match="revision '9999'.*newer Limelight.*pip install -U"):
+    with pytest.raises(SchemaVersionError, match=r"revision '9999'.*newer Limelight.*pip install -U"):
         insert_run(MetadataStore(db_url))
 
 
@@ -88,13 +88,13 @@ def test_malformed_url_and_unwritable_home(tmp_path: Path) -> None:
         MetadataStore("::nonsense::")
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(ConfigError, match="cannot create .* for the metadata database"):
+    with pytest.raises(ConfigError, match=r"cannot create .* for the metadata database"):
         insert_run(MetadataStore(f"sqlite:///{blocker / 'sub' / 'limelight.db'}"))
 
 
 def test_unreachable_postgres_says_so() -> None:
     store = MetadataStore("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
-    with pytest.raises(ConfigError, match="cannot open the metadata database.*server is running"):
+    with pytest.raises(ConfigError, match=r"cannot open the metadata database.*server is running"):
         insert_run(store)
 
 

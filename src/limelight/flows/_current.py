@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from limelight.core.errors import LimelightError
+from limelight.core.hooks import get_hook
 
 if TYPE_CHECKING:
     from limelight.flows._task import TaskContext
 
-__all__ = ["Current", "current", "register_hook"]
-
-_hooks: dict[str, Callable[..., Any]] = {}
-
-
-def register_hook(name: str, function: Callable[..., Any]) -> None:
-    """Let another package serve ``current.<name>(...)`` (the registry's ``register_model``)."""
-    _hooks[name] = function
+__all__ = ["Current", "current"]
 
 
 class Current:
@@ -76,7 +69,7 @@ class Current:
         self._require().recorder.set_tag(tag)
 
     def __getattr__(self, name: str) -> Any:
-        hook = _hooks.get(name)
+        hook = get_hook(name)
         if hook is None:
             raise AttributeError(f"current has no attribute {name!r}")
         task = self._require()

@@ -1,0 +1,142 @@
+"""``limelight models ...``: the registry from the command line."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from limelight.cli._main import cli
+from limelight.cli._table import format_table, format_time
+from limelight.registry import Gate, MetricGate, Registry, UsageGate
+
+
+@cli.group()
+def models() -> None:
+    """Registered models, their versions, aliases and gates."""
+
+
+@models.command("list")
+def list_models() -> None:
+    """Every model with its latest version and aliases."""
+    registry = Registry()
+    rows = []
+    for name in registry.models():
+        versions = registry.versions(name)
+        aliases = registry.alias_versions(name)
+        rows.append(
+            [
+                name,
+                versions[-1].version if versions else "-",
+                ", ".join(f"{a}={v}" for a, v in sorted(aliases.items())),
+            ]
+        )
+    click.echo(
+        format_table(["model", "latest", "aliases"], rows) if rows else "no models registered"
+    )
+
+
+@models.command()
+@click.argument("name")
+def show(name: str) -> None:
+    """The versions of NAME with their metrics, aliases and lineage."""
+    registry = Registry()
+    rows = []
+    for v in registry.versions(name):
+        metrics = " ".join(f"{k}={val:.4g}" for k, val in sorted(v.metrics.items()))
+        datasets = ", ".join(f"{d['name']}({d['usage']})" for d in v.lineage.get("datasets", []))
+        rows.append(
+            [
+                v.version,
+                ",".join(v.aliases),
+                format_time(v.created_at),
+                v.lineage.get("run", ""),
+                metrics,
+                datasets,
+            ]
+        )
+    click.echo(format_table(["version", "aliases", "created", "run", "metrics", "datasets"], rows))
+    gates = registry.gates(name)
+    if gates:
+        click.echo("gates: " + "; ".join(json.dumps(g.to_json()) for g in gates))
+
+
+@models.command()
+@click.argument("pathspec")
+@click.option("--name", required=True, help="The model name to register under.")
+@click.option("--metric", "metric_pairs", multiple=True, help="name=value (repeatable).")
+def register(pathspec: str, name: str, metric_pairs: tuple[str, ...]) -> None:
+    """Register artifact FLOW/RUN/STEP/TASK:artifact as the next version of --name."""
+    metrics = {}
+    for pair in metric_pairs:
+        key, sep, value = pair.partition("=")
+        try:
+            metrics[key] = float(value)
+        except ValueError:
+            raise click.BadParameter(
+                f"{pair!r} is not name=number", param_hint="--metric"
+            ) from None
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r} is not name=number", param_hint="--metric")
+    version = Registry().register_artifact(pathspec, name, metrics=metrics)
+    click.echo(f"registered {version.ref} from {pathspec}")
+
+
+@models.command()
+@click.argument("name")
+@click.argument("version", type=int)
+@click.argument("alias")
+@click.option("--why", required=True, help="Why the alias moves (kept in the audit log).")
+def alias(name: str, version: int, alias: str, why: str) -> None:
+    """Point NAME@ALIAS at VERSION, through the model's promotion gates."""
+    event = Registry().set_alias(name, alias, version, why=why)
+    click.echo(f"{name}@{alias}: {event.from_version or '-'} -> {event.to_version}")
+    for gate in event.gates:
+        click.echo(f"  passed {gate['gate']}: {gate['reason']}")
+
+
+@models.command()
+@click.argument("name")
+def history(name: str) -> None:
+    """Every alias move of NAME (and every refused one), oldest first."""
+    events = Registry().history(name)
+    rows = [
+        [
+            format_time(e.at),
+            e.alias,
+            e.from_version or "-",
+            e.to_version or "-",
+            e.outcome,
+            e.who,
+            e.why,
+            "; ".join(f"{g['gate']}: {'ok' if g['passed'] else g['reason']}" for g in e.gates),
+        ]
+        for e in events
+    ]
+    click.echo(
+        format_table(["when", "alias", "from", "to", "outcome", "who", "why", "gates"], rows)
+        if rows
+        else f"no alias moves for {name}"
+    )
+
+
+@models.command()
+@click.argument("name")
+@click.option("--metric", help="An offline metric the challenger must beat the holder on.")
+@click.option("--margin", default=0.0, show_default=True, help="By more than this much.")
+@click.option("--lower-is-better", is_flag=True, help="For metrics like loss or RMSE.")
+@click.option(
+    "--usage/--no-usage",
+    default=True,
+    show_default=True,
+    help="Require production usage rights on every dataset for champion.",
+)
+def gates(name: str, metric: str | None, margin: float, lower_is_better: bool, usage: bool) -> None:
+    """Declare the promotion gates of NAME for its champion alias."""
+    declared: list[Gate] = []
+    if metric:
+        declared.append(MetricGate(metric, margin=margin, higher_is_better=not lower_is_better))
+    if usage:
+        declared.append(UsageGate())
+    Registry().set_gates(name, declared)
+    click.echo(f"{name}: {len(declared)} gate(s) for champion")

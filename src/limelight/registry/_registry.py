@@ -1,0 +1,567 @@
+"""The model registry: versions per name, aliases with an audit log, lineage, gated promotion."""
+
+from __future__ import annotations
+
+import getpass
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from limelight.core.config import Config
+from limelight.core.errors import InvalidInputError, LimelightError, NotFoundError
+from limelight.registry._gates import Gate, GateDecision, check_gates, gate_from_json
+from limelight.store import ArtifactRef, Store, open_store
+from limelight.store.schema import (
+    alias_events,
+    aliases,
+    artifacts,
+    datasets,
+    model_versions,
+    models,
+    params,
+    run_datasets,
+    runs,
+    tasks,
+)
+
+__all__ = [
+    "AliasEvent",
+    "GateRefused",
+    "ModelVersion",
+    "Registry",
+    "parse_model_ref",
+]
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
+_ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,99}$")
+
+
+class GateRefused(LimelightError):
+    """An alias move refused by a promotion gate; nothing was moved."""
+
+    def __init__(self, message: str, decisions: list[GateDecision]) -> None:
+        super().__init__(message)
+        self.decisions = decisions
+
+
+@dataclass
+class ModelVersion:
+    model: str
+    version: int
+    artifact: ArtifactRef
+    run_id: int | None
+    task_id: int | None
+    code_hash: str | None
+    metrics: dict[str, float]
+    signature: dict[str, Any] | None
+    lineage: dict[str, Any]
+    created_at: float
+    created_by: str | None
+    aliases: list[str] = field(default_factory=list)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.model}/{self.version}"
+
+
+@dataclass
+class AliasEvent:
+    model: str
+    alias: str
+    from_version: int | None
+    to_version: int | None
+    who: str | None
+    why: str | None
+    at: float
+    outcome: str
+    gates: list[dict[str, Any]]
+
+
+def parse_model_ref(ref: str) -> tuple[str, str | None, int | None]:
+    """``name@alias`` -> (name, alias, None); ``name/3`` -> (name, None, 3); ``name`` -> latest."""
+    if not isinstance(ref, str) or not ref:
+        raise InvalidInputError(
+            f"a model reference is text like recs@champion, recs/3 or recs, not {ref!r}"
+        )
+    if "@" in ref:
+        name, _, alias = ref.partition("@")
+        _check_name(name)
+        _check_alias(alias)
+        return name, alias, None
+    if "/" in ref:
+        name, _, version = ref.partition("/")
+        _check_name(name)
+        if not version.isdigit() or int(version) < 1:
+            raise InvalidInputError(f"{ref!r}: a version is a positive integer")
+        return name, None, int(version)
+    _check_name(ref)
+    return ref, None, None
+
+
+def _check_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise InvalidInputError(
+            f"{name!r} is not a model name: use letters, digits, '_', '-', '.' (at most 200)"
+        )
+    return name
+
+
+def _check_alias(alias: str) -> str:
+    if not isinstance(alias, str) or not _ALIAS.match(alias):
+        raise InvalidInputError(
+            f"{alias!r} is not an alias: start with a letter; letters, digits, '_', '-' (at most 100)"
+        )
+    return alias
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _finite_metrics(metrics: dict[str, Any] | None) -> dict[str, float]:
+    out = {}
+    for name, value in (metrics or {}).items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidInputError(f"metric {name!r} must be a number, not {value!r}")
+        out[str(name)] = float(value)
+    return out
+
+
+class Registry:
+    """Models in the configured store."""
+
+    def __init__(self, config: Config | None = None, *, store: Store | None = None) -> None:
+        self.store = store or open_store(config)
+
+    # -- reading --------------------------------------------------------------------------------
+    def _version_from_row(self, row: Any, alias_names: list[str]) -> ModelVersion:
+        return ModelVersion(
+            model=row.model,
+            version=row.version,
+            artifact=ArtifactRef.from_json(row.artifact),
+            run_id=row.run_id,
+            task_id=row.task_id,
+            code_hash=row.code_hash,
+            metrics={
+                k: float(v) if v is not None else float("nan")
+                for k, v in (row.metrics or {}).items()
+            },
+            signature=row.signature,
+            lineage=row.lineage or {},
+            created_at=row.created_at,
+            created_by=row.created_by,
+            aliases=alias_names,
+        )
+
+    def _aliases_of(self, conn: sa.Connection, name: str) -> dict[int, list[str]]:
+        found: dict[int, list[str]] = {}
+        for alias, version in conn.execute(
+            sa.select(aliases.c.alias, aliases.c.version).where(aliases.c.model == name)
+        ):
+            found.setdefault(version, []).append(alias)
+        return found
+
+    def models(self) -> list[str]:
+        with self.store.metadata.connect() as conn:
+            return list(conn.execute(sa.select(models.c.name).order_by(models.c.name)).scalars())
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        _check_name(name)
+        with self.store.metadata.connect() as conn:
+            self._require_model(conn, name)
+            by_version = self._aliases_of(conn, name)
+            rows = conn.execute(
+                sa.select(model_versions)
+                .where(model_versions.c.model == name)
+                .order_by(model_versions.c.version)
+            ).all()
+        return [self._version_from_row(r, sorted(by_version.get(r.version, []))) for r in rows]
+
+    def _require_model(self, conn: sa.Connection, name: str) -> Any:
+        row = conn.execute(sa.select(models).where(models.c.name == name)).first()
+        if row is None:
+            known = list(
+                conn.execute(sa.select(models.c.name).order_by(models.c.name).limit(20)).scalars()
+            )
+            raise NotFoundError(
+                f"there is no model {name!r}; registered models: {', '.join(known) or 'none'}"
+            )
+        return row
+
+    def _resolve(self, conn: sa.Connection, ref: str) -> Any:
+        name, alias, version = parse_model_ref(ref)
+        self._require_model(conn, name)
+        if alias is not None:
+            version = conn.execute(
+                sa.select(aliases.c.version).where(
+                    aliases.c.model == name, aliases.c.alias == alias
+                )
+            ).scalar()
+            if version is None:
+                known = list(
+                    conn.execute(
+                        sa.select(aliases.c.alias).where(aliases.c.model == name)
+                    ).scalars()
+                )
+                raise NotFoundError(
+                    f"model {name!r} has no alias {alias!r}; its aliases: {', '.join(known) or 'none'}"
+                )
+        query = sa.select(model_versions).where(model_versions.c.model == name)
+        if version is None:
+            row = conn.execute(query.order_by(model_versions.c.version.desc()).limit(1)).first()
+        else:
+            row = conn.execute(query.where(model_versions.c.version == version)).first()
+        if row is None:
+            latest = conn.execute(
+                sa.select(sa.func.max(model_versions.c.version)).where(
+                    model_versions.c.model == name
+                )
+            ).scalar()
+            raise NotFoundError(f"model {name!r} has no version {version}; the latest is {latest}")
+        return row
+
+    def get(self, ref: str) -> ModelVersion:
+        """The version behind ``recs@champion``, ``recs/3`` or ``recs`` (the latest)."""
+        with self.store.metadata.connect() as conn:
+            row = self._resolve(conn, ref)
+            names = self._aliases_of(conn, row.model).get(row.version, [])
+        return self._version_from_row(row, sorted(names))
+
+    def load(self, ref: str) -> Any:
+        """The model object behind ``ref``, loaded from the artifact store."""
+        return self.store.artifacts.load(self.get(ref).artifact)
+
+    # -- registering ----------------------------------------------------------------------------
+    def _lineage(
+        self, conn: sa.Connection, run_id: int | None
+    ) -> tuple[dict[str, Any], str | None]:
+        if run_id is None:
+            return {"params": {}, "datasets": []}, None
+        run = conn.execute(sa.select(runs).where(runs.c.id == run_id)).first()
+        if run is None:
+            raise NotFoundError(f"there is no run {run_id}")
+        run_params = dict(
+            conn.execute(
+                sa.select(params.c.name, params.c.value).where(params.c.run_id == run_id)
+            ).all()
+        )
+        used = conn.execute(
+            sa.select(datasets.c.name, datasets.c.version, datasets.c.license, datasets.c.usage)
+            .join(run_datasets, run_datasets.c.dataset_id == datasets.c.id)
+            .where(run_datasets.c.run_id == run_id)
+            .order_by(datasets.c.name)
+        ).all()
+        lineage = {
+            "flow": run.flow,
+            "run": f"{run.flow}/{run.id}",
+            "params": run_params,
+            "datasets": [
+                {"name": d.name, "version": d.version, "license": d.license, "usage": d.usage}
+                for d in used
+            ],
+        }
+        return lineage, run.code_hash
+
+    def register_ref(
+        self,
+        name: str,
+        artifact: ArtifactRef,
+        *,
+        metrics: dict[str, float] | None = None,
+        signature: dict[str, Any] | None = None,
+        run_id: int | None = None,
+        task_id: int | None = None,
+        description: str | None = None,
+    ) -> ModelVersion:
+        """Register an already stored artifact as the next version of ``name``."""
+        _check_name(name)
+        values = _finite_metrics(metrics)
+        if signature is not None and not isinstance(signature, dict):
+            raise InvalidInputError(
+                "signature must be a dict (e.g. {'inputs': [...], 'outputs': [...]})"
+            )
+        now = time.time()
+        who = _user()
+
+        def work(conn: sa.Connection) -> int:
+            if conn.execute(sa.select(models.c.name).where(models.c.name == name)).first() is None:
+                conn.execute(
+                    models.insert().values(name=name, created_at=now, description=description)
+                )
+            lineage, code_hash = self._lineage(conn, run_id)
+            latest = conn.execute(
+                sa.select(sa.func.max(model_versions.c.version)).where(
+                    model_versions.c.model == name
+                )
+            ).scalar()
+            version = (latest or 0) + 1
+            conn.execute(
+                model_versions.insert().values(
+                    model=name,
+                    version=version,
+                    artifact=artifact.to_json(),
+                    run_id=run_id,
+                    task_id=task_id,
+                    code_hash=code_hash,
+                    metrics={
+                        k: (v if v == v and abs(v) != float("inf") else None)
+                        for k, v in values.items()
+                    },
+                    signature=signature,
+                    lineage=lineage,
+                    created_at=now,
+                    created_by=who,
+                )
+            )
+            return version
+
+        version = self._retrying(work)
+        return self.get(f"{name}/{version}")
+
+    def _retrying(self, work: Any, attempts: int = 20) -> Any:
+        """A transaction, again when a concurrent writer took the same version or alias first."""
+        for attempt in range(attempts):
+            try:
+                return self.store.metadata.transaction(work)
+            except LimelightError as exc:
+                if not isinstance(exc.__cause__, IntegrityError) or attempt == attempts - 1:
+                    raise
+                time.sleep(0.01 * (attempt + 1))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def register(
+        self,
+        name: str,
+        obj: Any,
+        *,
+        metrics: dict[str, float] | None = None,
+        signature: dict[str, Any] | None = None,
+        run_id: int | None = None,
+        task_id: int | None = None,
+        description: str | None = None,
+    ) -> ModelVersion:
+        """Store ``obj`` and register it as the next version of ``name``."""
+        _check_name(name)
+        _finite_metrics(metrics)  # fail before storing anything
+        ref = self.store.artifacts.save(obj)
+        return self.register_ref(
+            name,
+            ref,
+            metrics=metrics,
+            signature=signature,
+            run_id=run_id,
+            task_id=task_id,
+            description=description,
+        )
+
+    def register_artifact(
+        self, pathspec: str, name: str, *, metrics: dict[str, float] | None = None
+    ) -> ModelVersion:
+        """Register ``FLOW/RUN/STEP/TASK:artifact`` (already stored by a run) as a version of ``name``."""
+        where, _, artifact_name = pathspec.partition(":")
+        pieces = where.strip("/").split("/")
+        if (
+            len(pieces) != 4
+            or not artifact_name
+            or not pieces[1].isdigit()
+            or not pieces[3].isdigit()
+        ):
+            raise InvalidInputError(f"{pathspec!r} is not FLOW/RUN/STEP/TASK:artifact")
+        flow, run_id, step, task_id = pieces[0], int(pieces[1]), pieces[2], int(pieces[3])
+        with self.store.metadata.connect() as conn:
+            task = conn.execute(
+                sa.select(tasks).where(
+                    tasks.c.id == task_id, tasks.c.run_id == run_id, tasks.c.step == step
+                )
+            ).first()
+            run = conn.execute(sa.select(runs.c.flow).where(runs.c.id == run_id)).scalar()
+            if task is None or run != flow:
+                raise NotFoundError(f"there is no task {flow}/{run_id}/{step}/{task_id}")
+            row = conn.execute(
+                sa.select(artifacts).where(
+                    artifacts.c.task_id == task_id, artifacts.c.name == artifact_name
+                )
+            ).first()
+            if row is None:
+                have = list(
+                    conn.execute(
+                        sa.select(artifacts.c.name).where(artifacts.c.task_id == task_id)
+                    ).scalars()
+                )
+                raise NotFoundError(
+                    f"task {where} has no artifact {artifact_name!r}; it has {', '.join(have) or 'none'}"
+                )
+        ref = ArtifactRef(row.key, row.serializer, row.size, row.meta or {})
+        return self.register_ref(name, ref, metrics=metrics, run_id=run_id, task_id=task_id)
+
+    # -- aliases and gates ----------------------------------------------------------------------
+    def set_gates(self, name: str, gates: list[Gate]) -> None:
+        """Declare the promotion gates of model ``name`` (replacing earlier ones)."""
+        _check_name(name)
+        for gate in gates:
+            if not isinstance(gate, Gate):
+                raise InvalidInputError(
+                    f"{gate!r} is not a gate (MetricGate, IntervalGate, UsageGate, CustomGate)"
+                )
+        payload = [g.to_json() for g in gates]
+
+        def work(conn: sa.Connection) -> None:
+            self._require_model(conn, name)
+            conn.execute(models.update().where(models.c.name == name).values(gates=payload))
+
+        self.store.metadata.transaction(work)
+
+    def gates(self, name: str) -> list[Gate]:
+        with self.store.metadata.connect() as conn:
+            row = self._require_model(conn, name)
+        return [gate_from_json(g) for g in (row.gates or [])]
+
+    def set_alias(
+        self, name: str, alias: str, version: int, *, why: str = "", who: str | None = None
+    ) -> AliasEvent:
+        """Point ``name@alias`` at ``version`` if every gate allows it; log the move either way.
+
+        Raises :class:`GateRefused` naming the gate and its reason; the alias then stays put.
+        """
+        _check_name(name)
+        _check_alias(alias)
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise InvalidInputError(f"version must be an int, not {version!r}")
+        actor = who or _user()
+
+        def work(conn: sa.Connection) -> AliasEvent:
+            model_row = self._require_model(conn, name)
+            candidate = self._resolve(conn, f"{name}/{version}")
+            query = sa.select(aliases.c.version).where(
+                aliases.c.model == name, aliases.c.alias == alias
+            )
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update()
+            current = conn.execute(query).scalar()
+            holder = self._resolve(conn, f"{name}/{current}") if current is not None else None
+            gates = [gate_from_json(g) for g in (model_row.gates or [])]
+            decisions = check_gates(
+                gates,
+                self._version_from_row(candidate, []),
+                self._version_from_row(holder, []) if holder is not None else None,
+                alias,
+            )
+            refused = [d for d in decisions if not d.passed]
+            now = time.time()
+            event = AliasEvent(
+                name,
+                alias,
+                current,
+                version,
+                actor,
+                why,
+                now,
+                "refused" if refused else "moved",
+                [d.to_json() for d in decisions],
+            )
+            conn.execute(
+                alias_events.insert().values(
+                    model=name,
+                    alias=alias,
+                    from_version=current,
+                    to_version=version,
+                    who=actor,
+                    why=why,
+                    at=now,
+                    outcome=event.outcome,
+                    gates=event.gates,
+                )
+            )
+            if refused:
+                return event
+            if current is None:
+                conn.execute(
+                    aliases.insert().values(model=name, alias=alias, version=version, moved_at=now)
+                )
+            else:
+                conn.execute(
+                    aliases.update()
+                    .where(aliases.c.model == name, aliases.c.alias == alias)
+                    .values(version=version, moved_at=now)
+                )
+            return event
+
+        event = self._retrying(work)
+        if event.outcome == "refused":
+            decisions = [GateDecision(**g) for g in event.gates]
+            refused = [d for d in decisions if not d.passed]
+            lines = "; ".join(f"{d.gate}: {d.reason}" for d in refused)
+            raise GateRefused(
+                f"{name}@{alias} stays at version {event.from_version}: refused by {lines}",
+                decisions,
+            )
+        return event
+
+    def remove_alias(self, name: str, alias: str, *, why: str = "", who: str | None = None) -> None:
+        _check_name(name)
+        _check_alias(alias)
+
+        def work(conn: sa.Connection) -> None:
+            current = conn.execute(
+                sa.select(aliases.c.version).where(
+                    aliases.c.model == name, aliases.c.alias == alias
+                )
+            ).scalar()
+            if current is None:
+                raise NotFoundError(f"model {name!r} has no alias {alias!r}")
+            conn.execute(aliases.delete().where(aliases.c.model == name, aliases.c.alias == alias))
+            conn.execute(
+                alias_events.insert().values(
+                    model=name,
+                    alias=alias,
+                    from_version=current,
+                    to_version=None,
+                    who=who or _user(),
+                    why=why,
+                    at=time.time(),
+                    outcome="removed",
+                    gates=[],
+                )
+            )
+
+        self.store.metadata.transaction(work)
+
+    def history(self, name: str) -> list[AliasEvent]:
+        """Every alias move (and refused move) of ``name``, oldest first."""
+        _check_name(name)
+        with self.store.metadata.connect() as conn:
+            self._require_model(conn, name)
+            rows = conn.execute(
+                sa.select(alias_events)
+                .where(alias_events.c.model == name)
+                .order_by(alias_events.c.id)
+            ).all()
+        return [
+            AliasEvent(
+                r.model,
+                r.alias,
+                r.from_version,
+                r.to_version,
+                r.who,
+                r.why,
+                r.at,
+                r.outcome,
+                r.gates or [],
+            )
+            for r in rows
+        ]
+
+    def alias_versions(self, name: str) -> dict[str, int]:
+        with self.store.metadata.connect() as conn:
+            return dict(
+                conn.execute(
+                    sa.select(aliases.c.alias, aliases.c.version).where(aliases.c.model == name)
+                ).all()
+            )
