@@ -241,3 +241,30 @@ def test_replay_of_a_learning_policy() -> None:
         )
     with pytest.raises(InvalidInputError, match="expected a bandit Policy"):
         replay_policy(log, "greedy")  # type: ignore[arg-type]
+
+
+def test_reward_model_predicts_every_action_and_position() -> None:
+    rng = np.random.default_rng(5)
+    n = 4000
+    x = rng.normal(size=(n, 2))
+    actions = rng.integers(0, 2, n)
+    position = rng.integers(0, 2, n)
+    # Known linear truth: action 1 pays 0.5 more, position 1 pays 0.2 less, plus 0.3 x_0.
+    reward = 0.1 + 0.5 * actions - 0.2 * position + 0.3 * x[:, 0] + rng.normal(0, 0.01, n)
+    log = BanditLog(
+        context=x,
+        action=actions,
+        reward=reward,
+        pscore=np.full(n, 0.5),
+        n_actions=2,
+        position=position,
+        len_list=2,
+    )
+    q = estimate_rewards(log, n_folds=2, random_state=0)
+    assert q.shape == (n, 2, 2)
+    np.testing.assert_allclose(q[:, 1, 0] - q[:, 0, 0], 0.5, atol=0.02)
+    np.testing.assert_allclose(q[:, 0, 1] - q[:, 0, 0], -0.2, atol=0.02)
+    with pytest.raises(InvalidInputError, match="n_folds must be"):
+        estimate_rewards(log, n_folds=0)
+    with pytest.raises(InvalidInputError, match="expected a BanditLog"):
+        estimate_rewards({"action": [0]})  # type: ignore[arg-type]

@@ -84,3 +84,10 @@ def test_single_choices_follow_the_logged_propensities() -> None:
     np.testing.assert_allclose(freq, exact, atol=0.06)  # 256-draw estimates, then a choice
     for choice, propensity in picks[:50]:
         assert 0 < propensity <= 1 and propensity == pytest.approx(exact[choice], abs=0.15)
+
+
+def test_rank_probabilities_rejects_a_slate_longer_than_the_action_set() -> None:
+    from limelight.core.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match=r"len_list must be in 1\.\.3"):
+        BetaThompsonSampling(n_actions=3).rank_probabilities(len_list=4)
