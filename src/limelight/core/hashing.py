@@ -14,13 +14,15 @@ HASH_NAME = "blake3"
 class Hasher:
     """Incremental BLAKE3 hasher; multithreaded for large buffers."""
 
-    _PARALLEL_THRESHOLD = 1 << 22  # 4 MiB: below this, threads cost more than they give
-
     def __init__(self) -> None:
         self._hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
 
     def update(self, data: bytes | bytearray | memoryview) -> None:
         self._hasher.update(data)
+
+    def update_file(self, path: str) -> None:
+        """Hash a whole file through a memory map, on several threads, without copying it."""
+        self._hasher.update_mmap(path)
 
     def hexdigest(self) -> str:
         return self._hasher.hexdigest()

@@ -228,11 +228,13 @@ class SparseSerializer:
 def _write_ipc(table: Any, blobs: BlobStore) -> tuple[str, int]:
     import pyarrow as pa
 
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_file(sink, table.schema) as writer:
-        writer.write_table(table)
-    buffer = sink.getvalue()
-    return blobs.put(memoryview(buffer)), buffer.size
+    with (
+        blobs.writer() as writer,
+        pa.ipc.new_file(pa.PythonFile(writer, mode="w"), table.schema) as ipc,
+    ):
+        ipc.write_table(table)
+    assert writer.key is not None
+    return writer.key, writer.size
 
 
 def _read_ipc(key: str, blobs: BlobStore) -> Any:
