@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from statistics import NormalDist
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats
 
 from limelight.bandits._log import BanditLog
 from limelight.core.errors import InvalidInputError
@@ -229,7 +229,7 @@ def _estimates(
         else:  # normal approximation (delta method for the ratio estimators)
             infl = t.num - value if t.den is None else (t.num - value * t.den) / t.den.mean()
             se = float(np.std(infl, ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
-            z = stats.norm.ppf(1 - tail)
+            z = NormalDist().inv_cdf(1 - tail)
             lower, upper = value - z * se, value + z * se
         w = t.weights
         ess = float(n) if w is None or not np.any(w) else float(w.sum() ** 2 / (w @ w))
