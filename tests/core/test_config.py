@@ -12,6 +12,7 @@ def test_defaults_live_under_dot_limelight_and_write_nothing(tmp_path: Path) -> 
     assert config.db == f"sqlite:///{tmp_path / '.limelight' / 'limelight.db'}"
     assert config.artifacts == str(tmp_path / ".limelight" / "artifacts")
     assert config.executor == "local"
+    assert config.events == str(tmp_path / ".limelight" / "events")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -1,7 +1,8 @@
 """Configuration: where metadata and artifacts live and which executor runs tasks.
 
 One resolution order everywhere, field by field: an explicit argument, then the environment
-(``LIMELIGHT_HOME``, ``LIMELIGHT_DB``, ``LIMELIGHT_ARTIFACTS``, ``LIMELIGHT_EXECUTOR``), then
+(``LIMELIGHT_HOME``, ``LIMELIGHT_DB``, ``LIMELIGHT_ARTIFACTS``, ``LIMELIGHT_EXECUTOR``,
+``LIMELIGHT_EVENTS``), then
 ``limelight.toml`` in the working directory, then the defaults. The default home is
 ``./.limelight`` with the SQLite file ``limelight.db`` and the folder ``artifacts/`` inside it.
 Resolving a configuration writes nothing; folders are made when something is stored.
@@ -26,17 +27,24 @@ _ENV = {
     "db": "LIMELIGHT_DB",
     "artifacts": "LIMELIGHT_ARTIFACTS",
     "executor": "LIMELIGHT_EXECUTOR",
+    "events": "LIMELIGHT_EVENTS",
 }
 
 
 @dataclass(frozen=True)
 class Config:
-    """A resolved configuration. ``db`` is a SQLAlchemy URL, ``artifacts`` an fsspec URL or path."""
+    """A resolved configuration. ``db`` is a SQLAlchemy URL; ``artifacts`` and ``events`` are
+    fsspec URLs or paths."""
 
     home: Path
     db: str
     artifacts: str
     executor: str = "local"
+    events: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.events:
+            object.__setattr__(self, "events", str(self.home / "events"))
 
     @property
     def is_sqlite(self) -> bool:
@@ -95,6 +103,7 @@ def resolve_config(
     db: str | None = None,
     artifacts: str | None = None,
     executor: str | None = None,
+    events: str | None = None,
     cwd: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Config:
@@ -102,7 +111,7 @@ def resolve_config(
     workdir = Path(cwd) if cwd is not None else Path.cwd()
     env = os.environ if environ is None else environ
     file_settings = _read_toml(workdir)
-    given = {"home": home, "db": db, "artifacts": artifacts, "executor": executor}
+    given = {"home": home, "db": db, "artifacts": artifacts, "executor": executor, "events": events}
 
     def pick(key: str) -> tuple[str | None, str]:
         value = given[key]
@@ -126,10 +135,14 @@ def resolve_config(
         else f"sqlite:///{home_path / 'limelight.db'}"
     )
 
-    artifacts_value, _ = pick("artifacts")
-    if artifacts_value and "://" not in artifacts_value and not Path(artifacts_value).is_absolute():
-        artifacts_value = str(workdir / artifacts_value)
-    artifacts_url = artifacts_value or str(home_path / "artifacts")
+    def location(key: str, default: Path) -> str:
+        value, _ = pick(key)
+        if value and "://" not in value and not Path(value).is_absolute():
+            value = str(workdir / value)
+        return value or str(default)
+
+    artifacts_url = location("artifacts", home_path / "artifacts")
+    events_url = location("events", home_path / "events")
 
     executor_value, executor_origin = pick("executor")
     executor_name = executor_value or "local"
@@ -138,4 +151,10 @@ def resolve_config(
             f"{executor_origin}: unknown executor {executor_name!r}; "
             f"choose one of {', '.join(EXECUTORS)}"
         )
-    return Config(home=home_path, db=db_url, artifacts=artifacts_url, executor=executor_name)
+    return Config(
+        home=home_path,
+        db=db_url,
+        artifacts=artifacts_url,
+        executor=executor_name,
+        events=events_url,
+    )

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from limelight.core.config import Config, resolve_config
 from limelight.store.artifacts import ArtifactStore
+from limelight.store.events import EventWriter, read_events
 from limelight.store.metadata import MetadataStore
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["Store", "open_store"]
 
@@ -24,6 +29,16 @@ class Store:
     @cached_property
     def artifacts(self) -> ArtifactStore:
         return ArtifactStore(self.config.artifacts, cache_dir=self.config.home / "cache")
+
+    def event_writer(self, kind: str, **options: float) -> EventWriter:
+        """A buffered writer of ``impressions`` or ``feedback`` into the configured event log."""
+        return EventWriter(self.config.events, kind, **options)  # type: ignore[arg-type]
+
+    def read_events(
+        self, kind: str, *, since: float | None = None, until: float | None = None
+    ) -> pa.Table:
+        """Every finished segment of ``kind`` (optionally between ``since`` and ``until``)."""
+        return read_events(self.config.events, kind, since=since, until=until)
 
     def dispose(self) -> None:
         if "metadata" in self.__dict__:

@@ -1,0 +1,181 @@
+"""The event log: impressions and feedback as Parquet segments, appended without blocking.
+
+A serving worker calls :meth:`EventWriter.append` on its request path: the record joins a list
+in memory (a lock and an append). A background thread turns the list into an Arrow table every
+``flush_seconds`` (or ``flush_rows`` records) and writes one Parquet segment, to a temporary
+name first and then renamed, so readers never see half a segment. :meth:`EventWriter.close`
+flushes what is left (serving calls it on SIGTERM). Analysis jobs read every finished segment
+with :func:`read_events` while serving goes on.
+
+Layout: ``<root>/<kind>/date=YYYY-MM-DD/<time>-<host>-<pid>-<seq>.parquet``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from limelight.core.errors import InvalidInputError, StorageError
+
+__all__ = ["FEEDBACK_SCHEMA", "IMPRESSION_SCHEMA", "SCHEMAS", "EventWriter", "read_events"]
+
+IMPRESSION_SCHEMA = pa.schema(
+    [
+        ("request_id", pa.string()),
+        ("ts", pa.float64()),
+        ("user_id", pa.string()),
+        ("items", pa.list_(pa.string())),
+        ("scores", pa.list_(pa.float64())),
+        ("artworks", pa.list_(pa.string())),  # the artwork shown with each item (null: none chosen)
+        ("propensities", pa.list_(pa.float64())),  # probability of each artwork choice
+        ("experiments", pa.list_(pa.string())),
+        ("variants", pa.list_(pa.string())),  # parallel to experiments
+        ("models", pa.list_(pa.string())),  # "name/version" of each model that served the request
+    ]
+)
+FEEDBACK_SCHEMA = pa.schema(
+    [
+        ("request_id", pa.string()),
+        ("ts", pa.float64()),
+        ("user_id", pa.string()),
+        ("item_id", pa.string()),
+        ("event", pa.string()),
+        ("value", pa.float64()),
+    ]
+)
+SCHEMAS = {"impressions": IMPRESSION_SCHEMA, "feedback": FEEDBACK_SCHEMA}
+
+
+def _kind(kind: str) -> pa.Schema:
+    if kind not in SCHEMAS:
+        raise InvalidInputError(f"unknown event kind {kind!r}; known: {', '.join(SCHEMAS)}")
+    return SCHEMAS[kind]
+
+
+class EventWriter:
+    """Buffers events of one kind and writes them as Parquet segments from a background thread."""
+
+    def __init__(
+        self, root: str, kind: str, *, flush_seconds: float = 1.0, flush_rows: int = 50_000
+    ):
+        self.schema = _kind(kind)
+        self.kind = kind
+        self.fs, path = fsspec.core.url_to_fs(str(root))
+        self.root = path.rstrip("/")
+        self.flush_seconds, self.flush_rows = flush_seconds, flush_rows
+        self._rows: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._seq = 0
+        self._thread: threading.Thread | None = None
+        self.written = 0
+        self.failures = 0
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Queue one event (never blocks on I/O)."""
+        with self._lock:
+            self._rows.append(record)
+            full = len(self._rows) >= self.flush_rows
+        if self._thread is None:
+            self._start()
+        if full:
+            self._wake.set()
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is not None:
+                return
+            self._thread = threading.Thread(
+                target=self._loop, name=f"limelight-events-{self.kind}", daemon=True
+            )
+            self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.flush_seconds)
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception:  # a failed write keeps its rows for the next try
+                self.failures += 1
+
+    def flush(self) -> int:
+        """Write what is buffered as one segment; return the number of events written."""
+        with self._flush_lock:
+            with self._lock:
+                rows, self._rows = self._rows, []
+            if not rows:
+                return 0
+            try:
+                table = pa.Table.from_pylist(rows, schema=self.schema)
+                self._write(table)
+            except BaseException:
+                with self._lock:
+                    self._rows[:0] = rows
+                raise
+            self.written += len(rows)
+            return len(rows)
+
+    def _write(self, table: pa.Table) -> None:
+        now = datetime.now(UTC)
+        folder = f"{self.root}/{self.kind}/date={now:%Y-%m-%d}"
+        self._seq += 1
+        name = f"{now:%H%M%S%f}-{socket.gethostname()}-{os.getpid()}-{self._seq:06d}.parquet"
+        tmp = f"{folder}/.{uuid.uuid4().hex}.tmp"
+        try:
+            self.fs.makedirs(folder, exist_ok=True)
+            with self.fs.open(tmp, "wb") as f:
+                pq.write_table(table, f, compression="zstd")
+            self.fs.mv(tmp, f"{folder}/{name}")
+        except OSError as exc:
+            raise StorageError(
+                f"could not write {self.kind} events under {self.root}: {exc}"
+            ) from exc
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop the background thread and write everything still buffered."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.flush()
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._rows)
+
+
+def read_events(
+    root: str, kind: str, *, since: float | None = None, until: float | None = None
+) -> pa.Table:
+    """Every finished segment of ``kind`` under ``root`` as one table (optionally a time window)."""
+    schema = _kind(kind)
+    fs, path = fsspec.core.url_to_fs(str(root))
+    base = f"{path.rstrip('/')}/{kind}"
+    files: Iterable[str] = sorted(
+        f for f in fs.glob(f"{base}/date=*/*.parquet") if not f.rsplit("/", 1)[1].startswith(".")
+    )
+    tables = []
+    for name in files:
+        with fs.open(name, "rb") as f:
+            tables.append(pq.read_table(f, schema=schema))
+    table = pa.concat_tables(tables) if tables else schema.empty_table()
+    if since is not None or until is not None:
+        import pyarrow.compute as pc
+
+        mask = pc.greater_equal(table["ts"], since if since is not None else -float("inf"))
+        if until is not None:
+            mask = pc.and_(mask, pc.less(table["ts"], until))
+        table = table.filter(mask)
+    return table

@@ -1,0 +1,83 @@
+import threading
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from limelight.core.errors import InvalidInputError
+from limelight.store import EventWriter, read_events
+
+
+def impression(i: int) -> dict[str, object]:
+    return {
+        "request_id": f"r{i}",
+        "ts": 1000.0 + i,
+        "user_id": f"u{i % 7}",
+        "items": ["a", "b"],
+        "scores": [0.9, 0.1],
+        "artworks": ["a1", None],
+        "propensities": [0.25, None],
+        "experiments": ["exp"],
+        "variants": ["control"],
+        "models": ["recs/1"],
+    }
+
+
+def test_events_are_written_as_segments_and_read_back(tmp_path: Path) -> None:
+    writer = EventWriter(str(tmp_path), "impressions", flush_seconds=60)
+    for i in range(100):
+        writer.append(impression(i))
+    assert read_events(str(tmp_path), "impressions").num_rows == 0, "nothing until a flush"
+    writer.close()
+    table = read_events(str(tmp_path), "impressions")
+    assert table.num_rows == 100
+    assert table.column("request_id").to_pylist() == [f"r{i}" for i in range(100)]
+    assert table.column("artworks")[0].as_py() == ["a1", None]
+    window = read_events(str(tmp_path), "impressions", since=1010, until=1020)
+    assert window.column("ts").to_pylist() == [1010.0 + i for i in range(10)]
+
+
+def test_background_thread_flushes_while_appends_go_on(tmp_path: Path) -> None:
+    writer = EventWriter(str(tmp_path), "feedback", flush_seconds=0.05)
+    stop = threading.Event()
+
+    def produce() -> None:
+        i = 0
+        while not stop.is_set():
+            writer.append(
+                {
+                    "request_id": f"r{i}",
+                    "ts": float(i),
+                    "user_id": "u",
+                    "item_id": "x",
+                    "event": "play",
+                    "value": None,
+                }
+            )
+            i += 1
+            time.sleep(0.0005)
+
+    thread = threading.Thread(target=produce)
+    thread.start()
+    deadline = time.time() + 10
+    while read_events(str(tmp_path), "feedback").num_rows == 0 and time.time() < deadline:
+        time.sleep(0.05)
+    seen_while_running = read_events(str(tmp_path), "feedback").num_rows
+    stop.set()
+    thread.join()
+    writer.close()
+    total = read_events(str(tmp_path), "feedback").num_rows
+    assert 0 < seen_while_running <= total
+    assert total == writer.written, "every appended event is written exactly once"
+    assert not list(tmp_path.rglob(".*.tmp")), "no temporary segment is left behind"
+
+
+def test_bad_kind_and_bad_record(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="unknown event kind 'clicks'"):
+        EventWriter(str(tmp_path), "clicks")
+    writer = EventWriter(str(tmp_path), "feedback", flush_seconds=60)
+    writer.append({"request_id": "r", "ts": "yesterday"})
+    with pytest.raises((pa.ArrowInvalid, pa.ArrowTypeError)):
+        writer.flush()
+    assert writer.pending() == 1, "a failed flush keeps the events for the next try"
