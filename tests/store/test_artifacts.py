@@ -147,7 +147,9 @@ def test_missing_blob_names_the_key(store: ArtifactStore) -> None:
 
 
 @pytest.mark.parametrize("obj", [np.arange(100.0), {"a": 1}, (1, 2)], ids=["npy", "json", "pickle"])
-def test_corrupted_blob_is_never_returned(store: ArtifactStore, tmp_path: Path, obj: object) -> None:
+def test_corrupted_blob_is_never_returned(
+    store: ArtifactStore, tmp_path: Path, obj: object
+) -> None:
     ref = store.save(obj)
     path = tmp_path / "artifacts" / "blobs" / ref.key[:2] / ref.key
     data = bytearray(path.read_bytes())

@@ -34,6 +34,7 @@ def test_events_are_written_as_segments_and_read_back(tmp_path: Path) -> None:
     assert table.num_rows == 100
     assert table.column("request_id").to_pylist() == [f"r{i}" for i in range(100)]
     assert table.column("artworks")[0].as_py() == ["a1", None]
+    assert table.column("latency_ms")[0].as_py() == 1.5
     window = read_events(str(tmp_path), "impressions", since=1010, until=1020)
     assert window.column("ts").to_pylist() == [1010.0 + i for i in range(10)]
 

@@ -79,7 +79,9 @@ def test_newer_database_is_refused_with_how_to_fix(db_url: str) -> None:
     with store.begin() as conn:
         conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
     store.dispose()
-    with pytest.raises(SchemaVersionError, match=r"revision '9999'.*newer Limelight.*pip install -U"):
+    with pytest.raises(
+        SchemaVersionError, match=r"revision '9999'.*newer Limelight.*pip install -U"
+    ):
         insert_run(MetadataStore(db_url))
 
 

@@ -40,6 +40,7 @@ IMPRESSION_SCHEMA = pa.schema(
         ("experiments", pa.list_(pa.string())),
         ("variants", pa.list_(pa.string())),  # parallel to experiments
         ("models", pa.list_(pa.string())),  # "name/version" of each model that served the request
+        ("latency_ms", pa.float64()),  # time spent serving the request
     ]
 )
 FEEDBACK_SCHEMA = pa.schema(
