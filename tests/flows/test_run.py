@@ -278,3 +278,28 @@ def test_two_runs_of_one_flow_at_once(home: Path) -> None:
 def test_run_inside_a_step_is_refused_nicely(home: Path) -> None:
     with pytest.raises(InvalidInputError, match="max_workers"):
         Linear.run(max_workers=0)
+
+
+class Interrupted(Flow):
+    @step
+    def start(self):
+        self.next(self.stop)
+
+    @step
+    def stop(self):
+        raise KeyboardInterrupt
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+def test_ctrl_c_in_an_inline_run_stops_it_as_interrupted(home: Path) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        Interrupted.run(executor="inline")
+    run = Run("Interrupted/1")
+    assert run.status == "interrupted"
+    assert run["start"].task.status == "succeeded"
+    assert run["stop"].task.status == "interrupted"
+    assert "end" not in {s.name for s in run.steps() if s.status == "succeeded"}

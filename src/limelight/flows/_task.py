@@ -312,13 +312,12 @@ def execute_task(
             seconds=time.perf_counter() - started,
         )
     except BaseException as exc:  # the scheduler decides what a failure means
-        if isinstance(exc, KeyboardInterrupt):
-            text = "interrupted"
-        else:
-            text = traceback.format_exc()
-            print(text, file=sys.stderr)
         with contextlib.suppress(LimelightError):
             recorder.flush()  # what the step logged before failing helps to debug it
+        if isinstance(exc, KeyboardInterrupt):
+            raise  # Ctrl-C in an inline run stops the run (workers ignore SIGINT)
+        text = traceback.format_exc()
+        print(text, file=sys.stderr)
         return TaskResult(
             job.task_id, job.attempt, False, error=text, seconds=time.perf_counter() - started
         )
