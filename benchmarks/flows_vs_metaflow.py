@@ -41,7 +41,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.peers import peer_python  # noqa: E402
+from benchmarks.peers import peer_python
 
 METAFLOW_REQUIREMENTS = ["metaflow", "numpy"]
 LIMELIGHT = Path(sys.executable).parent / "limelight"
