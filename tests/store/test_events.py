@@ -12,6 +12,7 @@ from limelight.store import EventWriter, read_events
 def impression(i: int) -> dict[str, object]:
     return {
         "request_id": f"r{i}",
+        "latency_ms": 1.5,
         "ts": 1000.0 + i,
         "user_id": f"u{i % 7}",
         "items": ["a", "b"],
