@@ -141,8 +141,9 @@ class LinearThompsonSampling(_RidgePolicy):
     """Linear Thompson sampling (Agrawal & Goyal 2013) with a Gaussian posterior per action.
 
     A draw of ``x.theta_a`` is normal with mean ``x.theta_a`` and variance
-    ``v^2 x^T A_a^-1 x``; action probabilities are estimated from ``n_samples`` draws and the
-    choice is made from them, so logged propensities are exact for the choice made.
+    ``v^2 x^T A_a^-1 x``; action probabilities are estimated from ``n_samples`` draws (in
+    antithetic pairs) and the choice is made from them, so logged propensities are exact for
+    the choice made.
     """
 
     _constraints: ClassVar = {
@@ -171,15 +172,21 @@ class LinearThompsonSampling(_RidgePolicy):
         self.n_samples = n_samples
         self.random_state = random_state
 
+    def _normals(self) -> NDArray[np.float64]:
+        """(n_samples, n_actions) standard normals in antithetic pairs (z, -z): half the
+        draws, and the pairs' negative correlation lowers the estimate's error."""
+        half = self.rng_.standard_normal(((self.n_samples + 1) // 2, self.n_actions))
+        return np.concatenate([half, -half])[: self.n_samples]
+
     def _probabilities(self, x: NDArray[np.float64], mask: NDArray[np.bool_]) -> NDArray:
         mean, var = self._mean_var(x)
         scale = self.v * np.sqrt(var)
         k = self.n_actions
 
         # Common random numbers: the rounds of a batch share one set of standard normal
-        # draws. Each round's estimate keeps its binomial error, and the choice is drawn from
-        # the estimate, so the logged propensity is exact for the choice made.
-        noise = self.rng_.standard_normal((k, self.n_samples))
+        # draws. Each round's estimate keeps at most its binomial error, and the choice is
+        # drawn from the estimate, so the logged propensity is exact for the choice made.
+        noise = np.ascontiguousarray(self._normals().T)
 
         def draw(arm: int, rows: NDArray[np.int64], m: int) -> NDArray[np.float64]:
             scores = scale[rows, arm][:, None] * noise[arm]
@@ -193,8 +200,7 @@ class LinearThompsonSampling(_RidgePolicy):
             return super()._choose_one(x, mask)
         k = self.n_actions  # one round: all draws at once, as in _probabilities
         mean, var = self._mean_var(x)
-        noise = self.rng_.standard_normal((self.n_samples, k))
-        scores = mean[0] + (self.v * np.sqrt(var[0])) * noise
+        scores = mean[0] + (self.v * np.sqrt(var[0])) * self._normals()
         probs = np.bincount(scores.argmax(axis=1), minlength=k) / self.n_samples
         cum = np.cumsum(probs)
         choice = int(np.argmax(cum > self.rng_.random() * cum[-1]))
