@@ -64,7 +64,8 @@ class Policy:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        _REGISTRY[cls.__name__] = cls
+        if not cls.__name__.startswith("_"):  # shared private bases are not policies
+            _REGISTRY[cls.__name__] = cls
 
     # --- parameters and state ---------------------------------------------------------------
 
