@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from limelight.cli import _experiments, _flows, _models, _store_demo, _tracking  # noqa: F401
+from limelight.cli import _datasets, _experiments, _flows, _models, _store_demo, _tracking  # noqa: F401
 
 __all__: list[str] = []
