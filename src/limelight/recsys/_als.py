@@ -11,6 +11,7 @@ conjugate-gradient steps warm-started from the previous factors refine ``x_u`` (
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
@@ -71,6 +72,25 @@ def _layout(C: sp.csr_matrix, binary: bool, alpha: float) -> list[_Chunk]:
             s = e
         chunks.append(_Chunk(rows, blocks))
     return chunks
+
+
+class _Scratch:
+    """Per-thread buffers reused across blocks: fresh large arrays would page-fault each time."""
+
+    def __init__(self, factors: int) -> None:
+        self._factors = factors
+        self._local = threading.local()
+
+    def get(self) -> tuple[np.ndarray, np.ndarray]:
+        bufs: tuple[np.ndarray, np.ndarray] | None = getattr(self._local, "bufs", None)
+        if bufs is None:
+            f = self._factors
+            bufs = (
+                np.empty((_BLOCK_ELEMS, f), np.float32),
+                np.empty((_CHUNK_ROWS, f, f), np.float32),
+            )
+            self._local.bufs = bufs
+        return bufs
 
 
 def _blas_single_thread() -> AbstractContextManager[object]:
@@ -151,10 +171,11 @@ class ImplicitALS(Recommender):
             Cb.data = (1.0 + self.alpha * Cb.data).astype(np.float32)
             sides.append((Cb, _layout(C, binary, self.alpha)))
         threads = self.threads or os.cpu_count() or 1
+        scratch = _Scratch(f)
         with _blas_single_thread(), ThreadPoolExecutor(threads) as pool:
             for _ in range(self.iterations):
-                self._half(U, V, *sides[0], binary, pool)
-                self._half(V, U, *sides[1], binary, pool)
+                self._half(U, V, *sides[0], binary, pool, scratch)
+                self._half(V, U, *sides[1], binary, pool, scratch)
         self.user_factors_ = U
         self.item_factors_ = V
 
@@ -166,6 +187,7 @@ class ImplicitALS(Recommender):
         chunks: list[_Chunk],
         binary: bool,
         pool: ThreadPoolExecutor,
+        scratch: _Scratch,
     ) -> None:
         """Update every row of ``X`` given the fixed factors ``Y`` (in place)."""
         f = Y.shape[1]
@@ -175,9 +197,14 @@ class ImplicitALS(Recommender):
         b_all = np.asarray(Cb @ Y, dtype=np.float32)
 
         def work(chunk: _Chunk) -> None:
-            A = np.empty((len(chunk.rows), f, f), dtype=np.float32)
+            gathered, gram = scratch.get()
+            A = gram[: len(chunk.rows)]
             for block in chunk.blocks:
-                Yp = Yext[block.index].reshape(-1, block.width, f)
+                if len(block.index) <= len(gathered):
+                    flat = np.take(Yext, block.index, axis=0, out=gathered[: len(block.index)])
+                else:  # one row longer than a block
+                    flat = Yext[block.index]
+                Yp = flat.reshape(-1, block.width, f)
                 n = Yp.shape[0]
                 Yw = Yp if block.weight is None else Yp * block.weight.reshape(n, -1, 1)
                 np.matmul(Yw.transpose(0, 2, 1), Yp, out=A[block.start : block.start + n])
