@@ -6,7 +6,7 @@ import pyarrow as pa
 import pytest
 
 from limelight.core.errors import InvalidInputError
-from limelight.store import EventWriter, read_events
+from limelight.store.events import EventWriter, read_events
 
 
 def impression(i: int) -> dict[str, object]:

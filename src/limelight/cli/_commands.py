@@ -1,7 +1,19 @@
-"""The subcommands of ``limelight``; each module under ``cli`` registers its own."""
+"""Which module under ``cli`` defines each subcommand (imported only when it runs)."""
 
 from __future__ import annotations
 
-from limelight.cli import _datasets, _experiments, _flows, _models, _store_demo, _tracking  # noqa: F401
+__all__ = ["COMMAND_MODULES"]
 
-__all__: list[str] = []
+COMMAND_MODULES: dict[str, str] = {
+    "run": "_flows",
+    "resume": "_flows",
+    "show": "_flows",
+    "inspect": "_flows",
+    "logs": "_flows",
+    "runs": "_tracking",
+    "metrics": "_tracking",
+    "models": "_models",
+    "experiments": "_experiments",
+    "datasets": "_datasets",
+    "demo": "_store_demo",
+}

@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING
 
 from limelight.core.config import Config, resolve_config
 from limelight.store.artifacts import ArtifactStore
-from limelight.store.events import EventWriter, read_events
 from limelight.store.metadata import MetadataStore
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from limelight.store.events import EventWriter
 
 __all__ = ["Store", "open_store"]
 
@@ -32,12 +33,16 @@ class Store:
 
     def event_writer(self, kind: str, **options: float) -> EventWriter:
         """A buffered writer of ``impressions`` or ``feedback`` into the configured event log."""
+        from limelight.store.events import EventWriter
+
         return EventWriter(self.config.events, kind, **options)  # type: ignore[arg-type]
 
     def read_events(
         self, kind: str, *, since: float | None = None, until: float | None = None
     ) -> pa.Table:
         """Every finished segment of ``kind`` (optionally between ``since`` and ``until``)."""
+        from limelight.store.events import read_events
+
         return read_events(self.config.events, kind, since=since, until=until)
 
     def dispose(self) -> None:
