@@ -146,12 +146,12 @@ def test_usage_gate_keeps_research_only_data_out_of_champion(home: Path) -> None
 def test_interval_gate_for_off_policy_estimates(home: Path) -> None:
     registry = Registry()
     registry.register("policy", [0], metrics={"dr": 0.050, "dr.low": 0.045, "dr.high": 0.055})
-    registry.register("policy", [1], metrics={"dr": 0.058, "dr.low": 0.052, "dr.high": 0.064})
+    registry.register("policy", [1], metrics={"dr": 0.058, "dr.low": 0.050, "dr.high": 0.064})
     registry.register("policy", [2], metrics={"dr": 0.070, "dr.low": 0.060, "dr.high": 0.080})
     registry.set_gates("policy", [IntervalGate("dr")])
     registry.set_alias("policy", "champion", 1, why="first")
     with pytest.raises(
-        GateRefused, match=r"lower bound 0\.052 of dr is not above version 1's upper bound 0\.055"
+        GateRefused, match=r"lower bound 0\.05 of dr is not above version 1's estimate 0\.05"
     ):
         registry.set_alias("policy", "champion", 2, why="overlaps the champion's interval")
     assert registry.get("policy@champion").version == 1

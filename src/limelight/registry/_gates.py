@@ -6,7 +6,8 @@ whether a candidate version may take it from the version that holds it now:
 - ``MetricGate``: an offline metric must beat the holder's by a margin;
 - ``IntervalGate``: an estimate with a confidence interval (e.g. an off-policy estimate stored as
   metrics ``NAME``, ``NAME.low``, ``NAME.high``) must beat the holder's estimate with its
-  interval: the candidate's lower bound above the holder's upper bound (or point estimate);
+  interval: the candidate's lower bound above the holder's point estimate (plus a margin), the
+  rule of ``limelight.bandits.beats``;
 - ``UsageGate``: every dataset in the version's lineage carries a usage right that the alias
   allows (by default ``champion`` allows ``production`` and ``consented-likeness``, so a model
   trained on ``research-only`` data cannot become champion);
@@ -116,6 +117,7 @@ class MetricGate(Gate):
 @dataclass(frozen=True)
 class IntervalGate(Gate):
     metric: str
+    margin: float = 0.0
     aliases: tuple[str, ...] = ("champion",)
     kind = "interval"
 
@@ -130,20 +132,18 @@ class IntervalGate(Gate):
             )
         if holder is None:
             return GateDecision(name, True, f"no version holds {alias!r} yet")
-        bar = _metric(holder, f"{self.metric}.high")
-        label = "upper bound"
-        if bar is None:
-            bar, label = _metric(holder, self.metric), "estimate"
+        bar = _metric(holder, self.metric)
         if bar is None:
             return GateDecision(
                 name, True, f"the holder (version {holder.version}) has no {self.metric}"
             )
-        ok = low > bar
+        ok = low > bar + self.margin
         return GateDecision(
             name,
             ok,
             f"lower bound {low:.6g} of {self.metric} is {'above' if ok else 'not above'} version "
-            f"{holder.version}'s {label} {bar:.6g}",
+            f"{holder.version}'s estimate {bar:.6g}"
+            + (f" + {self.margin:g}" if self.margin else ""),
         )
 
 
