@@ -82,9 +82,7 @@ def layer_salt(layer: str) -> str:
     return f"layer\x1f{layer}"
 
 
-def assign(
-    user_id: str | int, experiments: Sequence[ExperimentSpec], now: float
-) -> dict[str, str]:
+def assign(user_id: str | int, experiments: Sequence[ExperimentSpec], now: float) -> dict[str, str]:
     """The serving hook: ``{experiment name: variant name}`` for one user at time ``now``.
 
     Only running experiments within their start/stop window take part. In a layer, the user

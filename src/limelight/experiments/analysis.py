@@ -99,8 +99,7 @@ def _arm_moments(
     y = table.column(metric.numerator)
     if metric.denominator is not None:
         d = table.column(metric.denominator)
-        return ratio_moments(y[c], d[c], "control"), ratio_moments(y[t], d[t], "treatment"), \
-            "delta"
+        return ratio_moments(y[c], d[c], "control"), ratio_moments(y[t], d[t], "treatment"), "delta"
     if use_cuped and metric.covariate is not None:
         x = table.column(metric.covariate)
         if np.ptp(x[c | t]) > 0:
@@ -122,8 +121,16 @@ def _compare(
     mc, mt, method = _arm_moments(table, METRICS[metric_name], 0, treatment, use_cuped)
     fixed = compare_moments(mc, mt, alpha=alpha, method=method)
     seq = sequential_from_stats(
-        mc.n, mc.mean, mc.var, mt.n, mt.mean, mt.var,
-        base_c=mc.base, base_t=mt.base, planned_n=planned_n, alpha=alpha,
+        mc.n,
+        mc.mean,
+        mc.var,
+        mt.n,
+        mt.mean,
+        mt.var,
+        base_c=mc.base,
+        base_t=mt.base,
+        planned_n=planned_n,
+        alpha=alpha,
     ).item()
     return fixed, seq
 
@@ -159,7 +166,12 @@ def analyze(
             pair_n = float(counts[0] + counts[index])
             try:
                 fixed, seq = _compare(
-                    table, spec, metric, index, alpha=alpha, use_cuped=use_cuped,
+                    table,
+                    spec,
+                    metric,
+                    index,
+                    alpha=alpha,
+                    use_cuped=use_cuped,
                     planned_n=planned if planned is not None else max(pair_n, 1.0),
                 )
             except InvalidInputError as exc:
@@ -169,8 +181,9 @@ def analyze(
     raw = np.array([e.p_value if e is not None else np.nan for _, _, e, _, _ in pending])
     adjusted = holm(raw) if correction == "holm" else benjamini_hochberg(raw)
     results = tuple(
-        MetricResult(metric, variant, metric == spec.primary_metric, fixed, seq,
-                     float(adjusted[i]), note)
+        MetricResult(
+            metric, variant, metric == spec.primary_metric, fixed, seq, float(adjusted[i]), note
+        )
         for i, (metric, variant, fixed, seq, note) in enumerate(pending)
     )
     return ExperimentAnalysis(
@@ -199,13 +212,18 @@ def analyze_events(
     until: float | None = None,
 ) -> ExperimentAnalysis:
     """The whole job: event log tables in, :class:`ExperimentAnalysis` out."""
-    log = exposure_log(impressions, feedback, spec, play_event=play_event,
-                       pre_period=pre_period, until=until)
-    result = analyze(log.users_until(), spec, alpha=alpha, correction=correction,
-                     use_cuped=use_cuped)
+    log = exposure_log(
+        impressions, feedback, spec, play_event=play_event, pre_period=pre_period, until=until
+    )
+    result = analyze(
+        log.users_until(), spec, alpha=alpha, correction=correction, use_cuped=use_cuped
+    )
     return ExperimentAnalysis(
-        **{**result.__dict__, "conflicting_users": log.conflicting_users,
-           "unknown_variant_exposures": log.unknown_variant_exposures},
+        **{
+            **result.__dict__,
+            "conflicting_users": log.conflicting_users,
+            "unknown_variant_exposures": log.unknown_variant_exposures,
+        },
     )
 
 
@@ -271,25 +289,36 @@ def daily_series(
     begin = float(log.first_exposure.min())
     lo, hi = log.window
     start = lo if math.isfinite(lo) else begin
-    end = hi if math.isfinite(hi) else float(max(log.exposure_ts.max(),
-                                                 log.play_ts.max(initial=begin))) + 1e-6
+    end = (
+        hi
+        if math.isfinite(hi)
+        else float(max(log.exposure_ts.max(), log.play_ts.max(initial=begin))) + 1e-6
+    )
     cutoffs = start + day * np.arange(1, max(1, math.ceil((end - start) / day)) + 1)
     cutoffs[-1] = min(cutoffs[-1], end)
     tables = [log.users_until(float(c)) for c in cutoffs]
     pair = np.array([float(np.isin(t.variant, (0, treatment)).sum()) for t in tables])
     planned = float(planned_n) if planned_n is not None else max(float(pair[-1]), 1.0)
-    fields = {k: np.full(cutoffs.size, np.nan) for k in
-              ("diff", "ci_low", "ci_high", "seq_low", "seq_high", "p", "seq_p")}
+    fields = {
+        k: np.full(cutoffs.size, np.nan)
+        for k in ("diff", "ci_low", "ci_high", "seq_low", "seq_high", "p", "seq_p")
+    }
     for i, table in enumerate(tables):
         try:
-            fixed, seq = _compare(table, spec, metric, treatment, alpha=alpha,
-                                  use_cuped=use_cuped, planned_n=planned)
+            fixed, seq = _compare(
+                table, spec, metric, treatment, alpha=alpha, use_cuped=use_cuped, planned_n=planned
+            )
         except InvalidInputError:
             continue
-        for key, value in (("diff", fixed.diff), ("ci_low", fixed.ci_low),
-                           ("ci_high", fixed.ci_high), ("seq_low", seq.ci_low),
-                           ("seq_high", seq.ci_high), ("p", fixed.p_value),
-                           ("seq_p", seq.p_value)):
+        for key, value in (
+            ("diff", fixed.diff),
+            ("ci_low", fixed.ci_low),
+            ("ci_high", fixed.ci_high),
+            ("seq_low", seq.ci_low),
+            ("seq_high", seq.ci_high),
+            ("p", fixed.p_value),
+            ("seq_p", seq.p_value),
+        ):
             fields[key][i] = value
     return DailySeries(
         experiment=spec.name,

@@ -55,7 +55,16 @@ def _columns(table: pa.Table, wanted: dict[str, pa.DataType], what: str) -> pa.T
             raise InvalidInputError(
                 f"{what} column {name!r} has type {column.type}, expected {dtype}"
             ) from None
-    return pa.Table.from_arrays(arrays, names=list(wanted)).combine_chunks()
+    return pa.Table.from_arrays(arrays, names=list(wanted))
+
+
+def _parent_indices(lists: pa.ChunkedArray) -> NDArray[np.intp]:
+    """Row of each flattened list value, over all chunks (without concatenating them)."""
+    parts, offset = [], 0
+    for chunk in lists.chunks:
+        parts.append(np.asarray(pc.list_parent_indices(chunk).to_numpy(), dtype=np.intp) + offset)
+        offset += len(chunk)
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.intp)
 
 
 def _np(array: pa.Array | pa.ChunkedArray) -> NDArray[np.float64]:
@@ -161,8 +170,7 @@ def exposure_log(
     if until is not None:
         hi = min(hi, float(until))
 
-    exps = imp["experiments"].combine_chunks()
-    variants = imp["variants"].combine_chunks()
+    exps, variants = imp["experiments"], imp["variants"]
     same_length = pc.equal(pc.list_value_length(exps), pc.list_value_length(variants))
     if pc.all(same_length).as_py() is False:
         raise InvalidInputError(
@@ -171,12 +179,14 @@ def exposure_log(
         )
     # exposures: the (impression, variant) pairs of this experiment inside its window
     imp_ts = _np(imp["ts"])
-    parent = np.asarray(pc.list_parent_indices(exps).to_numpy(), dtype=np.intp)
-    hit = np.asarray(pc.equal(pc.list_flatten(exps), spec.name).to_numpy(zero_copy_only=False),
-                     dtype=bool)
+    parent = _parent_indices(exps)
+    hit = np.asarray(
+        pc.equal(pc.list_flatten(exps), spec.name).to_numpy(zero_copy_only=False), dtype=bool
+    )
     hit &= (imp_ts[parent] >= lo) & (imp_ts[parent] < hi)
-    codes = pc.index_in(pc.filter(pc.list_flatten(variants), pa.array(hit)),
-                        value_set=pa.array(spec.variant_names))
+    codes = pc.index_in(
+        pc.filter(pc.list_flatten(variants), pa.array(hit)), value_set=pa.array(spec.variant_names)
+    )
     known = np.asarray(pc.is_valid(codes).to_numpy(zero_copy_only=False), dtype=bool)
     unknown = int(known.size - known.sum())
     rows = parent[hit][known]
@@ -191,13 +201,20 @@ def exposure_log(
     # one dictionary encoding of the user ids of exposures and plays: integers from here on
     is_play = pc.fill_null(pc.equal(fb["event"], play_event), False)
     play_mask = np.asarray(is_play.to_numpy(zero_copy_only=False), dtype=bool)
-    ids = pa.concat_arrays([imp["user_id"].combine_chunks().take(pa.array(rows)),
-                            pc.filter(fb["user_id"], is_play).combine_chunks()])
+    ids = pa.concat_arrays(
+        [
+            imp["user_id"].take(pa.array(rows)).combine_chunks(),
+            pc.filter(fb["user_id"], is_play).combine_chunks(),
+        ]
+    )
     encoded = ids.dictionary_encode()
     id_codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.intp)
-    exposure_id, play_id = id_codes[: rows.size], id_codes[rows.size:]
-    grouped = pa.table({"id": exposure_id, "ts": exposure_ts, "code": exposure_code}).group_by(
-        "id").aggregate([("ts", "min"), ("code", "min"), ("code", "max")])
+    exposure_id, play_id = id_codes[: rows.size], id_codes[rows.size :]
+    grouped = (
+        pa.table({"id": exposure_id, "ts": exposure_ts, "code": exposure_code})
+        .group_by("id")
+        .aggregate([("ts", "min"), ("code", "min"), ("code", "max")])
+    )
     group_id = np.asarray(grouped["id"].to_numpy(), dtype=np.intp)
     code_min = np.asarray(grouped["code_min"].to_numpy(), dtype=np.intp)
     consistent = code_min == np.asarray(grouped["code_max"].to_numpy())

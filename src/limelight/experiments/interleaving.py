@@ -37,8 +37,11 @@ def _as_rng(seed: np.random.Generator | int | None) -> np.random.Generator:
 def _take(rankings: NDArray[np.int64], ptr: NDArray[np.int64]) -> NDArray[np.int64]:
     length = rankings.shape[1]
     safe = np.minimum(ptr, length - 1) if length else ptr
-    values = (rankings[np.arange(rankings.shape[0]), safe] if length
-              else np.full(ptr.shape, -1, dtype=np.int64))
+    values = (
+        rankings[np.arange(rankings.shape[0]), safe]
+        if length
+        else np.full(ptr.shape, -1, dtype=np.int64)
+    )
     return np.where(ptr < length, values, -1)
 
 

@@ -29,13 +29,28 @@ class MetricDef:
 METRICS: dict[str, MetricDef] = {
     m.name: m
     for m in (
-        MetricDef("plays_per_user", "plays", covariate="pre_plays",
-                  description="plays per exposed member (CUPED on pre-period plays)"),
-        MetricDef("play_value_per_user", "play_value", covariate="pre_play_value",
-                  description="summed play value (e.g. minutes) per exposed member"),
-        MetricDef("impressions_per_user", "impressions",
-                  description="recommendation requests per exposed member"),
-        MetricDef("plays_per_impression", "plays", denominator="impressions",
-                  description="plays divided by impressions (ratio, delta method)"),
+        MetricDef(
+            "plays_per_user",
+            "plays",
+            covariate="pre_plays",
+            description="plays per exposed member (CUPED on pre-period plays)",
+        ),
+        MetricDef(
+            "play_value_per_user",
+            "play_value",
+            covariate="pre_play_value",
+            description="summed play value (e.g. minutes) per exposed member",
+        ),
+        MetricDef(
+            "impressions_per_user",
+            "impressions",
+            description="recommendation requests per exposed member",
+        ),
+        MetricDef(
+            "plays_per_impression",
+            "plays",
+            denominator="impressions",
+            description="plays divided by impressions (ratio, delta method)",
+        ),
     )
 }

@@ -42,8 +42,10 @@ def format_analysis(analysis: ExperimentAnalysis) -> str:
             f"dropped: {analysis.conflicting_users} users seen in several variants, "
             f"{analysis.unknown_variant_exposures} exposures to unknown variants"
         )
-    header = (f"{'metric':<22}{'variant':<12}{'control':>10}{'treatment':>11}{'diff':>11}"
-              f"{'95% CI':>24}{'lift':>9}{'p':>9}{'p adj':>9}{'seq. CI':>24}  method")
+    header = (
+        f"{'metric':<22}{'variant':<12}{'control':>10}{'treatment':>11}{'diff':>11}"
+        f"{'95% CI':>24}{'lift':>9}{'p':>9}{'p adj':>9}{'seq. CI':>24}  method"
+    )
     lines += [header.replace("95%", f"{100 * (1 - analysis.alpha):.0f}%"), "-" * len(header)]
     for r in analysis.results:
         name = r.metric + (" *" if r.primary else "")
@@ -60,8 +62,10 @@ def format_analysis(analysis: ExperimentAnalysis) -> str:
         )
         if r.note:
             lines.append(f"{'':<22}note: {r.note}")
-    lines.append(f"* primary metric; p adj: {analysis.correction} over all metrics and variants; "
-                 f"seq. CI: anytime-valid, tuned for {analysis.planned_n:.0f} users")
+    lines.append(
+        f"* primary metric; p adj: {analysis.correction} over all metrics and variants; "
+        f"seq. CI: anytime-valid, tuned for {analysis.planned_n:.0f} users"
+    )
     return "\n".join(lines)
 
 
@@ -70,8 +74,16 @@ def series_svg(series: DailySeries, *, width: int = 720, height: int = 360) -> s
     days = (series.day_end - series.day_end[0]) / 86400.0 + 1.0
     ok = np.isfinite(series.diff)
     left, right, top, bottom = 70, 20, 40, 50
-    values = np.concatenate([series.diff[ok], series.ci_low[ok], series.ci_high[ok],
-                             series.seq_low[ok], series.seq_high[ok], [0.0]])
+    values = np.concatenate(
+        [
+            series.diff[ok],
+            series.ci_low[ok],
+            series.ci_high[ok],
+            series.seq_low[ok],
+            series.seq_high[ok],
+            [0.0],
+        ]
+    )
     values = values[np.isfinite(values)]
     y_lo, y_hi = float(values.min()), float(values.max())
     pad = 0.05 * (y_hi - y_lo or 1.0)
@@ -85,13 +97,15 @@ def series_svg(series: DailySeries, *, width: int = 720, height: int = 360) -> s
         return top + (y_hi - y) / (y_hi - y_lo) * (height - top - bottom)
 
     def path(xs: np.ndarray, ys: np.ndarray) -> str:
-        pts = [f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(xs, ys, strict=True)
-               if math.isfinite(y)]
+        pts = [f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(xs, ys, strict=True) if math.isfinite(y)]
         return " ".join(pts)
 
     band_ok = ok & np.isfinite(series.seq_low) & np.isfinite(series.seq_high)
-    band = path(days[band_ok], series.seq_high[band_ok]) + " " + path(
-        days[band_ok][::-1], series.seq_low[band_ok][::-1])
+    band = (
+        path(days[band_ok], series.seq_high[band_ok])
+        + " "
+        + path(days[band_ok][::-1], series.seq_low[band_ok][::-1])
+    )
     title = escape(f"{series.experiment}: {series.metric}, {series.variant} - control")
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -113,11 +127,13 @@ def series_svg(series: DailySeries, *, width: int = 720, height: int = 360) -> s
         f'y2="{height - bottom}" stroke="black"/>',
     ]
     for y in np.linspace(y_lo, y_hi, 5):
-        parts.append(f'<text x="{left - 6}" y="{sy(y) + 4:.1f}" text-anchor="end">'
-                     f"{_num(float(y), 3)}</text>")
+        parts.append(
+            f'<text x="{left - 6}" y="{sy(y) + 4:.1f}" text-anchor="end">{_num(float(y), 3)}</text>'
+        )
     for x in np.unique(np.linspace(x_lo, x_hi, min(8, int(x_hi - x_lo) + 1)).round()):
-        parts.append(f'<text x="{sx(x):.1f}" y="{height - bottom + 16}" '
-                     f'text-anchor="middle">{x:.0f}</text>')
+        parts.append(
+            f'<text x="{sx(x):.1f}" y="{height - bottom + 16}" text-anchor="middle">{x:.0f}</text>'
+        )
     parts += [
         f'<text x="{(left + width - right) / 2}" y="{height - 12}" text-anchor="middle">'
         "day of experiment</text>",

@@ -102,8 +102,9 @@ def sequential_from_stats(
     bc = fixed.control_mean if base_c is None else np.asarray(base_c, dtype=np.float64)
     bt = fixed.treatment_mean if base_t is None else np.asarray(base_t, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        lift_var = (np.asarray(var_t) / (bc**2 * fixed.n_treatment)
-                    + np.asarray(var_c) * bt**2 / (bc**4 * fixed.n_control))
+        lift_var = np.asarray(var_t) / (bc**2 * fixed.n_treatment) + np.asarray(var_c) * bt**2 / (
+            bc**4 * fixed.n_control
+        )
         lift_low, lift_high = confidence_sequence(
             fixed.lift, lift_var, n, planned_n=planned_n, alpha=alpha
         )

@@ -44,9 +44,12 @@ class Variant:
         if not isinstance(self.name, str) or not self.name.strip():
             raise InvalidInputError(f"a variant needs a non-empty string name, got {self.name!r}")
         share = self.share
-        if isinstance(share, bool) or not isinstance(share, int | float) or not math.isfinite(
-            share
-        ) or not 0.0 < share <= 1.0:
+        if (
+            isinstance(share, bool)
+            or not isinstance(share, int | float)
+            or not math.isfinite(share)
+            or not 0.0 < share <= 1.0
+        ):
             raise InvalidInputError(
                 f"variant {self.name!r} has share {share!r}: give a number in (0, 1]"
             )
@@ -123,8 +126,10 @@ class ExperimentSpec:
         start = _timestamp(self.start, "start")
         stop = _timestamp(self.stop, "stop")
         if start is not None and stop is not None and stop <= start:
-            raise InvalidInputError(f"experiment {self.name!r} stops ({stop}) before it starts "
-                                    f"({start}): give a stop time after the start")
+            raise InvalidInputError(
+                f"experiment {self.name!r} stops ({stop}) before it starts "
+                f"({start}): give a stop time after the start"
+            )
         object.__setattr__(self, "start", start)
         object.__setattr__(self, "stop", stop)
         secondary = tuple(self.secondary_metrics)
@@ -189,8 +194,9 @@ class ExperimentSpec:
         return {
             "name": self.name,
             "salt": self.salt,
-            "variants": [{"name": v.name, "share": v.share, "value": v.value}
-                         for v in self.variants],
+            "variants": [
+                {"name": v.name, "share": v.share, "value": v.value} for v in self.variants
+            ],
             "layer": self.layer,
             "layer_slice": list(self.layer_slice),
             "start": self.start,
@@ -205,8 +211,9 @@ class ExperimentSpec:
     def from_dict(cls, data: Mapping[str, Any]) -> ExperimentSpec:
         """Rebuild a spec from :meth:`to_dict` output, validating it again."""
         try:
-            variants = tuple(Variant(v["name"], v["share"], v.get("value")) for v in
-                             data["variants"])
+            variants = tuple(
+                Variant(v["name"], v["share"], v.get("value")) for v in data["variants"]
+            )
             return cls(
                 name=data["name"],
                 salt=data["salt"],

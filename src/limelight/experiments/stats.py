@@ -226,8 +226,16 @@ def compare_moments(
 ) -> Estimate:
     """The fixed-horizon comparison of two arms' moments."""
     return compare_from_stats(
-        control.n, control.mean, control.var, treatment.n, treatment.mean, treatment.var,
-        base_c=control.base, base_t=treatment.base, alpha=alpha, method=method,
+        control.n,
+        control.mean,
+        control.var,
+        treatment.n,
+        treatment.mean,
+        treatment.var,
+        base_c=control.base,
+        base_t=treatment.base,
+        alpha=alpha,
+        method=method,
     ).item()
 
 
@@ -274,9 +282,7 @@ def cuped_moments(
     return arm(yc, xc), arm(yt, xt)
 
 
-def diff_in_means(
-    control: ArrayLike, treatment: ArrayLike, *, alpha: float = 0.05
-) -> Estimate:
+def diff_in_means(control: ArrayLike, treatment: ArrayLike, *, alpha: float = 0.05) -> Estimate:
     """Difference in means (treatment - control) of a per-user metric, Welch interval."""
     return compare_moments(
         mean_moments(control, "control"), mean_moments(treatment, "treatment"), alpha=alpha
@@ -338,9 +344,7 @@ class SRMResult:
         return bool(self.p_value < self.threshold)
 
 
-def srm_check(
-    counts: ArrayLike, shares: ArrayLike, *, threshold: float = 0.001
-) -> SRMResult:
+def srm_check(counts: ArrayLike, shares: ArrayLike, *, threshold: float = 0.001) -> SRMResult:
     """Chi-square goodness-of-fit of users per variant against the configured shares."""
     obs = np.asarray(counts, dtype=np.float64)
     sh = np.asarray(shares, dtype=np.float64)
