@@ -1,0 +1,174 @@
+"""``limelight runs | metrics | models | experiments | datasets``, as a user types them."""
+
+from __future__ import annotations
+
+import http.server
+import io
+import threading
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from limelight.cli import main
+from limelight.recsys import DATASETS
+from limelight.registry import Registry
+from limelight.tracking import start_run
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _seed() -> list[int]:
+    ids = []
+    for i, l2 in enumerate([10, 100, 500]):
+        with start_run(experiment="grid", params={"l2": l2}) as run:
+            for step in range(3):
+                run.log_metric("ndcg", 0.1 * i + 0.01 * step)
+        ids.append(run.id)
+    return ids
+
+
+def test_runs_filters_and_sorts(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ids = _seed()
+    code, out, _ = _cli(
+        capsys,
+        "runs",
+        "--flow",
+        "grid",
+        "--where",
+        "metrics.ndcg > 0.1",
+        "--sort",
+        "metrics.ndcg desc",
+    )
+    assert code == 0
+    lines = [line for line in out.splitlines() if line.startswith("grid/")]
+    assert [line.split()[0] for line in lines] == [f"grid/{ids[2]}", f"grid/{ids[1]}"]
+    code, _, err = _cli(capsys, "runs", "--where", "metrics.ndcg >> 1")
+    assert code == 2 and "error:" in err and "^" in err
+
+
+def test_metrics_table_and_plot(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_id = _seed()[0]
+    plot = tmp_path / "m.png"
+    code, out, _ = _cli(capsys, "metrics", f"grid/{run_id}", "--plot", str(plot))
+    assert code == 0 and out.count("ndcg") == 3
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    code, _, err = _cli(capsys, "metrics", f"grid/{run_id}", "--plot", str(tmp_path / "m.gif"))
+    assert code == 2 and "must end in .png or .svg" in err
+    code, _, err = _cli(capsys, "metrics", "grid/999")
+    assert code == 2 and "there is no run 999" in err
+
+
+def test_models_register_alias_history(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    registry = Registry()
+    registry.register("recs", [1], metrics={"ndcg": 0.3})
+    registry.register("recs", [2], metrics={"ndcg": 0.2})
+    code, _, _ = _cli(capsys, "models", "gates", "recs", "--metric", "ndcg", "--margin", "0.01")
+    assert code == 0
+    code, out, _ = _cli(capsys, "models", "alias", "recs", "1", "champion", "--why", "launch")
+    assert code == 0 and "-> 1" in out
+    code, _, err = _cli(capsys, "models", "alias", "recs", "2", "champion", "--why", "worse")
+    assert code == 2 and "refused by metric ndcg" in err
+    code, out, _ = _cli(capsys, "models", "history", "recs")
+    assert "moved" in out and "refused" in out and "launch" in out
+    code, out, _ = _cli(capsys, "models", "show", "recs")
+    assert "champion" in out and "ndcg=0.3" in out
+    code, _, err = _cli(capsys, "models", "show", "nope")
+    assert code == 2 and "there is no model 'nope'" in err
+    code, _, err = _cli(capsys, "models", "alias", "recs", "7", "champion", "--why", "x")
+    assert code == 2 and "has no version 7" in err
+    code, _, err = _cli(capsys, "models", "register", "Flow/1/start/2", "--name", "x")
+    assert code == 2 and "is not FLOW/RUN/STEP/TASK:artifact" in err
+
+
+def test_experiments_lifecycle_and_bad_input(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    Registry().register("recs", [1])
+    Registry().set_alias("recs", "champion", 1)
+    args = [
+        "experiments",
+        "create",
+        "ab",
+        "--variant",
+        "control=recs@champion:0.5",
+        "--variant",
+        "treatment=recs/1:0.5",
+    ]
+    assert _cli(capsys, *args)[0] == 0
+    code, out, _ = _cli(capsys, "experiments", "list")
+    assert "ab" in out and "draft" in out
+    assert _cli(capsys, "experiments", "start", "ab")[0] == 0
+    code, out, _ = _cli(capsys, "experiments", "show", "ab")
+    assert '"status": "running"' in out
+    code, _, err = _cli(capsys, "experiments", "analyze", "ab")
+    assert code == 2 and "has no exposures" in err
+    assert _cli(capsys, "experiments", "stop", "ab")[0] == 0
+    bad = [
+        (
+            ["--variant", "control=recs@gold:0.5", "--variant", "t=recs/1:0.5"],
+            "has no alias 'gold'",
+        ),
+        (["--variant", "control=recs/1:0.6", "--variant", "t=recs/1:0.5"], "sum to 1.1"),
+        (["--variant", "control=recs/1", "--variant", "t=recs/1:0.5"], "NAME=VALUE:SHARE"),
+        (["--variant", "c=x:0.5", "--variant", "t=nope/3:0.5"], "there is no model 'nope'"),
+    ]
+    for i, (variants, message) in enumerate(bad):
+        code, _, err = _cli(capsys, "experiments", "create", f"bad{i}", *variants)
+        assert code == 2 and message in err, err
+
+
+def test_datasets_download_verifies_the_checksum(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payload = io.BytesIO()
+    with zipfile.ZipFile(payload, "w") as archive:
+        archive.writestr("ml-100k/u.data", "1\t1\t5\t881250949\n2\t1\t3\t881250950\n")
+    body = payload.getvalue()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        import dataclasses
+        import hashlib
+
+        url = f"http://127.0.0.1:{server.server_port}/ml-100k.zip"
+        good = dataclasses.replace(
+            DATASETS["movielens-100k"], url=url, md5=hashlib.md5(body).hexdigest()
+        )
+        monkeypatch.setitem(DATASETS, "movielens-100k", good)
+        code, out, _ = _cli(
+            capsys, "datasets", "download", "movielens-100k", "--cache-dir", str(tmp_path / "c")
+        )
+        assert code == 0 and "checksum verified" in out and "research-only" in out
+        bad = dataclasses.replace(good, md5="0" * 32)
+        monkeypatch.setitem(DATASETS, "movielens-100k", bad)
+        code, _, err = _cli(
+            capsys, "datasets", "download", "movielens-100k", "--cache-dir", str(tmp_path / "d")
+        )
+        assert code == 2 and "does not match the published" in err
+        assert not (tmp_path / "d" / "ml-100k").exists(), "nothing is kept after a bad checksum"
+    finally:
+        server.shutdown()
+        server.server_close()
