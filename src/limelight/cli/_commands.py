@@ -16,4 +16,5 @@ COMMAND_MODULES: dict[str, str] = {
     "experiments": "_experiments",
     "datasets": "_datasets",
     "demo": "_store_demo",
+    "ui": "_ui",
 }

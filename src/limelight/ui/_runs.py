@@ -1,0 +1,260 @@
+"""What the runs pages show: one page of a filtered, sorted run list, a run, runs side by side.
+
+The run list is one SQL query for the page (``LIMIT``/``OFFSET``), one ``COUNT`` and three small
+queries for the params, tags and latest metrics of the page's runs, so it stays fast with tens
+of thousands of runs. The ``where`` box takes the tracking filter grammar.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from limelight.core.errors import InvalidInputError, NotFoundError
+from limelight.flows.client import Run, Task
+from limelight.store import Store
+from limelight.store.recording import metric_value_from_row
+from limelight.store.schema import flows, metrics, params, runs, tags
+from limelight.tracking import metric_history
+from limelight.tracking._filters import parse_filter, parse_order
+
+__all__ = [
+    "PAGE_SIZES",
+    "STATUSES",
+    "RunPage",
+    "RunRow",
+    "artifact_preview",
+    "compare_runs",
+    "flow_graph",
+    "flow_names",
+    "list_runs",
+    "resume_lineage",
+]
+
+STATUSES = ("running", "succeeded", "failed", "interrupted")
+PAGE_SIZES = (25, 50, 100, 200)
+PREVIEW_BYTES = 64 * 1024
+_SAFE_PREVIEW = ("json", "npy", "arrow", "pandas")
+
+
+@dataclass
+class RunRow:
+    """One line of the run list."""
+
+    id: int
+    flow: str
+    kind: str
+    status: str
+    created_at: float
+    finished_at: float | None
+    params: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.finished_at is None else self.finished_at - self.created_at
+
+
+@dataclass
+class RunPage:
+    """A page of runs and what it takes to draw the pager."""
+
+    rows: list[RunRow]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.per_page))
+
+
+def _positive_int(text: str | None, default: int, what: str) -> int:
+    if text in (None, ""):
+        return default
+    try:
+        value = int(str(text))
+    except ValueError:
+        raise InvalidInputError(f"{what} must be a whole number, not {text!r}") from None
+    if value < 1:
+        raise InvalidInputError(f"{what} must be 1 or more, not {value}")
+    return value
+
+
+def list_runs(
+    store: Store,
+    *,
+    flow: str = "",
+    status: str = "",
+    tag: str = "",
+    where: str = "",
+    order: str = "",
+    page: str | None = None,
+    per_page: str | None = None,
+) -> RunPage:
+    """One page of the runs matching the filters, newest first unless ``order`` says otherwise."""
+    number = _positive_int(page, 1, "page")
+    size = _positive_int(per_page, 50, "per_page")
+    if size not in PAGE_SIZES:
+        raise InvalidInputError(f"per_page must be one of {', '.join(map(str, PAGE_SIZES))}")
+    if status and status not in STATUSES:
+        raise InvalidInputError(f"unknown status {status!r}; choose from {', '.join(STATUSES)}")
+    conditions = []
+    if flow:
+        conditions.append(runs.c.flow == flow)
+    if status:
+        conditions.append(runs.c.status == status)
+    if tag:
+        conditions.append(sa.exists().where(tags.c.run_id == runs.c.id, tags.c.tag == tag))
+    condition = parse_filter(where)
+    if condition is not None:
+        conditions.append(condition)
+    query = sa.select(runs).where(*conditions)
+    if order:
+        ordering = parse_order(order)
+        column = ordering.expression
+        query = query.order_by(
+            column.desc().nulls_last() if ordering.descending else column.asc().nulls_last()
+        )
+    query = query.order_by(runs.c.id.desc()).limit(size).offset((number - 1) * size)
+    count = sa.select(sa.func.count()).select_from(runs).where(*conditions)
+    with store.metadata.connect() as conn:
+        total = int(conn.execute(count).scalar() or 0)
+        found = {
+            r.id: RunRow(r.id, r.flow, r.kind, r.status, r.created_at, r.finished_at)
+            for r in conn.execute(query)
+        }
+        _fill(conn, found)
+    return RunPage(list(found.values()), total, number, size)
+
+
+def _fill(conn: sa.Connection, found: dict[int, RunRow]) -> None:
+    ids = list(found)
+    if not ids:
+        return
+    for run_id, name, value in conn.execute(
+        sa.select(params.c.run_id, params.c.name, params.c.value).where(params.c.run_id.in_(ids))
+    ):
+        found[run_id].params[name] = value
+    for run_id, tag in conn.execute(
+        sa.select(tags.c.run_id, tags.c.tag).where(tags.c.run_id.in_(ids)).order_by(tags.c.tag)
+    ):
+        found[run_id].tags.append(tag)
+    latest = (
+        sa.select(
+            metrics.c.run_id,
+            metrics.c.name,
+            metrics.c.value,
+            metrics.c.value_text,
+            sa.func.row_number()
+            .over(
+                partition_by=(metrics.c.run_id, metrics.c.name),
+                order_by=(metrics.c.step.desc(), metrics.c.id.desc()),
+            )
+            .label("rank"),
+        )
+        .where(metrics.c.run_id.in_(ids))
+        .subquery()
+    )
+    for run_id, name, value, text in conn.execute(
+        sa.select(latest.c.run_id, latest.c.name, latest.c.value, latest.c.value_text).where(
+            latest.c.rank == 1
+        )
+    ):
+        found[run_id].metrics[name] = metric_value_from_row(value, text)
+
+
+def flow_names(store: Store) -> list[str]:
+    """Every flow (or notebook experiment) that has a run, for the filter box."""
+    with store.metadata.connect() as conn:
+        return list(conn.execute(sa.select(runs.c.flow).distinct().order_by(runs.c.flow)).scalars())
+
+
+def flow_graph(store: Store, run: Run) -> dict[str, Any]:
+    """The flow's static graph (from the flows table), else one built from the run's steps."""
+    with store.metadata.connect() as conn:
+        graph = conn.execute(sa.select(flows.c.graph).where(flows.c.name == run.flow_name)).scalar()
+    if isinstance(graph, str):
+        graph = json.loads(graph)
+    if isinstance(graph, dict) and graph:
+        return graph
+    return {s.name: {"next": [], "kind": s.kind or "linear", "foreach": None} for s in run.steps()}
+
+
+def resume_lineage(store: Store, run: Run) -> tuple[list[int], list[int]]:
+    """The runs this one resumed from (nearest first), and the runs that resumed from it."""
+    ancestors: list[int] = []
+    with store.metadata.connect() as conn:
+        origin = run.origin_run_id
+        while origin is not None and origin not in ancestors and len(ancestors) < 100:
+            ancestors.append(int(origin))
+            origin = conn.execute(
+                sa.select(runs.c.origin_run_id).where(runs.c.id == origin)
+            ).scalar()
+        children = list(
+            conn.execute(
+                sa.select(runs.c.id).where(runs.c.origin_run_id == run.id).order_by(runs.c.id)
+            ).scalars()
+        )
+    return ancestors, children
+
+
+def artifact_preview(store: Store, task: Task, name: str) -> str | None:
+    """A short text view of a small artifact of a safe type; None when it is not shown.
+
+    Pickled objects are never unpickled by the dashboard: their type is shown instead.
+    """
+    ref = task.artifacts[name]
+    if ref.serializer not in _SAFE_PREVIEW or ref.size > PREVIEW_BYTES:
+        return None
+    try:
+        value = store.artifacts.load(ref)
+    except Exception as exc:  # a broken blob shows as such, it does not break the page
+        return f"(could not load: {type(exc).__name__})"
+    if ref.serializer == "json":
+        text = json.dumps(value, indent=1, default=str)
+    elif ref.serializer == "npy":
+        import numpy as np
+
+        text = np.array2string(value, threshold=50, edgeitems=5)
+    else:
+        text = str(value.slice(0, 10) if hasattr(value, "slice") else value.head(10))
+    return text if len(text) <= 2000 else text[:2000] + "…"
+
+
+def compare_runs(
+    store: Store, ids: list[str]
+) -> tuple[list[RunRow], list[str], list[str], dict[str, dict[str, Any]]]:
+    """Runs side by side: rows, the union of param and metric names, and each metric's curves."""
+    if len(ids) < 1:
+        raise InvalidInputError("pick runs to compare: /compare?run=FLOW/ID&run=FLOW/ID")
+    if len(ids) > 20:
+        raise InvalidInputError(f"compare at most 20 runs at a time, not {len(ids)}")
+    numbers: list[int] = []
+    for text in ids:
+        piece = str(text).rpartition("/")[2]
+        if not piece.isdigit():
+            raise InvalidInputError(f"{text!r} is not a run id (FLOW/ID or ID)")
+        numbers.append(int(piece))
+    with store.metadata.connect() as conn:
+        found = {
+            r.id: RunRow(r.id, r.flow, r.kind, r.status, r.created_at, r.finished_at)
+            for r in conn.execute(sa.select(runs).where(runs.c.id.in_(numbers)))
+        }
+        _fill(conn, found)
+    missing = [n for n in numbers if n not in found]
+    if missing:
+        raise NotFoundError(f"there is no run {', '.join(map(str, missing))}")
+    rows = [found[n] for n in dict.fromkeys(numbers)]
+    param_names = sorted({k for r in rows for k in r.params})
+    metric_names = sorted({k for r in rows for k in r.metrics})
+    curves: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        for name, history in metric_history(row.id, config=store.config).items():
+            curves.setdefault(name, {})[f"{row.flow}/{row.id}"] = history
+    return rows, param_names, metric_names, curves
