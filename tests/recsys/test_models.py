@@ -119,6 +119,17 @@ def test_unknown_users_get_the_popular_items_never_an_exception(
     assert np.array_equal(mixed[0], popular)
 
 
+def test_users_without_training_data_get_the_popular_items(
+    make: Callable[[], Recommender],
+) -> None:
+    X = _tiny().matrix().tolil()
+    X[3, :] = 0  # a known user (row) with no interactions left
+    model = make().fit(sp.csr_matrix(X))
+    items, _ = model.recommend([3, 999], k=3)
+    popular, _ = Popularity().fit(sp.csr_matrix(X)).recommend(999, k=3)
+    assert np.array_equal(items[0], popular) and np.array_equal(items[1], popular)
+
+
 def test_fit_on_a_matrix_uses_indices_as_ids(make: Callable[[], Recommender]) -> None:
     data = _tiny()
     by_ids = make().fit(data)
@@ -274,6 +285,7 @@ def test_bad_parameters_are_refused_at_fit() -> None:
         (EASE(l2=0.0), "l2"),
         (EASE(dropout=1.0), "dropout"),
         (EASE(user_weight=2.0), "user_weight"),
+        (EASE(threads=-1), "threads"),
         (ItemKNN(neighbors=0), "neighbors"),
         (ItemKNN(shrink=-1.0), "shrink"),
         (ImplicitALS(factors=0), "factors"),

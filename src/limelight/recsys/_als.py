@@ -14,14 +14,13 @@ import os
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
 from limelight.core.errors import InvalidInputError
-from limelight.recsys._base import Recommender, State, _array
+from limelight.recsys._base import Recommender, State, _array, blas_threads
 
 __all__ = ["ImplicitALS"]
 
@@ -91,15 +90,6 @@ class _Scratch:
             )
             self._local.bufs = bufs
         return bufs
-
-
-def _blas_single_thread() -> AbstractContextManager[object]:
-    """Small matrix products run fastest with one BLAS thread per worker."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # optional: without it BLAS keeps its own threading
-        return nullcontext()
-    return threadpool_limits(1, "blas")
 
 
 class ImplicitALS(Recommender):
@@ -172,7 +162,7 @@ class ImplicitALS(Recommender):
             sides.append((Cb, _layout(C, binary, self.alpha)))
         threads = self.threads or os.cpu_count() or 1
         scratch = _Scratch(f)
-        with _blas_single_thread(), ThreadPoolExecutor(threads) as pool:
+        with blas_threads(1), ThreadPoolExecutor(threads) as pool:
             for _ in range(self.iterations):
                 self._half(U, V, *sides[0], binary, pool, scratch)
                 self._half(V, U, *sides[1], binary, pool, scratch)

@@ -13,6 +13,7 @@ is rebuilt from it, arrays used as given (memory-mapped arrays are not copied), 
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
@@ -21,11 +22,25 @@ import scipy.sparse as sp
 from limelight.core.errors import InvalidInputError
 from limelight.recsys._interactions import Interactions, as_id_array, lookup_ids
 
-__all__ = ["Recommender", "State", "top_k"]
+__all__ = ["Recommender", "State", "blas_threads", "top_k"]
 
 State = dict[str, "np.ndarray | int | float | str"]
 _REGISTRY: dict[str, type[Recommender]] = {}
 _BATCH = 1024
+
+
+def blas_threads(n: int) -> AbstractContextManager[object]:
+    """Limit BLAS to ``n`` threads inside the block (``0``: leave BLAS as configured).
+
+    Uses threadpoolctl when it is installed; without it BLAS keeps its own setting.
+    """
+    if n <= 0:
+        return nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return nullcontext()
+    return threadpool_limits(n, "blas")
 
 
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -166,15 +181,24 @@ class Recommender:
         """Top-``k`` internal item indices and scores for internal user indices (-1: unknown).
 
         Seen items get score ``-inf``; they appear only when fewer than ``k`` unseen items
-        remain. Unknown users get the most popular items.
+        remain. Unknown users, and users without training interactions, get the most
+        popular items.
         """
         self._check_fitted()
         k = self._check_k(k)
         users = np.asarray(users, dtype=np.int64)
+        if np.any(users >= self.n_users_):
+            raise InvalidInputError(
+                f"user index {int(users.max())} is out of range for {self.n_users_} users"
+            )
         out_idx = np.empty((len(users), k), dtype=np.int64)
         out_scores = np.empty((len(users), k), dtype=np.float32)
-        known = np.flatnonzero(users >= 0)
-        unknown = np.flatnonzero(users < 0)
+        # Users without any training interaction are served like unknown users.
+        has_history = np.zeros(len(users), dtype=bool)
+        valid = users >= 0
+        has_history[valid] = np.diff(self.user_items_.indptr)[users[valid]] > 0
+        known = np.flatnonzero(has_history)
+        unknown = np.flatnonzero(~has_history)
         for start in range(0, len(known), _BATCH):
             rows = known[start : start + _BATCH]
             scores = np.array(self._score_users(users[rows]), dtype=np.float32, copy=True)
