@@ -232,6 +232,13 @@ def test_checkerboard_puts_the_held_out_diagonal_first() -> None:
         assert items[:, 0].tolist() == list(range(10)), type(model).__name__
 
 
+def test_a_catalogue_of_one_item(make: Callable[[], Recommender]) -> None:
+    model = make().fit(sp.csr_matrix(np.ones((3, 1), dtype=np.float32)))
+    items, scores = model.recommend(0, k=1)
+    assert items.tolist() == [0] and np.isneginf(scores[0])
+    assert model.recommend_items([], k=1)[0].tolist() == [0]
+
+
 def test_popularity_ranks_by_count() -> None:
     X = sp.csr_matrix(np.array([[1, 1, 0, 0], [1, 0, 1, 0], [1, 1, 0, 0]], dtype=np.float32))
     items, scores = Popularity().fit(X).recommend(2, k=2)

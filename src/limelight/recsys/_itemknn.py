@@ -11,21 +11,34 @@ from limelight.recsys._base import Recommender, State, _array
 __all__ = ["ItemKNN"]
 
 
-def _keep_top(S: sp.csr_matrix, k: int) -> sp.csr_matrix:
-    """Each row of ``S`` reduced to its ``k`` largest entries."""
-    counts = np.diff(S.indptr)
-    if counts.max(initial=0) <= k:
-        return S
-    rows = np.repeat(np.arange(S.shape[0]), counts)
-    # Sort entries by (row, -value) and keep the first k of each row.
-    order = np.lexsort((-S.data, rows))
-    rank = np.arange(len(order)) - np.repeat(S.indptr[:-1], counts)
-    keep = order[rank < k]
-    keep.sort()
-    kept_rows = rows[keep]
-    indptr = np.zeros(S.shape[0] + 1, dtype=np.int64)
-    np.cumsum(np.bincount(kept_rows, minlength=S.shape[0]), out=indptr[1:])
-    out = sp.csr_matrix((S.data[keep], S.indices[keep], indptr), shape=S.shape)
+_BLOCK_CELLS = 1 << 24  # dense similarity cells computed at once (64 MiB of float32)
+
+
+def _cosine_top(X: sp.csr_matrix, k: int, shrink: float) -> sp.csr_matrix:
+    """Each item's ``k`` most cosine-similar other items, computed a block of items at a time."""
+    m = X.shape[1]
+    Xc = X.tocsc()
+    norms = np.sqrt(np.asarray(Xc.multiply(Xc).sum(axis=0)).ravel()).astype(np.float32)
+    k = min(k, m - 1)
+    if k == 0:  # a catalogue of one item has no neighbours
+        return sp.csr_matrix((m, m), dtype=np.float32)
+    step = max(1, _BLOCK_CELLS // m)
+    indices, values = [], []
+    for start in range(0, m, step):
+        stop = min(m, start + step)
+        dots = np.asarray((Xc[:, start:stop].T @ Xc).toarray(), dtype=np.float32)
+        sims = dots / np.maximum(norms[start:stop, None] * norms[None, :] + shrink, 1e-12)
+        sims[np.arange(stop - start), np.arange(start, stop)] = -np.inf  # not its own neighbour
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        vals = np.take_along_axis(sims, top, axis=1)
+        indices.append(top)
+        values.append(vals)
+    top = np.concatenate(indices).astype(np.int32)
+    vals = np.concatenate(values)
+    keep = vals > 0  # items with no common user are not neighbours
+    indptr = np.zeros(m + 1, dtype=np.int64)
+    np.cumsum(keep.sum(axis=1), out=indptr[1:])
+    out = sp.csr_matrix((vals[keep].astype(np.float32), top[keep], indptr), shape=(m, m))
     out.sort_indices()
     return out
 
@@ -33,9 +46,8 @@ def _keep_top(S: sp.csr_matrix, k: int) -> sp.csr_matrix:
 class ItemKNN(Recommender):
     """Scores an item by its summed cosine similarity to the user's items.
 
-    Each item keeps its ``neighbors`` most similar items; ``shrink`` damps similarities that
-    rest on few common users (``cos * n / (n + shrink)`` is approximated by
-    ``dot / (norm_i * norm_j + shrink)``).
+    Each item keeps its ``neighbors`` most similar items (``dot / (norm_i * norm_j + shrink)``;
+    ``shrink`` damps similarities between rarely seen items).
     """
 
     _params = ("neighbors", "shrink")
@@ -59,15 +71,7 @@ class ItemKNN(Recommender):
             raise InvalidInputError(f"ItemKNN shrink must be >= 0, got {self.shrink!r}")
 
     def _fit(self, X: sp.csr_matrix) -> None:
-        Xc = X.tocsc()
-        norms = np.sqrt(np.asarray(Xc.multiply(Xc).sum(axis=0)).ravel()).astype(np.float32)
-        dots = (Xc.T @ Xc).tocsr()
-        dots.setdiag(0)
-        dots.eliminate_zeros()
-        rows = np.repeat(np.arange(dots.shape[0]), np.diff(dots.indptr))
-        denom = norms[rows] * norms[dots.indices] + np.float32(self.shrink)
-        dots.data = (dots.data / np.maximum(denom, 1e-12)).astype(np.float32)
-        self.similarity_ = _keep_top(dots, self.neighbors).astype(np.float32)
+        self.similarity_ = _cosine_top(X, self.neighbors, float(self.shrink))
 
     def _score_history(self, history: sp.csr_matrix) -> np.ndarray:
         return np.asarray((history @ self.similarity_).toarray(), dtype=np.float32)
