@@ -192,7 +192,7 @@ def test_an_arm_without_users_is_reported_per_metric() -> None:
     assert res.srm.flagged
     assert res.result("plays_per_user").estimate is None
     assert "at least 2 users" in res.result("plays_per_user").note
-    assert "not analysed" in res.table()
+    assert "not analysed" in res.table() and "MISMATCH" in res.table()
 
 
 def test_an_experiment_with_no_exposures_is_a_clear_error() -> None:
