@@ -95,3 +95,5 @@ def test_rank_probabilities_rejects_a_slate_longer_than_the_action_set() -> None
 
     with pytest.raises(InvalidInputError, match=r"len_list must be in 1\.\.3"):
         BetaThompsonSampling(n_actions=3).rank_probabilities(len_list=4)
+    with pytest.raises(InvalidInputError, match="n_samples must be at least 1"):
+        BetaThompsonSampling(n_actions=3).rank_probabilities(len_list=2, n_samples=0)

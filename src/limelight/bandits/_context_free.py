@@ -173,6 +173,8 @@ class BetaThompsonSampling(Policy):
         if not 1 <= len_list <= self.n_actions:
             raise InvalidInputError(f"len_list must be in 1..{self.n_actions}, got {len_list}")
         m = self.n_samples if n_samples is None else int(n_samples)
+        if m < 1:
+            raise InvalidInputError(f"n_samples must be at least 1, got {n_samples}")
         counts = np.zeros((self.n_actions, len_list))
         for start in range(0, m, 10_000):
             size = min(10_000, m - start)
