@@ -1,0 +1,423 @@
+"""The ASGI application: recommend, predict, feedback, models, health, readiness and metrics.
+
+Handlers run on the event loop (a top-k over a few thousand titles takes well under a
+millisecond, less than a hop to a thread pool). Every error a client can cause is a 4xx with a
+JSON body ``{"error": kind, "message": ...}``; anything else is logged and answered with a 500,
+and the worker goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import math
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import numpy as np
+import orjson
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from limelight.core.config import Config, resolve_config
+from limelight.core.errors import InvalidInputError, NotFoundError
+from limelight.experiments.allocation import assign, assignment_fields
+from limelight.serving._ids import RequestIds, load_secret
+from limelight.serving._metrics import Metrics
+from limelight.serving._models import ModelSet, Snapshot
+from limelight.serving._openapi import openapi_document
+from limelight.serving._requests import (
+    ApiError,
+    RecommendRequest,
+    parse_feedback,
+    parse_predict,
+    parse_recommend,
+)
+from limelight.store import open_store
+from limelight.store.events import EventWriter
+
+__all__ = ["DEFAULT_MAX_BODY", "DEFAULT_MAX_K", "JSONResponse", "create_app"]
+
+log = logging.getLogger("limelight.serving")
+DEFAULT_MAX_BODY = 1_000_000
+DEFAULT_MAX_K = 1000
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class JSONResponse(Response):
+    """A JSON response rendered by orjson (numpy scalars and arrays included)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def _error(status: int, kind: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": kind, "message": message}, status_code=status)
+
+
+class _Service:
+    """State of one worker and the handlers that use it."""
+
+    def __init__(
+        self,
+        models: ModelSet,
+        config: Config,
+        *,
+        token: str | None,
+        max_body: int,
+        max_k: int,
+        body_timeout: float,
+    ) -> None:
+        self.models = models
+        self.config = config
+        self.token = token.encode() if token else None
+        self.max_body = max_body
+        self.max_k = max_k
+        self.body_timeout = body_timeout
+        self.metrics = Metrics()
+        self.ids = RequestIds(load_secret(config.home))
+        self.impressions: EventWriter | None = None
+        self.feedback_log: EventWriter | None = None
+        self.openapi = orjson.dumps(openapi_document(max_k=max_k, auth=self.token is not None))
+
+    # -- plumbing -------------------------------------------------------------------------------
+    def start(self) -> None:
+        store = open_store(self.config)
+        self.impressions = store.event_writer("impressions")
+        self.feedback_log = store.event_writer("feedback")
+        self.models.start()
+
+    def stop(self) -> None:
+        self.models.stop()
+        for writer in (self.impressions, self.feedback_log):
+            if writer is not None:
+                writer.close()
+
+    def route(self, path: str, handler: Handler, method: str, *, open_: bool = False) -> Route:
+        """``handler`` behind the bearer-token check, error mapping and metrics."""
+
+        async def endpoint(request: Request) -> Response:
+            start = time.perf_counter()
+            try:
+                if not open_ and self.token is not None:
+                    self._authorize(request)
+                response = await handler(request)
+            except ApiError as exc:
+                response = _error(exc.status, exc.kind, exc.message)
+            except NotFoundError as exc:
+                response = _error(404, "not_found", str(exc))
+            except InvalidInputError as exc:
+                response = _error(422, "invalid_request", str(exc))
+            except Exception:
+                log.exception("%s %s failed", method, path)
+                response = _error(500, "internal", "the server failed to answer; see its log")
+            status = response.status_code
+            if status >= 400:
+                self.metrics.error(path, str(status))
+            self.metrics.observe(path, method, status, time.perf_counter() - start)
+            return response
+
+        return Route(path, endpoint, methods=[method])
+
+    def _authorize(self, request: Request) -> None:
+        header = request.headers.get("authorization", "")
+        scheme, _, given = header.partition(" ")
+        assert self.token is not None
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode(), self.token
+        ):
+            raise ApiError(
+                401,
+                "unauthorized",
+                "send the API token as 'Authorization: Bearer <LIMELIGHT_TOKEN>'",
+            )
+
+    async def _body(self, request: Request) -> dict[str, Any]:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            raise ApiError(413, "too_large", f"the body may have at most {self.max_body} bytes")
+        chunks, size = [], 0
+        try:
+            async with asyncio.timeout(self.body_timeout):
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > self.max_body:
+                        raise ApiError(
+                            413, "too_large", f"the body may have at most {self.max_body} bytes"
+                        )
+                    chunks.append(chunk)
+        except TimeoutError:
+            raise ApiError(
+                408, "timeout", f"the body did not arrive within {self.body_timeout} s"
+            ) from None
+        try:
+            body = orjson.loads(b"".join(chunks))
+        except orjson.JSONDecodeError as exc:
+            raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise ApiError(
+                422, "invalid_request", f"the body must be a JSON object, not {type(body).__name__}"
+            )
+        return body
+
+    def _snapshot(self) -> Snapshot:
+        snap = self.models.snapshot
+        if snap is None:
+            raise ApiError(503, "not_ready", "models are still loading; retry shortly")
+        return snap
+
+    # -- endpoints ------------------------------------------------------------------------------
+    async def recommend(self, request: Request) -> Response:
+        start = time.perf_counter()
+        req = parse_recommend(await self._body(request), self.max_k)
+        snap = self._snapshot()
+        if snap.recommender is None:
+            raise ApiError(
+                404,
+                "not_found",
+                "no served model has a recommend method; serve one with --model recs=recs@champion",
+            )
+        now = time.time()
+        chosen = dict(snap.slots)
+        assignments = assign(req.user_id, snap.experiments, now) if snap.experiments else {}
+        for spec in snap.experiments:
+            if spec.name in assignments:
+                override = snap.variant_model(spec, assignments[spec.name])
+                if override is not None:
+                    chosen[override[0]] = override[1]
+        ranker = chosen[snap.recommender]
+        item_ids, scores = self._rank(ranker.obj, req)
+        artwork = chosen.get(snap.artwork) if snap.artwork else None
+        arms: list[int] | None = None
+        props: list[float] | None = None
+        if artwork is not None:
+            arms, props = self._artworks(artwork.obj, req, item_ids)
+        used = [ranker] + ([artwork] if artwork is not None else [])
+        user = str(req.user_id)
+        request_id = self.ids.issue(user, now)
+        items = []
+        for i, (item, score) in enumerate(zip(item_ids, scores, strict=True)):
+            entry: dict[str, Any] = {"item_id": item, "score": score}
+            if arms is not None and props is not None:
+                entry["artwork"], entry["propensity"] = arms[i], props[i]
+            items.append(entry)
+        fields = assignment_fields(assignments)
+        assert self.impressions is not None
+        self.impressions.append(
+            {
+                "request_id": request_id,
+                "ts": now,
+                "user_id": user,
+                "items": [str(i) for i in item_ids],
+                "scores": scores,
+                "artworks": [str(a) for a in arms] if arms is not None else [None] * len(item_ids),
+                "propensities": props if props is not None else [None] * len(item_ids),
+                "experiments": fields["experiments"],
+                "variants": fields["variants"],
+                "models": [m.label for m in used],
+                "latency_ms": (time.perf_counter() - start) * 1000.0,
+            }
+        )
+        return JSONResponse(
+            {
+                "request_id": request_id,
+                "user_id": req.user_id,
+                "items": items,
+                "models": {slot: chosen[slot].label for slot in chosen if chosen[slot] in used},
+                "experiments": assignments,
+            }
+        )
+
+    def _rank(self, model: Any, req: RecommendRequest) -> tuple[list[Any], list[float]]:
+        n = req.k + len(req.exclude)
+        n_items = getattr(model, "n_items_", None)
+        if isinstance(n_items, int | np.integer) and n_items > 0:
+            n = min(n, int(n_items))
+        items, scores = model.recommend(req.user_id, n, exclude_seen=True)
+        out_items, out_scores = [], []
+        for item, score in zip(
+            np.asarray(items).tolist(), np.asarray(scores, dtype=np.float64).tolist(), strict=True
+        ):
+            if not math.isfinite(score) or (req.exclude and str(item) in req.exclude):
+                continue
+            out_items.append(item)
+            out_scores.append(score)
+            if len(out_items) == req.k:
+                break
+        return out_items, out_scores
+
+    def _artworks(
+        self, policy: Any, req: RecommendRequest, item_ids: list[Any]
+    ) -> tuple[list[int], list[float]]:
+        context = np.asarray(req.features, dtype=np.float64) if req.features is not None else None
+        arms, props = [], []
+        for item in item_ids:
+            candidates = req.artworks.get(str(item))
+            arm, prop = policy.choose(
+                context, None if candidates is None else np.asarray(candidates, dtype=np.int64)
+            )
+            arms.append(int(arm))
+            props.append(float(prop))
+        return arms, props
+
+    async def predict(self, request: Request) -> Response:
+        name = request.path_params["model"]
+        body = await self._body(request)
+        snap = self._snapshot()
+        loaded = snap.slots.get(name)
+        if loaded is None:
+            raise ApiError(
+                404,
+                "not_found",
+                f"no served model {name!r}; served: {', '.join(sorted(snap.slots))}",
+            )
+        if not callable(getattr(loaded.obj, "predict", None)):
+            raise ApiError(
+                404,
+                "not_found",
+                f"model {name!r} ({loaded.label}) has no predict method; use /v1/recommend",
+            )
+        X = parse_predict(body, loaded.version.signature)
+        try:
+            out = loaded.obj.predict(X)
+        except (ValueError, TypeError) as exc:
+            raise ApiError(
+                422, "invalid_request", f"{loaded.label} refused the input: {exc}"
+            ) from None
+        predictions = np.asarray(out)
+        values = predictions.tolist()
+        if predictions.dtype.kind == "f" and not np.all(np.isfinite(predictions)):
+            values = np.asarray(predictions, dtype=object)  # non-finite numbers become null
+            values[~np.isfinite(predictions)] = None
+            values = values.tolist()
+        return JSONResponse({"model": loaded.label, "predictions": values})
+
+    async def feedback(self, request: Request) -> Response:
+        req = parse_feedback(await self._body(request))
+        try:
+            user, _ = self.ids.verify(req.request_id)
+        except InvalidInputError as exc:
+            raise ApiError(404, "unknown_request", str(exc)) from None
+        assert self.feedback_log is not None
+        self.feedback_log.append(
+            {
+                "request_id": req.request_id,
+                "ts": time.time(),
+                "user_id": user,
+                "item_id": req.item_id,
+                "event": req.event,
+                "value": req.value,
+            }
+        )
+        return JSONResponse({"accepted": True}, status_code=202)
+
+    async def list_models(self, request: Request) -> Response:
+        snap = self._snapshot()
+        methods = ("recommend", "predict", "choose")
+        return JSONResponse(
+            {
+                "models": {
+                    slot: {
+                        "ref": m.ref,
+                        "model": m.version.model,
+                        "version": m.version.version,
+                        "methods": [x for x in methods if callable(getattr(m.obj, x, None))],
+                    }
+                    for slot, m in snap.slots.items()
+                },
+                "recommender": snap.recommender,
+                "artwork": snap.artwork,
+                "experiments": [s.name for s in snap.experiments],
+                "swaps": self.models.swaps,
+            }
+        )
+
+    async def healthz(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok", "pid": os.getpid()})
+
+    async def readyz(self, request: Request) -> Response:
+        if not self.models.ready:
+            raise ApiError(503, "not_ready", "models are still loading")
+        return JSONResponse(
+            {"status": "ready", "models": {s: f"{m}/{v}" for s, m, v in self.models.versions()}}
+        )
+
+    async def metrics_text(self, request: Request) -> Response:
+        self.metrics.swaps = self.models.swaps
+        return Response(
+            self.metrics.render(self.models.versions()), media_type="text/plain; version=0.0.4"
+        )
+
+    async def openapi_json(self, request: Request) -> Response:
+        return Response(self.openapi, media_type="application/json")
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    status = getattr(exc, "status_code", 500)
+    detail = getattr(exc, "detail", "error")
+    return _error(status, "not_found" if status == 404 else "http_error", str(detail))
+
+
+def create_app(
+    models: Mapping[str, str] | list[str],
+    *,
+    config: Config | None = None,
+    token: str | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY,
+    max_k: int = DEFAULT_MAX_K,
+    body_timeout: float = 10.0,
+    poll_seconds: float = 1.0,
+) -> Starlette:
+    """The serving app for ``models`` (``{"recs": "recs@champion", ...}``).
+
+    ``token`` (default: the ``LIMELIGHT_TOKEN`` environment variable) protects every endpoint
+    but ``/healthz`` and ``/readyz``. Models load when the app starts (its lifespan) and follow
+    their aliases every ``poll_seconds``.
+    """
+    config = config or resolve_config()
+    token = token if token is not None else os.environ.get("LIMELIGHT_TOKEN") or None
+    if max_body_bytes < 1 or max_k < 1:
+        raise InvalidInputError("max_body_bytes and max_k must be positive")
+    model_set = ModelSet(models, open_store(config), poll_seconds=poll_seconds)
+    service = _Service(
+        model_set,
+        config,
+        token=token,
+        max_body=max_body_bytes,
+        max_k=max_k,
+        body_timeout=body_timeout,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        service.start()
+        try:
+            yield
+        finally:
+            service.stop()
+
+    s = service
+    routes = [
+        s.route("/v1/recommend", s.recommend, "POST"),
+        s.route("/v1/predict/{model}", s.predict, "POST"),
+        s.route("/v1/feedback", s.feedback, "POST"),
+        s.route("/v1/models", s.list_models, "GET"),
+        s.route("/metrics", s.metrics_text, "GET"),
+        s.route("/healthz", s.healthz, "GET", open_=True),
+        s.route("/readyz", s.readyz, "GET", open_=True),
+        s.route("/openapi.json", s.openapi_json, "GET", open_=True),
+    ]
+    app = Starlette(
+        routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error}
+    )
+    app.state.service = service
+    return app

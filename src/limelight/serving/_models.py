@@ -1,0 +1,209 @@
+"""The models a worker serves, reloaded in the background when an alias moves.
+
+A :class:`Snapshot` is immutable: the models behind each served slot, the models named by the
+variants of running experiments, and those experiments. A request reads ``ModelSet.snapshot``
+once and uses that object to the end, so a swap (one reference assignment, done by the poller
+thread after the new version is fully loaded) never touches a request in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from limelight.core.errors import InvalidInputError, LimelightError
+from limelight.experiments.spec import ExperimentSpec
+from limelight.experiments.store import running_experiments
+from limelight.registry import ModelVersion, Registry, parse_model_ref
+from limelight.store import Store
+
+__all__ = ["Loaded", "ModelSet", "Snapshot", "is_model_ref", "parse_model_specs"]
+
+log = logging.getLogger("limelight.serving")
+
+
+def is_model_ref(value: object) -> bool:
+    """True for ``name@alias`` and ``name/3`` (a bare word is data, not a model reference)."""
+    if not isinstance(value, str) or ("@" not in value and "/" not in value):
+        return False
+    try:
+        parse_model_ref(value)
+    except InvalidInputError:
+        return False
+    return True
+
+
+def parse_model_specs(specs: Mapping[str, str] | list[str]) -> dict[str, str]:
+    """``{"recs": "recs@champion"}`` from a mapping or from ``["recs=recs@champion", ...]``."""
+    items: list[tuple[str, str]] = []
+    if isinstance(specs, Mapping):
+        items = [(str(k), str(v)) for k, v in specs.items()]
+    else:
+        for spec in specs:
+            slot, eq, ref = str(spec).partition("=")
+            if not eq:
+                slot, ref = parse_model_ref(spec)[0], spec
+            items.append((slot.strip(), ref.strip()))
+    if not items:
+        raise InvalidInputError(
+            "serve at least one model, e.g. --model recs=recs@champion (NAME=MODEL_REFERENCE)"
+        )
+    out: dict[str, str] = {}
+    for slot, ref in items:
+        parse_model_ref(slot)  # a slot is named like a model: it appears in URLs
+        parse_model_ref(ref)
+        if slot in out:
+            raise InvalidInputError(f"model slot {slot!r} is given twice; give each slot once")
+        out[slot] = ref
+    return out
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """One loaded model version."""
+
+    ref: str
+    version: ModelVersion
+    obj: Any
+
+    @property
+    def label(self) -> str:
+        return f"{self.version.model}/{self.version.version}"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a request sees: every model it may use and the experiments that may pick them."""
+
+    slots: dict[str, Loaded]
+    by_ref: dict[str, Loaded] = field(default_factory=dict)
+    experiments: tuple[ExperimentSpec, ...] = ()
+    recommender: str | None = None
+    artwork: str | None = None
+
+    def variant_model(self, spec: ExperimentSpec, variant: str) -> tuple[str, Loaded] | None:
+        """The (slot, model) a variant serves instead of the slot's own, if it names a model."""
+        for v in spec.variants:
+            if v.name == variant and is_model_ref(v.value) and v.value in self.by_ref:
+                loaded = self.by_ref[v.value]
+                for slot, current in self.slots.items():
+                    if current.version.model == loaded.version.model:
+                        return slot, loaded
+                return (self.recommender, loaded) if self.recommender else None
+        return None
+
+
+def _roles(slots: Mapping[str, Loaded]) -> tuple[str | None, str | None]:
+    def has(slot: str, method: str) -> bool:
+        return callable(getattr(slots[slot].obj, method, None))
+
+    recs = [s for s in slots if has(s, "recommend")]
+    arts = [s for s in slots if has(s, "choose") and not has(s, "recommend")]
+    recommender = "recs" if "recs" in recs else (recs[0] if recs else None)
+    artwork = "artwork" if "artwork" in arts else (arts[0] if arts else None)
+    return recommender, artwork
+
+
+class ModelSet:
+    """The served slots (``{"recs": "recs@champion"}``), kept current by a poller thread."""
+
+    def __init__(
+        self, models: Mapping[str, str] | list[str], store: Store, *, poll_seconds: float = 1.0
+    ) -> None:
+        self.specs = parse_model_specs(models)
+        self.store = store
+        self.registry = Registry(store=store)
+        self.poll_seconds = poll_seconds
+        self.swaps = 0
+        self.poll_errors = 0
+        self.snapshot: Snapshot | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.snapshot is not None
+
+    def _get(self, ref: str, loaded: Mapping[str, Loaded]) -> Loaded:
+        version = self.registry.get(ref)
+        for old in loaded.values():  # same version under another ref: share the object
+            if (old.version.model, old.version.version) == (version.model, version.version):
+                return old if old.ref == ref else Loaded(ref, version, old.obj)
+        log.info("loading %s (%s/%d)", ref, version.model, version.version)
+        return Loaded(ref, version, self.store.artifacts.load(version.artifact))
+
+    def refresh(self) -> bool:
+        """Resolve every reference again; load what moved; swap. True when something changed."""
+        old = self.snapshot
+        known = dict(old.by_ref) if old is not None else {}
+        slots = {}
+        for slot, ref in self.specs.items():
+            try:
+                slots[slot] = self._get(ref, known)
+            except LimelightError as exc:
+                if old is None:
+                    raise
+                self.poll_errors += 1
+                log.warning("cannot refresh %s, still serving the loaded version: %s", ref, exc)
+                slots[slot] = old.slots[slot]
+        by_ref = {item.ref: item for item in slots.values()}
+        experiments = []
+        for spec in running_experiments(self.store.metadata):
+            refs = {v.value for v in spec.variants if is_model_ref(v.value)}
+            try:
+                for ref in refs - by_ref.keys():
+                    by_ref[ref] = self._get(ref, {**known, **by_ref})
+            except LimelightError as exc:
+                log.warning("experiment %s left out: %s", spec.name, exc)
+                continue
+            experiments.append(spec)
+        recommender, artwork = _roles(slots)
+        new = Snapshot(slots, by_ref, tuple(experiments), recommender, artwork)
+        changed = old is None or _key(new) != _key(old)
+        if changed:
+            if old is not None:
+                self.swaps += 1
+                log.info("now serving %s", ", ".join(sorted(i.label for i in slots.values())))
+            self.snapshot = new
+        return changed
+
+    def start(self) -> None:
+        """Load every model now, then keep polling the registry in a background thread."""
+        if self.snapshot is None:
+            self.refresh()
+        if self.poll_seconds > 0 and self._thread is None:
+            self._thread = threading.Thread(
+                target=self._loop, name="limelight-model-poller", daemon=True
+            )
+            self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            try:
+                self.refresh()
+            except Exception as exc:  # the registry may be briefly unreachable: keep serving
+                self.poll_errors += 1
+                log.warning("model refresh failed, still serving the loaded versions: %s", exc)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+            self._thread = None
+
+    def versions(self) -> list[tuple[str, str, int]]:
+        snap = self.snapshot
+        if snap is None:
+            return []
+        return [(s, m.version.model, m.version.version) for s, m in snap.slots.items()]
+
+
+def _key(snap: Snapshot) -> tuple[Any, ...]:
+    return (
+        tuple(sorted((s, m.label) for s, m in snap.slots.items())),
+        tuple(sorted((r, m.label) for r, m in snap.by_ref.items())),
+        tuple(snap.experiments),
+    )

@@ -1,0 +1,226 @@
+"""Reading and checking request bodies: every mistake becomes a 4xx that names the field."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "MAX_ID_CHARS",
+    "ApiError",
+    "FeedbackRequest",
+    "RecommendRequest",
+    "parse_feedback",
+    "parse_predict",
+    "parse_recommend",
+]
+
+MAX_ID_CHARS = 256
+MAX_EXCLUDE = 10_000
+MAX_FEATURES = 10_000
+EVENT_CHARS = 64
+
+
+class ApiError(Exception):
+    """A request the API refuses: its HTTP status, a short kind and a message that says the fix."""
+
+    def __init__(self, status: int, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.kind, self.message = status, kind, message
+
+
+def _invalid(message: str) -> ApiError:
+    return ApiError(422, "invalid_request", message)
+
+
+def _check_fields(
+    body: dict[str, Any], allowed: tuple[str, ...], required: tuple[str, ...]
+) -> None:
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        raise _invalid(
+            f"unknown field(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(allowed)}"
+        )
+    missing = [f for f in required if f not in body]
+    if missing:
+        raise _invalid(f"missing field(s) {', '.join(map(repr, missing))}")
+
+
+def _id(value: Any, field: str) -> str | int:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise _invalid(f"{field} must be a string or an integer, not {type(value).__name__}")
+    if isinstance(value, str) and not 0 < len(value) <= MAX_ID_CHARS:
+        raise _invalid(f"{field} must have 1 to {MAX_ID_CHARS} characters")
+    if isinstance(value, int) and not -(2**63) <= value < 2**63:
+        raise _invalid(f"{field} is out of the 64-bit integer range")
+    return value
+
+
+def _number(value: Any, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _invalid(f"{field} must be a number, not {type(value).__name__}")
+    out = float(value)
+    if not math.isfinite(out):
+        raise _invalid(f"{field} must be a finite number")
+    return out
+
+
+@dataclass(frozen=True)
+class RecommendRequest:
+    user_id: str | int
+    k: int
+    features: list[float] | None
+    artworks: dict[str, list[int]]
+    exclude: frozenset[str]
+
+
+def _features(context: Any) -> tuple[list[float] | None, dict[str, list[int]]]:
+    if context is None:
+        return None, {}
+    if isinstance(context, list):
+        context = {"features": context}
+    if not isinstance(context, dict):
+        raise _invalid(
+            'context must be an object like {"features": [0.1, 0.7]} or a list of numbers'
+        )
+    _check_fields(context, ("features", "artworks"), ())
+    features = context.get("features")
+    if features is not None:
+        if not isinstance(features, list) or len(features) > MAX_FEATURES:
+            raise _invalid(f"context.features must be a list of at most {MAX_FEATURES} numbers")
+        features = [_number(x, f"context.features[{i}]") for i, x in enumerate(features)]
+    artworks = context.get("artworks") or {}
+    if not isinstance(artworks, dict):
+        raise _invalid("context.artworks must map an item id to the list of its artwork ids")
+    checked = {}
+    for item, arms in artworks.items():
+        if (
+            not isinstance(arms, list)
+            or not arms
+            or any(
+                isinstance(a, bool) or not isinstance(a, int) or not 0 <= a < 2**31 for a in arms
+            )
+        ):
+            raise _invalid(
+                f"context.artworks[{item!r}] must be a non-empty list of artwork ids (integers >= 0)"
+            )
+        checked[str(item)] = arms
+    return features, checked
+
+
+def parse_recommend(body: dict[str, Any], max_k: int) -> RecommendRequest:
+    """Check a ``/v1/recommend`` body."""
+    _check_fields(body, ("user_id", "k", "context", "exclude"), ("user_id",))
+    user_id = _id(body["user_id"], "user_id")
+    k = body.get("k", 10)
+    if isinstance(k, bool) or not isinstance(k, int):
+        raise _invalid(f"k must be an integer, not {type(k).__name__}")
+    if not 1 <= k <= max_k:
+        raise _invalid(f"k must be between 1 and {max_k}, got {k}")
+    features, artworks = _features(body.get("context"))
+    exclude = body.get("exclude") or []
+    if not isinstance(exclude, list) or len(exclude) > MAX_EXCLUDE:
+        raise _invalid(f"exclude must be a list of at most {MAX_EXCLUDE} item ids")
+    excluded = frozenset(str(_id(x, f"exclude[{i}]")) for i, x in enumerate(exclude))
+    return RecommendRequest(user_id, k, features, artworks, excluded)
+
+
+@dataclass(frozen=True)
+class FeedbackRequest:
+    request_id: str
+    item_id: str
+    event: str
+    value: float | None
+
+
+def parse_feedback(body: dict[str, Any]) -> FeedbackRequest:
+    """Check a ``/v1/feedback`` body."""
+    _check_fields(
+        body, ("request_id", "item_id", "event", "value"), ("request_id", "item_id", "event")
+    )
+    request_id = body["request_id"]
+    if not isinstance(request_id, str) or not request_id:
+        raise _invalid("request_id must be the text returned by /v1/recommend")
+    item_id = str(_id(body["item_id"], "item_id"))
+    event = body["event"]
+    if not isinstance(event, str) or not 0 < len(event) <= EVENT_CHARS:
+        raise _invalid(
+            f"event must be a name like 'play' or 'click' (1 to {EVENT_CHARS} characters)"
+        )
+    value = body.get("value")
+    return FeedbackRequest(
+        request_id, item_id, event, None if value is None else _number(value, "value")
+    )
+
+
+def _signature_names(signature: dict[str, Any] | None) -> list[str] | None:
+    """Input column names from a signature like ``{"inputs": ["a", {"name": "b"}]}``."""
+    if not signature or not isinstance(signature.get("inputs"), list):
+        return None
+    names = []
+    for entry in signature["inputs"]:
+        name = entry.get("name") if isinstance(entry, dict) else entry
+        if not isinstance(name, str):
+            return None
+        names.append(name)
+    return names
+
+
+def _matrix(rows: Any, what: str) -> np.ndarray:
+    try:
+        X = np.asarray(rows, dtype=np.float64)
+    except (ValueError, TypeError, OverflowError):
+        raise _invalid(f"{what} must hold numbers only, all rows of the same length") from None
+    if X.ndim == 1:
+        X = X.reshape(-1, 1) if what == "columns" else X.reshape(1, -1)
+    if X.ndim != 2 or X.size == 0:
+        raise _invalid(f"{what} must be a non-empty table of numbers")
+    if not np.all(np.isfinite(X)):
+        raise _invalid(f"{what} holds non-finite numbers")
+    return X
+
+
+def parse_predict(body: dict[str, Any], signature: dict[str, Any] | None) -> np.ndarray:
+    """A 2-D float array from ``{"rows": [[...], ...]}``, ``{"rows": [{"a": 1}, ...]}`` or
+    ``{"columns": {"a": [...], ...}}``, in the column order of the model's signature if it has one."""
+    _check_fields(body, ("rows", "columns"), ())
+    names = _signature_names(signature)
+    if ("rows" in body) == ("columns" in body):
+        raise _invalid('give exactly one of "rows" (a list of rows) or "columns" (name -> values)')
+    if "columns" in body:
+        columns = body["columns"]
+        if not isinstance(columns, dict) or not columns:
+            raise _invalid(
+                '"columns" must be a non-empty object mapping a column name to its values'
+            )
+        order = names or list(columns)
+        missing = [n for n in order if n not in columns]
+        extra = [n for n in columns if n not in order]
+        if missing or extra:
+            raise _invalid(
+                f"columns do not match the model's signature {order}: missing {missing}, unexpected {extra}"
+            )
+        values = [columns[n] for n in order]
+        if any(not isinstance(v, list) for v in values) or len({len(v) for v in values}) != 1:
+            raise _invalid("every column must be a list, all of the same length")
+        return np.ascontiguousarray(_matrix(values, "columns").T)
+    rows = body["rows"]
+    if not isinstance(rows, list) or not rows:
+        raise _invalid('"rows" must be a non-empty list of rows')
+    if all(isinstance(r, dict) for r in rows):
+        order = names or list(rows[0])
+        for i, row in enumerate(rows):
+            if set(row) != set(order):
+                raise _invalid(f"rows[{i}] has fields {sorted(row)}; the model expects {order}")
+        rows = [[row[n] for n in order] for row in rows]
+    elif any(not isinstance(r, list) for r in rows):
+        raise _invalid('"rows" must be all lists of numbers or all objects (column -> number)')
+    X = _matrix(rows, "rows")
+    if names is not None and X.shape[1] != len(names):
+        raise _invalid(
+            f"each row must have {len(names)} values ({', '.join(names)}), got {X.shape[1]}"
+        )
+    return X

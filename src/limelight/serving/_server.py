@@ -1,0 +1,367 @@
+"""Running the app: a supervisor that binds one socket and forks N uvicorn workers around it.
+
+The supervisor binds the listening socket itself, with ``TCP_NODELAY`` (accepted sockets
+inherit it; without it, keep-alive answers wait for the peer's delayed ACK, about 40 ms), then
+forks the workers, which all accept from that socket. Model arrays are memory-mapped from the
+artifact store, so N workers share one copy in the page cache. SIGTERM (or SIGINT) drains:
+each worker stops accepting, finishes the requests in flight, flushes its event log and exits
+0; the supervisor exits 0 when they all did. A worker that dies is started again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from limelight.core.config import Config, resolve_config
+from limelight.core.errors import InvalidInputError, LimelightError
+from limelight.serving._ids import load_secret
+from limelight.serving._models import parse_model_specs
+
+__all__ = ["ServerHandle", "bind_socket", "serve", "serve_in_background"]
+
+log = logging.getLogger("limelight.serving")
+STARTUP_FAILURE = 3
+
+
+def bind_socket(host: str = "127.0.0.1", port: int = 0, backlog: int = 2048) -> socket.socket:
+    """A listening TCP socket with ``SO_REUSEADDR`` and ``TCP_NODELAY`` (inherited by workers)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise InvalidInputError(
+            f"cannot listen on {host}:{port}: {exc.strerror}; choose another --port"
+        ) from None
+    sock.listen(backlog)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _uvicorn_config(app: Any, *, log_level: str, graceful_seconds: float) -> Any:
+    import importlib.util
+
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+        http="httptools" if importlib.util.find_spec("httptools") else "h11",
+        lifespan="on",
+        log_level=log_level,
+        access_log=False,
+        timeout_keep_alive=5,
+        timeout_graceful_shutdown=max(1, round(graceful_seconds)),
+        server_header=False,
+        date_header=False,
+    )
+
+
+def _run_worker(
+    sock: socket.socket, models: dict[str, str], config: Config, options: dict[str, Any]
+) -> int:
+    """One worker process: build the app, serve until told to stop; the exit code."""
+    import uvicorn
+
+    from limelight.serving._app import create_app
+
+    # uvicorn re-raises the signal that stopped it once it is done: make that a no-op here.
+    signal.signal(signal.SIGTERM, lambda *_: None)
+    signal.signal(signal.SIGINT, lambda *_: None)
+    graceful = float(options.pop("graceful_seconds", 30.0))
+    log_level = str(options.pop("log_level", "warning"))
+    app = create_app(models, config=config, **options)
+    server = uvicorn.Server(_uvicorn_config(app, log_level=log_level, graceful_seconds=graceful))
+    server.run(sockets=[sock])
+    return 0 if server.started else STARTUP_FAILURE
+
+
+def _fork_worker(
+    sock: socket.socket, models: dict[str, str], config: Config, options: dict[str, Any]
+) -> int:
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:
+        code = _run_worker(sock, models, config, dict(options))
+    except BaseException:
+        logging.getLogger("limelight.serving").exception("worker %d failed", os.getpid())
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _check_models(models: dict[str, str], config: Config) -> None:
+    """Fail before forking when a reference does not resolve; leave no open connection behind."""
+    from limelight.registry import Registry
+    from limelight.store import open_store
+
+    store = open_store(config)
+    try:
+        registry = Registry(store=store)
+        for ref in models.values():
+            registry.get(ref)
+    finally:
+        store.dispose()
+
+
+def serve(
+    models: Mapping[str, str] | list[str],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+    config: Config | None = None,
+    ready_file: str | os.PathLike[str] | None = None,
+    **options: Any,
+) -> int:
+    """Serve ``models`` with ``workers`` processes until SIGTERM or SIGINT; the exit code.
+
+    ``options`` go to :func:`create_app` (``token``, ``max_body_bytes``, ``max_k``,
+    ``poll_seconds``, ...) and ``graceful_seconds``, ``log_level``. ``ready_file`` receives
+    the URL once the socket listens (useful with ``port=0``).
+    """
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 64:
+        raise InvalidInputError(f"workers must be an integer from 1 to 64, not {workers!r}")
+    specs = parse_model_specs(models)
+    config = config or resolve_config()
+    _check_models(specs, config)
+    load_secret(config.home)  # made once here, not raced by the workers
+    import limelight.serving._app  # noqa: F401  (imported once, shared by the forked workers)
+
+    sock = bind_socket(host, port)
+    bound = sock.getsockname()[1]
+    url = f"http://{host}:{bound}" if ":" not in host else f"http://[{host}]:{bound}"
+    stopping = threading.Event()
+
+    def stop(signum: int, frame: Any) -> None:
+        stopping.set()
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    children: dict[int, float] = {}
+    failed = False
+    try:
+        for _ in range(workers):
+            children[_fork_worker(sock, specs, config, options)] = time.monotonic()
+        if ready_file is not None:
+            tmp = Path(f"{ready_file}.tmp")
+            tmp.write_text(url, encoding="utf-8")
+            tmp.replace(ready_file)
+        print(
+            f"limelight serving {', '.join(f'{k}={v}' for k, v in specs.items())} at {url} with {workers} worker(s)",
+            flush=True,
+        )
+        while not stopping.is_set() and not failed:
+            stopping.wait(0.2)
+            for pid, code in _reap(children):
+                if stopping.is_set():
+                    break
+                if code == STARTUP_FAILURE:
+                    log.error("worker %d could not start; stopping", pid)
+                    failed = True
+                    break
+                log.warning("worker %d exited with %d; starting another", pid, code)
+                children[_fork_worker(sock, specs, config, options)] = time.monotonic()
+    finally:
+        sock.close()
+        codes = _stop_children(children, float(options.get("graceful_seconds", 30.0)) + 5.0)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return 1 if failed or any(codes) else 0
+
+
+def _reap(children: dict[int, float]) -> list[tuple[int, int]]:
+    done = []
+    for pid in list(children):
+        try:
+            waited, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            waited, status = pid, 0
+        if waited:
+            del children[pid]
+            done.append((pid, os.waitstatus_to_exitcode(status)))
+    return done
+
+
+def _stop_children(children: dict[int, float], timeout: float) -> list[int]:
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    codes = []
+    deadline = time.monotonic() + timeout
+    while children and time.monotonic() < deadline:
+        codes += [code for _, code in _reap(children)]
+        time.sleep(0.05)
+    for pid in list(children):
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        codes.append(-signal.SIGKILL)
+    return codes
+
+
+@dataclass
+class ServerHandle:
+    """A server started by :func:`serve_in_background`: its ``url``; ``stop()`` drains it."""
+
+    url: str
+    pid: int | None = None
+    log_path: Path | None = None
+    _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    _server: Any = field(default=None, repr=False)
+    _thread: threading.Thread | None = field(default=None, repr=False)
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """Drain and stop the server (SIGTERM to its process id); its exit code."""
+        if self._process is not None:
+            if self._process.poll() is None:
+                self._process.send_signal(signal.SIGTERM)
+                try:
+                    return self._process.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    self._process.kill()
+                    return self._process.wait()
+            return int(self._process.returncode)
+        if self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout)
+            self._thread = None
+        return 0
+
+    def log(self) -> str:
+        """What the server process wrote to stdout and stderr so far."""
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def __enter__(self) -> ServerHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _wait_ready(url: str, deadline: float, alive: Any, why: Any) -> None:
+    while time.monotonic() < deadline:
+        if not alive():
+            raise LimelightError(f"the server stopped before it was ready:\n{why()}")
+        try:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.02)
+    raise LimelightError(f"the server at {url} was not ready in time:\n{why()}")
+
+
+def serve_in_background(
+    models: Mapping[str, str] | list[str],
+    *,
+    port: int = 0,
+    host: str = "127.0.0.1",
+    workers: int = 1,
+    config: Config | None = None,
+    in_process: bool = False,
+    timeout: float = 60.0,
+    env: Mapping[str, str] | None = None,
+    **options: Any,
+) -> ServerHandle:
+    """Start a server on ``host`` (a free port with ``port=0``) and return once it is ready.
+
+    By default it runs as a subprocess (``python -m limelight.serving``) with ``workers``
+    processes; ``in_process=True`` runs one uvicorn server in a thread of this process.
+    ``options`` are those of :func:`serve` (e.g. ``token``, ``poll_seconds``, ``max_body_bytes``).
+    """
+    specs = parse_model_specs(models)
+    config = config or resolve_config()
+    deadline = time.monotonic() + timeout
+    if in_process:
+        import uvicorn
+
+        from limelight.serving._app import create_app
+
+        _check_models(specs, config)
+        sock = bind_socket(host, port)
+        url = f"http://{host}:{sock.getsockname()[1]}"
+        graceful = float(options.pop("graceful_seconds", 10.0))
+        log_level = str(options.pop("log_level", "warning"))
+        app = create_app(specs, config=config, **options)
+        server = uvicorn.Server(
+            _uvicorn_config(app, log_level=log_level, graceful_seconds=graceful)
+        )
+        thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name="limelight-serve", daemon=True
+        )
+        thread.start()
+        handle = ServerHandle(url, os.getpid(), _server=server, _thread=thread)
+        try:
+            _wait_ready(url, deadline, thread.is_alive, lambda: "the server thread ended")
+        except BaseException:
+            handle.stop()
+            raise
+        finally:
+            sock.close()  # uvicorn holds its own reference while it serves
+        return handle
+    folder = Path(tempfile.mkdtemp(prefix="limelight-serve-"))
+    ready, log_path = folder / "url", folder / "server.log"
+    cmd = [
+        sys.executable,
+        "-m",
+        "limelight.serving",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--ready-file",
+        str(ready),
+    ]
+    for slot, ref in specs.items():
+        cmd += ["--model", f"{slot}={ref}"]
+    child_env = dict(os.environ if env is None else env)
+    child_env.update(
+        LIMELIGHT_HOME=str(config.home),
+        LIMELIGHT_DB=config.db,
+        LIMELIGHT_ARTIFACTS=config.artifacts,
+        LIMELIGHT_EVENTS=config.events,
+    )
+    token = options.pop("token", None)
+    if token is not None:
+        child_env["LIMELIGHT_TOKEN"] = token
+    for name, value in options.items():
+        cmd += [f"--{name.replace('_', '-')}", str(value)]
+    with open(log_path, "wb") as out:
+        process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=child_env)
+    handle = ServerHandle("", process.pid, log_path, _process=process)
+    try:
+        while not ready.exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise LimelightError(f"the server did not start:\n{handle.log()}")
+            time.sleep(0.01)
+        handle.url = ready.read_text(encoding="utf-8").strip()
+        _wait_ready(handle.url, deadline, lambda: process.poll() is None, handle.log)
+    except BaseException:
+        handle.stop()
+        raise
+    return handle
