@@ -15,6 +15,6 @@ COMMAND_MODULES: dict[str, str] = {
     "models": "_models",
     "experiments": "_experiments",
     "datasets": "_datasets",
-    "demo": "_store_demo",
+    "demo": "_demo",
     "ui": "_ui",
 }

@@ -1,0 +1,204 @@
+"""``limelight demo``: develop, deploy and improve, end to end, on the embedded default."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pyarrow.compute as pc
+
+from limelight.core.config import Config, resolve_config
+from limelight.core.errors import InvalidInputError, NotFoundError
+from limelight.demo._flows import DemoArtwork, DemoRecommenders, _world
+from limelight.demo._online import analyse, simulate_day, wait_for_events
+from limelight.demo._report import DemoReport, write_html
+from limelight.experiments import ExperimentSpec, ExperimentStatus, Variant
+from limelight.experiments.store import create_experiment, list_experiments, set_experiment_status
+from limelight.registry import IntervalGate, MetricGate, Registry, UsageGate
+from limelight.serving import Client, serve_in_background
+from limelight.sim import Online, exploration_log, ranker_slates
+from limelight.store import open_store
+
+__all__ = ["run_demo"]
+
+_EXPERIMENT_PREFIX = "ranker-ab-"
+
+
+def _say(out: Callable[[str], None], text: str) -> None:
+    out(text)
+
+
+def _fresh_aliases(registry: Registry, name: str) -> None:
+    """A demo run starts its own story: earlier aliases are removed (and the removal audited)."""
+    try:
+        held = registry.alias_versions(name)
+    except NotFoundError:
+        return
+    for alias in held:
+        registry.remove_alias(name, alias, why="a new demo run starts")
+
+
+def _wait_for_version(
+    url: str, slot: str, version: int, timeout: float = 30.0, agree: int = 6
+) -> None:
+    """Wait until fresh connections (so any worker may answer) agree that ``slot`` serves ``version``."""
+    deadline = time.monotonic() + timeout
+    in_a_row = 0
+    while time.monotonic() < deadline:
+        with Client(url) as client:
+            served = client.models()["models"].get(slot, {})
+        in_a_row = in_a_row + 1 if served.get("version") == version else 0
+        if in_a_row >= agree:
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"serving did not switch {slot} to version {version} within {timeout:g} s")
+
+
+def run_demo(
+    *,
+    scale: str | float = "small",
+    seed: int = 0,
+    days: int = 7,
+    workers: int = 2,
+    config: Config | None = None,
+    out: Callable[[str], None] = print,
+) -> DemoReport:
+    """Run the whole loop and return its report (also written as HTML under the home)."""
+    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+        raise InvalidInputError(f"days must be a positive int, not {days!r}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise InvalidInputError(f"workers must be a positive int, not {workers!r}")
+    config = config or resolve_config()
+    world = _world(scale, seed)  # checks the scale before anything runs
+    store = open_store(config)
+    registry = Registry(store=store)
+    started = time.monotonic()
+
+    _say(
+        out,
+        f"[1/4] develop: training recommenders on {world.n_members:,} members x {world.n_titles:,} titles",
+    )
+    recs_run = DemoRecommenders.run(scale=scale, seed=seed, config=config, progress=True)
+    _say(out, "      fitting an artwork policy from an exploration log")
+    art_run = DemoArtwork.run(scale=scale, seed=seed, config=config, progress=True)
+    baseline, challenger = recs_run.data.baseline_version, recs_run.data.challenger_version
+    artwork_version = art_run.data.version
+
+    for name in ("recs", "artwork"):
+        _fresh_aliases(registry, name)
+    registry.set_gates("recs", [MetricGate("ndcg@10", margin=0.0), UsageGate()])
+    registry.set_gates("artwork", [IntervalGate("dr"), UsageGate()])
+    registry.set_alias("recs", "champion", baseline, why="the popularity baseline launches")
+    registry.set_alias("recs", "challenger", challenger, why="best offline NDCG@10 of the sweep")
+    registry.set_alias(
+        "artwork", "champion", artwork_version, why="first contextual artwork policy"
+    )
+
+    report = DemoReport(
+        home=str(config.home),
+        scale=str(scale),
+        seed=seed,
+        offline=recs_run.data.leaderboard,
+        baseline_version=baseline,
+        challenger_version=challenger,
+        challenger_name=recs_run.data.challenger,
+        artwork_metrics=registry.get(f"artwork/{artwork_version}").metrics,
+        artwork_version=artwork_version,
+    )
+
+    _say(
+        out,
+        "[2/4] deploy: serving recs@champion and artwork@champion, with an A/B test against recs@challenger",
+    )
+    for old in list_experiments(store.metadata, "running"):
+        if old.name.startswith(_EXPERIMENT_PREFIX):
+            set_experiment_status(store.metadata, old.name, "stopped")
+    spec = ExperimentSpec(
+        name=f"{_EXPERIMENT_PREFIX}{recs_run.id}",
+        salt=f"ranker-ab-{recs_run.id}",
+        variants=(
+            Variant("control", 0.5, "recs@champion"),
+            Variant("treatment", 0.5, "recs@challenger"),
+        ),
+        status=ExperimentStatus.RUNNING,
+        start=time.time() - 1.0,
+    )
+    create_experiment(store.metadata, spec)
+    report.experiment = spec.name
+
+    online = Online(world, seed=seed + 2)
+    members = np.arange(world.n_members)
+    control = ranker_slates(registry.load(f"recs/{baseline}"), world, members, exclude_seen=True)
+    treatment = ranker_slates(
+        registry.load(f"recs/{challenger}"), world, members, exclude_seen=True
+    )
+    lift = world.true_lift(members, control, treatment)
+    report.true_control, report.true_treatment, report.true_lift = (
+        lift.control,
+        lift.treatment,
+        lift.relative,
+    )
+
+    with serve_in_background(
+        {"recs": "recs@champion", "artwork": "artwork@champion"},
+        workers=workers,
+        config=config,
+        poll_seconds=0.5,
+    ) as server:
+        report.serving_url = server.url
+        _say(out, f"      serving at {server.url} with {workers} worker process(es)")
+        _say(out, f"[3/4] improve: {days} simulated days of members using the service over HTTP")
+        promoted = False
+        for day in range(days):
+            result, _ = simulate_day(world, online, server.url, day, world.config.row_size)
+            if not promoted:
+                result = analyse(store, spec, result, settle=wait_for_events())
+            result.champion = registry.get("recs@champion").version
+            report.days.append(result)
+            line = f"      day {day + 1}: {result.sessions} sessions, {result.plays} plays"
+            if result.users:
+                line += (
+                    f"; lift {result.lift:+.1%} [{result.lift_low:+.1%}, {result.lift_high:+.1%}]"
+                    f" (true {report.true_lift:+.1%})"
+                )
+            _say(out, line)
+            if not promoted and result.significant_win and not result.srm_flagged:
+                why = (
+                    f"A/B {spec.name}: plays per member {result.lift:+.1%} "
+                    f"[{result.lift_low:+.1%}, {result.lift_high:+.1%}], anytime-valid 95%"
+                )
+                moved_at = time.monotonic()
+                registry.set_alias("recs", "champion", challenger, why=why)
+                set_experiment_status(store.metadata, spec.name, "stopped")
+                report.promoted_day, promoted = day, True
+                _wait_for_version(server.url, "recs", challenger)
+                report.swap_seconds = time.monotonic() - moved_at
+                _say(
+                    out,
+                    f"      promoted recs/{challenger} to champion through its gates; serving switched "
+                    f"in {report.swap_seconds:.1f} s without a restart",
+                )
+        time.sleep(1.6)  # the writers' last flush
+
+    impressions, feedback = store.read_events("impressions"), store.read_events("feedback")
+    shown = int(pc.sum(pc.list_value_length(impressions["items"])).as_py() or 0)
+    plays = int(pc.sum(pc.equal(feedback["event"], "play")).as_py() or 0)
+    report.online_take_rate = plays / shown if shown else float("nan")
+    explore = exploration_log(world, 2000, seed=seed + 1)
+    report.exploration_take_rate = float(np.mean(explore.rewards))
+    report.notes.append(
+        "the online take rate mixes both rankers and every position; the artwork truth above "
+        "compares policies on the same decisions"
+    )
+
+    _say(out, "[4/4] report")
+    for line in report.lines():
+        _say(out, line)
+    page = write_html(report, Path(config.home) / "demo" / "report.html")
+    _say(out, "")
+    _say(out, f"HTML report: {page}")
+    _say(out, "Dashboard:   limelight ui   (then open http://127.0.0.1:8080)")
+    _say(out, f"Took {time.monotonic() - started:.0f} s.")
+    return report
