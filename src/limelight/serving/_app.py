@@ -259,9 +259,12 @@ class _Service:
         self, policy: Any, req: RecommendRequest, item_ids: list[Any]
     ) -> tuple[list[int], list[float]]:
         context = np.asarray(req.features, dtype=np.float64) if req.features is not None else None
+        # a policy that carries its catalogue knows each title's artworks; the request may override
+        catalogue = getattr(policy, "candidates_for", None)
+        known = catalogue(item_ids) if callable(catalogue) else [None] * len(item_ids)
         arms, props = [], []
-        for item in item_ids:
-            candidates = req.artworks.get(str(item))
+        for item, default in zip(item_ids, known, strict=True):
+            candidates = req.artworks.get(str(item), default)
             arm, prop = policy.choose(
                 context, None if candidates is None else np.asarray(candidates, dtype=np.int64)
             )
