@@ -320,6 +320,8 @@ def test_kill_9_of_the_scheduler_then_resume(home: Path, tmp_path: Path) -> None
     assert result.returncode == 0, result.stderr
     crashed, resumed = Run("Crashy/1"), Run("Crashy/2")
     assert crashed.status == "failed" and "scheduler stopped" in crashed.error
+    lost = crashed["work"].tasks[2]
+    assert lost.status == "failed" and "scheduler stopped" in lost.error
     assert resumed.successful and resumed.data.total == 12
     old = {(t.step_name, t.path): t for s in ("start", "work") for t in crashed[s].tasks}
     for name in ("start", "work"):

@@ -259,11 +259,16 @@ def finish_run(metadata: MetadataStore, run_id: int, status: str, error: str | N
             .where(runs.c.id == run_id)
             .values(status=status, finished_at=now, heartbeat_at=now, error=error)
         )
-        if status == "interrupted":
+        if status in ("interrupted", "failed"):
+            # tasks still open belong to a run stopped by Ctrl-C or by a crash of its scheduler
             conn.execute(
                 tasks.update()
                 .where(tasks.c.run_id == run_id, tasks.c.status.in_(["running", "pending"]))
-                .values(status="interrupted", finished_at=now)
+                .values(
+                    status=status,
+                    finished_at=now,
+                    error=error if status == "failed" else "interrupted",
+                )
             )
         rows = conn.execute(
             sa.select(tasks.c.step, tasks.c.status, tasks.c.started_at, tasks.c.finished_at).where(
