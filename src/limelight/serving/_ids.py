@@ -81,7 +81,9 @@ class RequestIds:
         if not isinstance(request_id, str) or len(request_id) > MAX_ID_CHARS:
             raise InvalidInputError("request_id must be the text returned by /v1/recommend")
         payload, dot, signature = request_id.partition(".")
-        if not dot or not hmac.compare_digest(self._sign_safe(payload), signature):
+        if not dot or not hmac.compare_digest(
+            self._sign_safe(payload).encode(), signature.encode("utf-8", "replace")
+        ):
             raise InvalidInputError(
                 "unknown request_id: it was not issued by this service (use the request_id "
                 "returned by /v1/recommend, unchanged)"

@@ -6,7 +6,12 @@ from typing import Any
 
 __all__ = ["openapi_document"]
 
-_ID = {"oneOf": [{"type": "string", "minLength": 1, "maxLength": 256}, {"type": "integer"}]}
+_ID = {
+    "oneOf": [
+        {"type": "string", "minLength": 1, "maxLength": 256},
+        {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1},
+    ]
+}
 _ERROR = {
     "type": "object",
     "required": ["error", "message"],
@@ -83,7 +88,7 @@ def openapi_document(*, max_k: int, auth: bool) -> dict[str, Any]:
         "required": ["request_id", "item_id", "event"],
         "additionalProperties": False,
         "properties": {
-            "request_id": {"type": "string"},
+            "request_id": {"type": "string", "minLength": 1, "maxLength": 1024},
             "item_id": _ID,
             "event": {"type": "string", "minLength": 1, "maxLength": 64},
             "value": {"type": "number"},

@@ -52,10 +52,20 @@ def _check_fields(
 def _id(value: Any, field: str) -> str | int:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise _invalid(f"{field} must be a string or an integer, not {type(value).__name__}")
-    if isinstance(value, str) and not 0 < len(value) <= MAX_ID_CHARS:
-        raise _invalid(f"{field} must have 1 to {MAX_ID_CHARS} characters")
+    if isinstance(value, str):
+        if not 0 < len(value) <= MAX_ID_CHARS:
+            raise _invalid(f"{field} must have 1 to {MAX_ID_CHARS} characters")
+        _utf8(value, field)
     if isinstance(value, int) and not -(2**63) <= value < 2**63:
         raise _invalid(f"{field} is out of the 64-bit integer range")
+    return value
+
+
+def _utf8(value: str, field: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _invalid(f"{field} holds characters that are not valid Unicode text") from None
     return value
 
 
@@ -150,6 +160,7 @@ def parse_feedback(body: dict[str, Any]) -> FeedbackRequest:
         raise _invalid(
             f"event must be a name like 'play' or 'click' (1 to {EVENT_CHARS} characters)"
         )
+    _utf8(event, "event")
     value = body.get("value")
     return FeedbackRequest(
         request_id, item_id, event, None if value is None else _number(value, "value")
