@@ -17,4 +17,5 @@ COMMAND_MODULES: dict[str, str] = {
     "datasets": "_datasets",
     "demo": "_demo",
     "ui": "_ui",
+    "serve": "_serve",
 }
