@@ -82,15 +82,15 @@ class DemoReport:
             "plays per member, 95% anytime-valid interval",
         ]
         for d in self.days:
+            head = f"  day {d.day + 1}: {d.sessions} sessions, {d.plays} plays"
+            if not d.users:
+                out.append(f"{head}; experiment over, every member on recs/{d.champion}")
+                continue
             users = ", ".join(f"{k}={v}" for k, v in d.users.items())
             verdict = " <- significant: challenger promoted" if self.promoted_day == d.day else ""
-            interval = (
-                f"lift {d.lift:+.1%} [{d.lift_low:+.1%}, {d.lift_high:+.1%}]"
-                if d.users
-                else "not analysed"
-            )
             out.append(
-                f"  day {d.day + 1}: {d.sessions} sessions, {d.plays} plays; {users}; {interval}{verdict}"
+                f"{head}; users {users}; lift {d.lift:+.1%} [{d.lift_low:+.1%}, {d.lift_high:+.1%}]"
+                f"{verdict}"
             )
         final = self.final
         if final is not None:
