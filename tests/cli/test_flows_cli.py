@@ -261,7 +261,7 @@ def _start(flow: Path, tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[st
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120  # generous: this machine is shared and often loaded
     while not any(pids.iterdir()):
         if time.monotonic() > deadline or process.poll() is not None:
             process.kill()

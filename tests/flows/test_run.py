@@ -134,6 +134,25 @@ def test_linear_flow_passes_artifacts_and_params(home: Path) -> None:
     assert run.duration is not None and run.duration > 0
 
 
+class Required(Flow):
+    size = Param(type=int, help="rows to make")
+
+    @step
+    def start(self):
+        self.rows = list(range(self.size))
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+def test_a_required_param(home: Path) -> None:
+    with pytest.raises(InvalidInputError, match="needs a value for parameter 'size' \\(rows to"):
+        Required.run()
+    assert Required.run(size=3).data.rows == [0, 1, 2]
+
+
 def test_defaults_and_bad_params(home: Path) -> None:
     assert Linear.run().data.sentence == "hello hello"
     with pytest.raises(InvalidInputError, match="no parameter 'colour'"):

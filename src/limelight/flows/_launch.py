@@ -64,7 +64,9 @@ def _checked_params(flow_class: type[Flow], given: dict[str, Any]) -> dict[str, 
             values[name] = param.check(given[name])
         elif param.required:
             raise InvalidInputError(
-                f"{flow_class.__name__} needs a value for parameter {name!r} ({param.help})"
+                f"{flow_class.__name__} needs a value for parameter {name!r}"
+                + (f" ({param.help})" if param.help else "")
+                + f": give it as {name}=... in Python or --{name} VALUE on the command line"
             )
         else:
             values[name] = param.default
@@ -144,7 +146,12 @@ def _executor(
         return LocalExecutor(flow_class, graph, config, max_workers or os.cpu_count() or 1)
     if name == "inline":
         return InlineExecutor(flow_class, graph, config)
-    raise ConfigError(f"executor {name!r} is not available in this version; use local or inline")
+    if name in ("dask", "ray"):
+        from limelight.flows._distributed import DaskExecutor, RayExecutor
+
+        engine = DaskExecutor if name == "dask" else RayExecutor
+        return engine(flow_class, graph, config, max_workers)
+    raise ConfigError(f"unknown executor {name!r}; use local, inline, dask or ray")
 
 
 def launch(
