@@ -271,7 +271,10 @@ class Policy:
         contexts: ArrayLike | int,
         candidates: ArrayLike | None = None,
     ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
-        """Choose one action per row of ``contexts``; return (choices, propensities)."""
+        """Choose one action per row of ``contexts``; return (choices, propensities).
+
+        For a context-free policy ``contexts`` may be just the number of rounds.
+        """
         self._ensure_state()
         x = self._contexts(contexts, single=False)
         mask = self._candidates(candidates, x.shape[0])
@@ -326,7 +329,8 @@ class Policy:
         choices: ArrayLike,
         rewards: ArrayLike,
     ) -> Policy:
-        """Learn from a batch of (context, choice, reward) rounds at once."""
+        """Learn from a batch of (context, choice, reward) rounds at once (for a context-free
+        policy ``contexts`` may be just the number of rounds)."""
         self._ensure_state()
         x = self._contexts(contexts, single=False)
         n = x.shape[0]
