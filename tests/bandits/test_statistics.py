@@ -104,3 +104,14 @@ def test_contextual_policies_have_lower_regret_over_100k_rounds() -> None:
     # Learning, not luck: the contextual policies end far below a uniform chooser's regret.
     uniform_regret = 100_000 * float(np.mean(env.q.max(axis=1) - env.q.mean(axis=1)))
     assert regrets["linucb"] < 0.2 * uniform_regret, regrets
+
+
+def test_a_reward_model_learned_from_logs_beats_the_logging_policy() -> None:
+    env = LinearEnv(seed=2)
+    log, _ = logged(env, np.random.default_rng(3))
+    policy = RewardModelPolicy(n_actions=env.n_actions, n_features=env.n_features)
+    learned = env.value(policy.fit(log).action_probabilities(env.z))
+    best_single_arm = float(env.q.mean(axis=0).max())
+    assert learned > env.value(env.logging_dist()) + 0.05
+    assert learned > best_single_arm + 0.05
+    assert learned > 0.9 * float(env.q.max(axis=1).mean())  # near the best possible policy
