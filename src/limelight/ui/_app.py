@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import jinja2
 from starlette.applications import Starlette
@@ -18,7 +19,7 @@ from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from limelight.core.config import Config, resolve_config
-from limelight.core.errors import LimelightError, NotFoundError
+from limelight.core.errors import InvalidInputError, LimelightError, NotFoundError
 from limelight.store import open_store
 from limelight.ui import _pages
 from limelight.ui._security import ForbiddenError, SecurityHeaders, csrf_token, set_csrf_cookie
@@ -126,11 +127,29 @@ class Dashboard:
         return self.render(request, "error.html", status_code=status, message=str(exc))
 
 
+MAX_FORM_BYTES = 64 * 1024
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """An URL-encoded form (the only kind the dashboard's forms send), without python-multipart."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip()
+    if kind != "application/x-www-form-urlencoded":
+        raise InvalidInputError(
+            f"expected a form (application/x-www-form-urlencoded), not {kind!r}"
+        )
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise InvalidInputError(f"the form is larger than {MAX_FORM_BYTES} bytes")
+    return dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
+
+
 def _handler(dash: Dashboard, page: Any) -> Any:
     async def endpoint(request: Request) -> Response:
         try:
             if request.method == "POST":
-                form = await request.form()
+                form = await _form(request)
                 response: Response = await run_in_threadpool(page, dash, request, form)
             else:
                 response = await run_in_threadpool(page, dash, request)

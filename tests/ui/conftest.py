@@ -1,0 +1,64 @@
+"""A seeded store, the dashboard on a live local server, and Debian's chromium driven headless.
+
+The server is uvicorn in a thread of the test process on 127.0.0.1 and a free port, stopped by
+asking it to exit. Without chromium (or Playwright) the browser tests skip with the reason,
+except under CI (``CI`` set), where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.ui._live import CHROMIUM, CHROMIUM_ARGS, TOKEN, Console, LiveServer
+from tests.ui._seed import seed_all
+
+from limelight.core.config import Config, resolve_config
+
+
+@pytest.fixture(scope="session")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, dict[str, Any]]:
+    home = tmp_path_factory.mktemp("ui-home")
+    config = resolve_config(home=home, cwd=home, environ={})
+    return config, seed_all(config)
+
+
+@pytest.fixture(scope="session")
+def live(seeded: tuple[Config, dict[str, Any]]) -> Iterator[LiveServer]:
+    from limelight.ui import create_app
+
+    with LiveServer(create_app(seeded[0], token=TOKEN)) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    reason = None
+    if not Path(CHROMIUM).exists():
+        reason = f"chromium is not installed at {CHROMIUM} (apt-get install -y chromium)"
+    else:
+        try:
+            from playwright.sync_api import sync_playwright
+        except ImportError:
+            reason = "the playwright package is not installed (pip install playwright)"
+    if reason is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"browser tests need chromium under CI: {reason}")
+        pytest.skip(reason)
+    with sync_playwright() as pw:
+        launched = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[tuple[Any, Console]]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    opened = context.new_page()
+    opened.set_default_timeout(10_000)
+    console = Console(opened)
+    yield opened, console
+    context.close()
