@@ -1,0 +1,78 @@
+"""Fixtures for the scale tests: a two-worker Dask cluster and an S3 server, both on loopback."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def dask_cluster() -> Iterator[Any]:
+    """Two single-threaded worker processes on 127.0.0.1, no dashboard; closed at the end.
+
+    ``allowed-failures: 0`` makes a task whose worker dies fail at once, so that Limelight's
+    ``@retry`` decides, as with the local executor.
+    """
+    import dask
+    from distributed import LocalCluster
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        cluster = LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        )
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@pytest.fixture
+def on_dask(home: Path, dask_cluster: Any, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh home whose flows run on the Dask cluster, chosen by environment as a user would."""
+    monkeypatch.setenv("LIMELIGHT_EXECUTOR", "dask")
+    monkeypatch.setenv("LIMELIGHT_CLUSTER_ADDRESS", dask_cluster.scheduler_address)
+    return home
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A moto S3 server on 127.0.0.1 (a free port), stopped at the end."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh bucket on the local S3 server; s3fs finds the server through the environment."""
+    import uuid
+
+    import boto3
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_endpoint)
+    name = f"ll-{uuid.uuid4().hex[:12]}"
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    client.create_bucket(Bucket=name)
+    yield name
+    with contextlib.suppress(Exception):
+        import s3fs
+
+        s3fs.S3FileSystem.clear_instance_cache()
