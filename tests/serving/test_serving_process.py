@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import http.client
+import os
+import signal
 import statistics
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from tests.serving.conftest import MODELS, subprocess_env
@@ -24,6 +27,7 @@ def test_two_workers_keep_alive_swap_under_load_and_drain(registry: Registry) ->
     try:
         _check_keep_alive_latency(handle)
         _check_swap_under_load(handle, registry)
+        _check_a_killed_worker_is_replaced(handle)
         with Client(handle.url) as client:
             answer = client.recommend("u3", k=2)
             for _ in range(4):  # new connections land on either worker: each checks the HMAC
@@ -60,6 +64,28 @@ def _check_keep_alive_latency(handle: ServerHandle) -> None:
     finally:
         conn.close()
     assert statistics.median(times) < 0.03, f"median {statistics.median(times) * 1000:.1f} ms"
+
+
+def _workers(pid: int) -> set[int]:
+    return {int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+
+
+def _check_a_killed_worker_is_replaced(handle: ServerHandle) -> None:
+    assert handle.pid is not None
+    before = _workers(handle.pid)
+    assert len(before) == 2
+    victim = min(before)
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while True:
+        now = _workers(handle.pid)
+        if len(now) == 2 and victim not in now:
+            break
+        assert time.monotonic() < deadline, "the supervisor did not replace the killed worker"
+        time.sleep(0.05)
+    with Client(handle.url) as client:
+        for _ in range(10):
+            assert client.recommend("u1", k=1)["items"]
 
 
 def _check_swap_under_load(handle: ServerHandle, registry: Registry) -> None:
