@@ -171,6 +171,8 @@ def test_bad_options() -> None:
         direct_method(UNIFORM, ALWAYS_0, np.zeros((4, 3)))
     with pytest.raises(InvalidInputError, match="expected a BanditLog"):
         ips("log.csv", ALWAYS_0)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="snips is undefined"):
+        snips(UNIFORM.subset([0, 2]), np.tile([0.0, 1.0], (2, 1)))
     with pytest.raises(InvalidInputError, match="never picks a logged action"):
         replay(UNIFORM.subset([0, 2]), np.tile([0.0, 1.0], (2, 1)))
 

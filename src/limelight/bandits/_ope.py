@@ -150,6 +150,11 @@ def _terms(
         return _Terms(num=num, den=None, weights=w, clipped_fraction=clipped)
     if name in ("ips", "snips"):
         w, clipped = _importance(log, dist, clip)
+        if name == "snips" and not w.any():
+            raise InvalidInputError(
+                "snips is undefined: the target policy gives zero probability to every logged "
+                "action (all importance weights are 0); use ips or dr"
+            )
         return _Terms(
             num=w * log.reward,
             den=w if name == "snips" else None,
