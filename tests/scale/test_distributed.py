@@ -255,7 +255,9 @@ def test_an_unreachable_scheduler_is_a_clear_error(
     monkeypatch.setenv("LIMELIGHT_CLUSTER_ADDRESS", "tcp://127.0.0.1:9")
     with (
         dask.config.set({"distributed.comm.timeouts.connect": "1s"}),
-        pytest.raises(ConfigError, match=r"cannot reach the Dask scheduler at tcp://127\.0\.0\.1:9"),
+        pytest.raises(
+            ConfigError, match=r"cannot reach the Dask scheduler at tcp://127\.0\.0\.1:9"
+        ),
     ):
         Wide.run(n=1, executor="dask")
 
@@ -271,3 +273,86 @@ def _importable(name: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(name) is not None
+
+
+CLI_FLOW = """
+import os
+from limelight.flows import Flow, Param, step
+
+
+class Squares(Flow):
+    n = Param(default=3)
+
+    @step
+    def start(self):
+        self.items = list(range(self.n))
+        self.next(self.work, foreach="items")
+
+    @step
+    def work(self):
+        self.square = self.input * self.input
+        self.pid = os.getpid()
+        self.next(self.join)
+
+    @step
+    def join(self, inputs):
+        self.total = sum(i.square for i in inputs)
+        self.pids = sorted({i.pid for i in inputs})
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+"""
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    from limelight.cli import main
+
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_runs_on_the_cluster_it_is_given(
+    home: Path,
+    tmp_path: Path,
+    dask_cluster: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("LIMELIGHT_CLUSTER_ADDRESS", "")  # restored after the CLI sets it
+    flow = tmp_path / "squares.py"
+    flow.write_text(CLI_FLOW)
+    address = dask_cluster.scheduler_address
+    code, out, err = _cli(
+        capsys,
+        "run",
+        str(flow),
+        "--executor",
+        "dask",
+        "--cluster-address",
+        address,
+        "--quiet",
+        "--n",
+        "4",
+    )
+    assert code == 0, err
+    assert "Squares/1 succeeded" in out
+    run = Run("Squares/1")
+    assert run.data.total == 0 + 1 + 4 + 9
+    assert os.getpid() not in run.data.pids
+
+
+def test_cli_rejects_an_unknown_executor(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flow = tmp_path / "squares.py"
+    flow.write_text(CLI_FLOW)
+    code, _, err = _cli(capsys, "run", str(flow), "--executor", "spark")
+    assert code == 2
+    assert "'spark' is not one of" in err and "dask" in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
@@ -16,6 +17,16 @@ from limelight.flows._loading import load_flow_class
 from limelight.flows.client import parse_pathspec
 
 _EXTRA = {"ignore_unknown_options": True, "allow_extra_args": True}
+_CLUSTER_HELP = (
+    "The cluster of --executor dask|ray: tcp://host:8786, ray://host:10001 or auto "
+    "(default: LIMELIGHT_CLUSTER_ADDRESS; dask without one starts a cluster on 127.0.0.1)."
+)
+
+
+def _use_cluster(address: str | None) -> None:
+    """Hand ``--cluster-address`` to the distributed executor, which reads it from the env."""
+    if address is not None:
+        os.environ["LIMELIGHT_CLUSTER_ADDRESS"] = address
 
 
 def parse_param_args(flow_class: type[Flow], args: list[str]) -> dict[str, Any]:
@@ -65,7 +76,10 @@ def _finish(run_call: Any) -> None:
 @click.option("--flow", "flow_name", help="The flow class, when the file defines several.")
 @click.option("--max-workers", type=int, help="Tasks run at once (default: the CPU count).")
 @click.option("--tag", "tags", multiple=True, help="A tag for the run (repeatable).")
-@click.option("--executor", type=click.Choice(["local", "inline"]), help="Where tasks run.")
+@click.option(
+    "--executor", type=click.Choice(["local", "inline", "dask", "ray"]), help="Where tasks run."
+)
+@click.option("--cluster-address", help=_CLUSTER_HELP)
 @click.option("--inline", is_flag=True, help="Run every task in this process (for a debugger).")
 @click.option("--quiet", is_flag=True, help="No progress display.")
 @click.pass_context
@@ -76,10 +90,12 @@ def run(
     max_workers: int | None,
     tags: tuple[str, ...],
     executor: str | None,
+    cluster_address: str | None,
     inline: bool,
     quiet: bool,
 ) -> None:
     """Run the flow in FILE; its parameters follow as --name value (JSON)."""
+    _use_cluster(cluster_address)
     flow_class = load_flow_class(file, flow_name)
     values = parse_param_args(flow_class, list(ctx.args))
     _finish(
@@ -98,6 +114,10 @@ def run(
 @click.option("--origin", help="The run to resume (default: the latest run of the flow).")
 @click.option("--flow", "flow_name", help="The flow class, when the file defines several.")
 @click.option("--max-workers", type=int, help="Tasks run at once (default: the CPU count).")
+@click.option(
+    "--executor", type=click.Choice(["local", "inline", "dask", "ray"]), help="Where tasks run."
+)
+@click.option("--cluster-address", help=_CLUSTER_HELP)
 @click.option("--inline", is_flag=True, help="Run every task in this process.")
 @click.option("--quiet", is_flag=True, help="No progress display.")
 def resume(
@@ -105,16 +125,19 @@ def resume(
     origin: str | None,
     flow_name: str | None,
     max_workers: int | None,
+    executor: str | None,
+    cluster_address: str | None,
     inline: bool,
     quiet: bool,
 ) -> None:
     """Run FILE's flow again from the first failed or changed step of a run."""
+    _use_cluster(cluster_address)
     flow_class = load_flow_class(file, flow_name)
     _finish(
         lambda: flow_class.resume(
             origin,
             max_workers=max_workers,
-            executor="inline" if inline else None,
+            executor="inline" if inline else executor,
             progress=not quiet,
         )
     )
