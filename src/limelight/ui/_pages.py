@@ -174,6 +174,8 @@ def model_page(dash: Dashboard, request: Request) -> Response:
         for metric in metric_names
         if not metric.endswith((".low", ".high"))
     ]
+    for chart in charts:
+        chart["layout"]["xaxis"]["dtick"] = 1  # versions are whole numbers
     return dash.render(
         request,
         "model.html",
