@@ -123,6 +123,10 @@ def run_page(dash: Dashboard, request: Request) -> Response:
 
 def compare_page(dash: Dashboard, request: Request) -> Response:
     ids = request.query_params.getlist("run")
+    if not ids:
+        return dash.render(
+            request, "compare.html", rows=[], param_names=[], metric_names=[], charts=[]
+        )
     rows, param_names, metric_names, curves = _runs.compare_runs(dash.store, ids)
     charts = [
         _charts.line_chart(

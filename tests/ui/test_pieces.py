@@ -1,0 +1,189 @@
+"""The dashboard's parts on tiny inputs with known answers: graph layout, SVG escaping, arm
+statistics, serving percentiles, off-policy rows and the security checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from limelight.core.config import resolve_config
+from limelight.registry import Registry
+from limelight.store import open_store
+from limelight.ui._events import ArmStats, arm_stats, ope_rows, serving_stats
+from limelight.ui._security import ForbiddenError, check_action
+from limelight.ui._svg import GanttBar, gantt_svg, graph_layout, graph_svg
+
+BRANCHES = {
+    "start": {"next": ["a", "b"], "kind": "branch"},
+    "a": {"next": ["join"], "kind": "linear"},
+    "b": {"next": ["c"], "kind": "linear"},
+    "c": {"next": ["join"], "kind": "linear"},
+    "join": {"next": ["end"], "kind": "join"},
+    "end": {"next": [], "kind": "end"},
+}
+
+
+def test_graph_layout_puts_each_step_below_its_longest_path() -> None:
+    assert graph_layout(BRANCHES) == {
+        "start": (0, 0),
+        "a": (1, 0),
+        "b": (1, 1),
+        "c": (2, 0),
+        "join": (3, 0),  # below c, the longer branch
+        "end": (4, 0),
+    }
+
+
+def test_graph_layout_survives_a_cycle() -> None:
+    placed = graph_layout({"x": {"next": ["y"]}, "y": {"next": ["x"]}})
+    assert set(placed) == {"x", "y"}
+
+
+def test_graph_svg_draws_every_step_and_edge_and_escapes_names() -> None:
+    graph = {**BRANCHES, "<b>": {"next": [], "kind": "linear"}}
+    svg = graph_svg(graph, {"start": "succeeded", "a": "failed"})
+    assert svg.count('class="node"') == 7 and svg.count('class="edge"') == 6
+    assert "&lt;b&gt;" in svg and "<b>" not in svg
+    assert 'data-step="a" data-status="failed"' in svg
+    assert 'data-step="end" data-status="not run"' in svg
+
+
+def test_gantt_bars_scale_to_the_run_and_escape_labels() -> None:
+    bars = [
+        GanttBar("<i>start</i>", "succeeded", 100.0, 101.0),
+        GanttBar("fit[0]", "failed", 101.0, 103.0),
+        GanttBar("end", "pending", None, None),
+        GanttBar("fit[1]", "running", 102.0, None),
+    ]
+    svg = gantt_svg(bars, now=104.0)
+    assert svg.count('class="bar"') == 3  # the pending task has no bar
+    assert "&lt;i&gt;start&lt;/i&gt;" in svg and "<i>" not in svg
+    # 4 seconds over 640 pixels: the failed task starts 160 px in and is 320 px wide
+    assert 'data-status="failed" x="380.0"' in svg and 'width="320.0"' in svg
+    assert "2.000 s so far" in svg
+    assert "no task has started" in gantt_svg([GanttBar("x", "pending", None, None)], 1.0)
+
+
+def _write_events(config: object, impressions: list[dict], feedback: list[dict]) -> None:
+    store = open_store(config)  # type: ignore[arg-type]
+    for kind, rows in (("impressions", impressions), ("feedback", feedback)):
+        writer = store.event_writer(kind)
+        for row in rows:
+            writer.append(row)
+        writer.close()
+
+
+def _impression(request: str, ts: float, arts: list[str], props: list[float], ms: float) -> dict:
+    return {
+        "request_id": request,
+        "ts": ts,
+        "user_id": "u",
+        "items": [f"i{k}" for k in range(len(arts))],
+        "scores": [1.0] * len(arts),
+        "artworks": arts,
+        "propensities": props,
+        "experiments": [],
+        "variants": [],
+        "models": ["recs/1"],
+        "latency_ms": ms,
+    }
+
+
+def test_arm_stats_count_impressions_plays_and_propensities(tmp_path: Path) -> None:
+    config = resolve_config(home=tmp_path, cwd=tmp_path, environ={})
+    impressions = [
+        _impression("r1", 10.0, ["x", "y"], [0.5, 0.25], 10.0),
+        _impression("r2", 11.0, ["x", "x"], [0.5, 0.75], 20.0),
+    ]
+    play = {"ts": 12.0, "user_id": "u", "event": "play", "value": 1.0}
+    feedback = [
+        {**play, "request_id": "r1", "item_id": "i1"},  # y in r1
+        {**play, "request_id": "r1", "item_id": "i1"},  # the same play twice counts once
+        {**play, "request_id": "r2", "item_id": "i0"},  # x in r2
+        {**play, "request_id": "r2", "item_id": "i0", "event": "skip"},  # not a play
+        {**play, "request_id": "r9", "item_id": "i0"},  # no such impression
+    ]
+    _write_events(config, impressions, feedback)
+    arms, propensities = arm_stats(open_store(config))
+    assert [(a.arm, a.impressions, a.plays) for a in arms] == [("x", 3, 1), ("y", 1, 1)]
+    assert arms[0].mean_propensity == pytest.approx(1.75 / 3)
+    assert arms[0].take_rate == pytest.approx(1 / 3)
+    assert sorted(propensities) == [0.25, 0.5, 0.5, 0.75]
+
+
+def test_wilson_interval_matches_the_formula() -> None:
+    low, high = ArmStats("a", 100, 20, 0.5).interval
+    assert (low, high) == pytest.approx((0.1333, 0.2888), abs=1e-4)
+    assert all(np.isnan(ArmStats("a", 0, 0, 0.5).interval))
+
+
+def test_serving_stats_rate_and_percentiles(tmp_path: Path) -> None:
+    config = resolve_config(home=tmp_path, cwd=tmp_path, environ={})
+    latencies = [float(v) for v in range(1, 101)]  # 1..100 ms, one request each 0.5 s
+    impressions = [
+        _impression(f"r{i}", 1000.0 + i * 0.5, ["x"], [1.0], ms) for i, ms in enumerate(latencies)
+    ]
+    impressions[3]["items"] = []
+    impressions[3]["artworks"] = []
+    impressions[3]["propensities"] = []
+    _write_events(config, impressions, [])
+    stats = serving_stats(open_store(config))
+    assert stats.requests == 100 and stats.empty == 1
+    assert stats.bucket == 1.0 and len(stats.times) == 50  # 49.5 s in 1 s buckets
+    assert stats.rate[0] == 2.0 and sum(stats.rate) == 100.0
+    assert stats.percentiles["p50"] == pytest.approx(np.percentile(latencies, 50))
+    assert stats.percentiles["p99"] == pytest.approx(np.percentile(latencies, 99))
+    assert stats.model_traffic == {"recs/1": 100}
+
+
+def test_serving_stats_of_an_empty_log(tmp_path: Path) -> None:
+    stats = serving_stats(open_store(resolve_config(home=tmp_path, cwd=tmp_path, environ={})))
+    assert stats.requests == 0 and stats.times == [] and np.isnan(stats.percentiles["p50"])
+
+
+def test_ope_rows_pair_each_estimate_with_its_interval(tmp_path: Path) -> None:
+    config = resolve_config(home=tmp_path, cwd=tmp_path, environ={})
+    registry = Registry(config)
+    registry.register("policy", 1, metrics={"dr": 0.2, "dr.low": 0.1, "dr.high": 0.3, "ips": 0.2})
+    registry.register("other", 2, metrics={"ndcg": 0.4})
+    rows = ope_rows(registry)
+    assert [(r.model, r.version, r.estimator, r.estimate, r.low, r.high) for r in rows] == [
+        ("policy", 1, "dr", 0.2, 0.1, 0.3)
+    ]
+
+
+def _request(cookie: str = "c" * 43, origin: str | None = None) -> SimpleNamespace:
+    headers = {"host": "127.0.0.1:8080"}
+    if origin is not None:
+        headers["origin"] = origin
+    return SimpleNamespace(cookies={"limelight_csrf": cookie} if cookie else {}, headers=headers)
+
+
+@pytest.mark.parametrize(
+    ("token", "request_", "form", "message"),
+    [
+        (None, _request(), {"csrf": "c" * 43, "token": "t"}, "read-only"),
+        ("t", _request(), {"csrf": "d" * 43, "token": "t"}, "CSRF token does not match"),
+        ("t", _request(cookie=""), {"csrf": "", "token": "t"}, "CSRF token does not match"),
+        ("t", _request(), {"csrf": "c" * 43, "token": "nope"}, "wrong token"),
+        (
+            "t",
+            _request(origin="https://evil.example"),
+            {"csrf": "c" * 43, "token": "t"},
+            "another origin",
+        ),
+    ],
+)
+def test_actions_are_refused_without_token_csrf_or_same_origin(
+    token: str | None, request_: SimpleNamespace, form: dict, message: str
+) -> None:
+    with pytest.raises(ForbiddenError, match=message):
+        check_action(request_, form, token)  # type: ignore[arg-type]
+
+
+def test_an_action_with_token_csrf_and_same_origin_passes() -> None:
+    form = {"csrf": "c" * 43, "token": "t"}
+    check_action(_request(origin="http://127.0.0.1:8080"), form, "t")  # type: ignore[arg-type]
