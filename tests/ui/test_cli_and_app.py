@@ -87,3 +87,26 @@ def test_importing_the_ui_package_loads_no_web_server() -> None:
     code = "import sys, limelight.ui; print(sorted({'starlette', 'uvicorn', 'jinja2', 'plotly'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_mounted_under_a_prefix_every_link_keeps_it(tmp_path: Path) -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    from limelight.tracking import start_run
+    from limelight.ui import create_app
+
+    config = resolve_config(home=tmp_path, cwd=tmp_path, environ={})
+    with start_run("mounted", config=config) as run:
+        run.log_metric("m", 1.0)
+    host = Starlette(routes=[Mount("/ui", app=create_app(config, token="t"))])
+    with LiveServer(host) as server, httpx.Client(base_url=server.url) as client:
+        home = client.get("/ui/", follow_redirects=False)
+        assert home.status_code == 307 and home.headers["location"] == "/ui/runs"
+        page = client.get("/ui/runs")
+        assert page.status_code == 200
+        assert f'href="/ui/runs/mounted/{run.id}"' in page.text
+        assert 'src="/ui/static/plotly.min.js"' in page.text
+        assert "Path=/ui" in page.headers["set-cookie"]
+        assert "SameSite=strict" in page.headers["set-cookie"]
+        assert client.get(f"/ui/runs/mounted/{run.id}").status_code == 200
