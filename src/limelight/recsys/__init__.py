@@ -9,6 +9,14 @@ model = EASE(l2=500.0).fit(train)
 print(evaluate(model, test, k=[10, 20])["ndcg@10"])
 items, scores = model.recommend(196, k=10)  # external ids in, external ids out
 ```
+
+Ids: a model fitted on :class:`Interactions` keeps its id maps, so ``recommend`` takes the
+external user ids of the data (ints or strings; ``"196"`` finds ``196``) and returns external
+item ids; fitted on a scipy.sparse matrix, ids are row and column indices. Users the model
+does not know, or who had no training interactions, get the most popular items: serving never
+sees an exception for a user. ``get_state()`` / ``Recommender.from_state(state)`` save and
+rebuild any model as a flat dict of numpy arrays and scalars, with no pickle; arrays are used as
+given, so memory-mapped arrays are not copied.
 """
 
 from limelight.recsys._als import ImplicitALS

@@ -2,10 +2,12 @@
 
 Each half-step solves, for every user (then every item), ``A_u x_u = b_u`` with
 ``A_u = Y^T Y + reg I + alpha * sum_i r_ui y_i y_i^T`` and ``b_u = sum_i (1 + alpha r_ui) y_i``:
-the confidence of an observed pair is ``1 + alpha * r_ui``. ``A_u`` is formed in BLAS, rows of
-similar length padded into blocks so one batched matrix product serves many users, and a few
-conjugate-gradient steps warm-started from the previous factors refine ``x_u`` (Takacs et al.,
-2011), all users of a chunk at once. Chunks run on a small thread pool (numpy releases the GIL).
+the confidence of an observed pair is ``1 + alpha * r_ui``. A few conjugate-gradient steps,
+warm-started from the previous factors, refine ``x_u`` (Takacs et al., 2011) without ever
+forming ``A_u``: each product ``A_u v`` is ``Y^T Y v + reg v + Y_u^T (alpha r_u * (Y_u v))``.
+Users with similar numbers of interactions are padded into small blocks (kept in cache) whose
+factor rows are gathered once, so every product is two batched matrix products for the whole
+block. Chunks of blocks run on a small thread pool (numpy releases the GIL).
 """
 
 from __future__ import annotations
@@ -24,72 +26,59 @@ from limelight.recsys._base import Recommender, State, _array, blas_threads
 
 __all__ = ["ImplicitALS"]
 
-_BLOCK_ELEMS = 1 << 15  # padded interactions per batched matrix product
-_CHUNK_ROWS = 2048  # users (or items) solved together
+_BLOCK_ELEMS = 1 << 14  # padded interactions per block (its gathered factors stay in cache)
 
 
 @dataclass(frozen=True)
 class _Block:
-    start: int  # position of the block's first row in the chunk
+    """Rows of similar length, padded to one width: a unit of work of about equal size."""
+
+    rows: np.ndarray
     index: np.ndarray  # (rows * width,) indices into the factor matrix with a zero row appended
-    weight: np.ndarray | None  # alpha * r per padded slot, None when every r is 1
+    weight: np.ndarray | None  # (rows, width, 1): alpha * r per padded slot; None if r is 1
+    confidence: np.ndarray  # (rows, width, 1): 1 + alpha * r per slot, 0 in padding
     width: int
 
 
-@dataclass(frozen=True)
-class _Chunk:
-    rows: np.ndarray
-    blocks: list[_Block]
-
-
-def _layout(C: sp.csr_matrix, binary: bool, alpha: float) -> list[_Chunk]:
-    """Rows sorted by length and cut into chunks of padded blocks (computed once per fit)."""
-    n, m = C.shape
+def _layout(C: sp.csr_matrix, binary: bool, alpha: float) -> list[_Block]:
+    """Rows sorted by length and cut into padded blocks (computed once per fit)."""
+    m = C.shape[1]
     counts = np.diff(C.indptr)
     order = np.argsort(counts, kind="stable")
-    chunks: list[_Chunk] = []
-    for c0 in range(0, n, _CHUNK_ROWS):
-        rows = order[c0 : c0 + _CHUNK_ROWS]
-        blocks: list[_Block] = []
-        s = 0
-        while s < len(rows):
-            width = max(int(counts[rows[s]]), 1)
-            # Rows are sorted by length, so the last row of a block sets its width.
-            e = s + 1
-            while e < len(rows) and (e - s + 1) * max(int(counts[rows[e]]), 1) <= _BLOCK_ELEMS:
-                e += 1
-            width = max(int(counts[rows[e - 1]]), 1)
-            r = rows[s:e]
-            pos = np.arange(width)[None, :]
-            valid = pos < counts[r][:, None]
-            src = np.where(valid, C.indptr[r][:, None] + pos, 0)
-            index = np.where(valid, C.indices[src], m).ravel().astype(np.intp)
-            weight = None
-            if not binary:
-                weight = np.where(valid, alpha * C.data[src], 0.0).astype(np.float32).ravel()
-            blocks.append(_Block(s, index, weight, width))
-            s = e
-        chunks.append(_Chunk(rows, blocks))
-    return chunks
+    widths = np.maximum(counts[order], 1)
+    blocks: list[_Block] = []
+    s = 0
+    while s < len(order):
+        # Rows are sorted by length, so the last row of a block sets its width.
+        e = s + 1
+        while e < len(order) and (e - s + 1) * int(widths[e]) <= _BLOCK_ELEMS:
+            e += 1
+        rows = order[s:e]
+        width = int(widths[e - 1])
+        pos = np.arange(width)[None, :]
+        valid = pos < counts[rows][:, None]
+        src = np.where(valid, C.indptr[rows][:, None] + pos, 0)
+        index = np.where(valid, C.indices[src], m).ravel().astype(np.intp)
+        scaled = np.where(valid, alpha * C.data[src], 0.0).astype(np.float32)[:, :, None]
+        confidence = np.where(valid[:, :, None], 1.0 + scaled, 0.0).astype(np.float32)
+        blocks.append(_Block(rows, index, None if binary else scaled, confidence, width))
+        s = e
+    return blocks
 
 
 class _Scratch:
-    """Per-thread buffers reused across blocks: fresh large arrays would page-fault each time."""
+    """A per-thread buffer for gathered factor rows, reused across blocks."""
 
     def __init__(self, factors: int) -> None:
         self._factors = factors
         self._local = threading.local()
 
-    def get(self) -> tuple[np.ndarray, np.ndarray]:
-        bufs: tuple[np.ndarray, np.ndarray] | None = getattr(self._local, "bufs", None)
-        if bufs is None:
-            f = self._factors
-            bufs = (
-                np.empty((_BLOCK_ELEMS, f), np.float32),
-                np.empty((_CHUNK_ROWS, f, f), np.float32),
-            )
-            self._local.bufs = bufs
-        return bufs
+    def get(self) -> np.ndarray:
+        buf: np.ndarray | None = getattr(self._local, "buf", None)
+        if buf is None:
+            buf = np.empty((_BLOCK_ELEMS, self._factors), np.float32)
+            self._local.buf = buf
+        return buf
 
 
 class ImplicitALS(Recommender):
@@ -97,7 +86,9 @@ class ImplicitALS(Recommender):
 
     ``factors`` latent dimensions, L2 ``regularization``, confidence ``1 + alpha * r``,
     ``iterations`` sweeps of ``cg_steps`` conjugate-gradient steps; ``threads`` workers
-    (0: one per CPU); ``random_state`` seeds the initial factors.
+    (0: one per CPU); ``random_state`` seeds the initial factors. (The ``implicit`` library
+    weighs an observed pair by ``alpha * r``: its ``alpha = 1 + ours`` on binary data solves
+    the same systems.)
     """
 
     _params = (
@@ -155,17 +146,15 @@ class ImplicitALS(Recommender):
         V = rng.random((X.shape[1], f), dtype=np.float32) * np.float32(0.01)
         binary = bool(np.all(X.data == 1.0))
         XT = X.T.tocsr()
-        sides = []
-        for C in (X, XT):
-            Cb = C.copy()
-            Cb.data = (1.0 + self.alpha * Cb.data).astype(np.float32)
-            sides.append((Cb, _layout(C, binary, self.alpha)))
+        user_blocks = _layout(X, binary, self.alpha)
+        item_blocks = _layout(XT, binary, self.alpha)
         threads = self.threads or os.cpu_count() or 1
         scratch = _Scratch(f)
-        with blas_threads(1), ThreadPoolExecutor(threads) as pool:
+        with blas_threads(1), ThreadPoolExecutor(threads) as executor:
+            pool = executor if threads > 1 else None
             for _ in range(self.iterations):
-                self._half(U, V, *sides[0], binary, pool, scratch)
-                self._half(V, U, *sides[1], binary, pool, scratch)
+                self._half(U, V, user_blocks, pool, scratch)
+                self._half(V, U, item_blocks, pool, scratch)
         self.user_factors_ = U
         self.item_factors_ = V
 
@@ -173,10 +162,8 @@ class ImplicitALS(Recommender):
         self,
         X: np.ndarray,
         Y: np.ndarray,
-        Cb: sp.csr_matrix,
-        chunks: list[_Chunk],
-        binary: bool,
-        pool: ThreadPoolExecutor,
+        blocks: list[_Block],
+        pool: ThreadPoolExecutor | None,
         scratch: _Scratch,
     ) -> None:
         """Update every row of ``X`` given the fixed factors ``Y`` (in place)."""
@@ -184,26 +171,24 @@ class ImplicitALS(Recommender):
         base = (Y.T @ Y).astype(np.float32)
         base[np.diag_indices(f)] += np.float32(self.regularization)
         Yext = np.vstack([Y, np.zeros((1, f), dtype=np.float32)])
-        b_all = np.asarray(Cb @ Y, dtype=np.float32)
+        alpha = np.float32(self.alpha)
 
-        def work(chunk: _Chunk) -> None:
-            gathered, gram = scratch.get()
-            A = gram[: len(chunk.rows)]
-            for block in chunk.blocks:
-                if len(block.index) <= len(gathered):
-                    flat = np.take(Yext, block.index, axis=0, out=gathered[: len(block.index)])
-                else:  # one row longer than a block
-                    flat = Yext[block.index]
-                Yp = flat.reshape(-1, block.width, f)
-                n = Yp.shape[0]
-                Yw = Yp if block.weight is None else Yp * block.weight.reshape(n, -1, 1)
-                np.matmul(Yw.transpose(0, 2, 1), Yp, out=A[block.start : block.start + n])
-            if binary:
-                A *= np.float32(self.alpha)
-            A += base
-            X[chunk.rows] = _cg(A, b_all[chunk.rows], X[chunk.rows], self.cg_steps)
+        def work(block: _Block) -> None:
+            gathered = scratch.get()
+            if len(block.index) <= len(gathered):
+                flat = np.take(Yext, block.index, axis=0, out=gathered[: len(block.index)])
+            else:  # one row longer than a block
+                flat = Yext[block.index]
+            Yp = flat.reshape(-1, block.width, f)
+            weight = alpha if block.weight is None else block.weight
+            rows = block.rows
+            X[rows] = _cg(Yp, weight, block.confidence, base, X[rows], self.cg_steps)
 
-        list(pool.map(work, chunks))
+        if pool is None:
+            for block in blocks:
+                work(block)
+        else:
+            list(pool.map(work, blocks))
 
     def _score_users(self, users: np.ndarray) -> np.ndarray:
         return self.user_factors_[users] @ self.item_factors_.T
@@ -241,14 +226,38 @@ def _rows(M: sp.csr_matrix) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         yield M.indices[lo:hi], M.data[lo:hi].astype(np.float32)
 
 
-def _cg(A: np.ndarray, b: np.ndarray, x: np.ndarray, steps: int) -> np.ndarray:
-    """A few conjugate-gradient steps on the batched SPD systems ``A x = b`` from ``x``."""
-    x = x.copy()
-    r = b - np.einsum("nij,nj->ni", A, x)
+def _cg(
+    Yp: np.ndarray,
+    weight: np.ndarray | np.float32,
+    confidence: np.ndarray,
+    base: np.ndarray,
+    x: np.ndarray,
+    steps: int,
+) -> np.ndarray:
+    """``steps`` conjugate-gradient steps from ``x`` on ``(base + Yp^T W Yp) x = Yp^T c``.
+
+    Batched over rows: ``Yp`` is (rows, width, f) with zero rows as padding, ``weight`` is
+    ``alpha * r`` per slot and ``c`` the ``confidence`` ``1 + alpha * r`` (0 in padding).
+    """
+    YpT = Yp.transpose(0, 2, 1)
+
+    def matvec(v: np.ndarray) -> np.ndarray:
+        t = np.matmul(Yp, v[:, :, None])
+        t *= weight
+        out: np.ndarray = np.matmul(YpT, t)[:, :, 0]
+        out += v @ base
+        return out
+
+    # r = b - A x in one pass: Yp^T (c - W (Yp x)) - base x
+    t = np.matmul(Yp, x[:, :, None])
+    t *= weight
+    np.subtract(confidence, t, out=t)
+    r = np.matmul(YpT, t)[:, :, 0]
+    r -= x @ base
     p = r.copy()
     rs = np.einsum("ni,ni->n", r, r)
     for _ in range(steps):
-        Ap = np.einsum("nij,nj->ni", A, p)
+        Ap = matvec(p)
         denom = np.einsum("ni,ni->n", p, Ap)
         step = np.divide(rs, denom, out=np.zeros_like(rs), where=denom > 0)
         x += step[:, None] * p
