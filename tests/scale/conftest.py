@@ -9,13 +9,20 @@ from typing import Any
 
 import pytest
 
+S3_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
 
 @pytest.fixture(scope="session")
-def dask_cluster() -> Iterator[Any]:
+def dask_cluster(s3_endpoint: str) -> Iterator[Any]:
     """Two single-threaded worker processes on 127.0.0.1, no dashboard; closed at the end.
 
     ``allowed-failures: 0`` makes a task whose worker dies fail at once, so that Limelight's
-    ``@retry`` decides, as with the local executor.
+    ``@retry`` decides, as with the local executor. The workers know the local S3 server, as
+    workers of a team's cluster know the team's S3.
     """
     import dask
     from distributed import LocalCluster
@@ -27,6 +34,7 @@ def dask_cluster() -> Iterator[Any]:
             processes=True,
             host="127.0.0.1",
             dashboard_address=None,
+            env={**S3_ENV, "AWS_ENDPOINT_URL": s3_endpoint},
         )
     try:
         yield cluster
@@ -63,11 +71,9 @@ def s3_bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
 
     import boto3
 
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    for name, value in S3_ENV.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_endpoint)
     name = f"ll-{uuid.uuid4().hex[:12]}"
     client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
     client.create_bucket(Bucket=name)
