@@ -187,3 +187,11 @@ def test_actions_are_refused_without_token_csrf_or_same_origin(
 def test_an_action_with_token_csrf_and_same_origin_passes() -> None:
     form = {"csrf": "c" * 43, "token": "t"}
     check_action(_request(origin="http://127.0.0.1:8080"), form, "t")  # type: ignore[arg-type]
+
+
+def test_thin_keeps_short_curves_and_thins_long_ones_evenly() -> None:
+    from limelight.ui._charts import thin
+
+    assert thin(np.arange(5), np.arange(5) * 2.0) == ([0, 1, 2, 3, 4], [0.0, 2.0, 4.0, 6.0, 8.0])
+    x, y = thin(np.arange(10_001), np.arange(10_001) * 1.0, limit=101)
+    assert len(x) == 101 and x[0] == 0 and x[-1] == 10_000 and x[1] == 100 and y == x

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
-__all__ = ["Chart", "bar_chart", "clean", "histogram", "line_chart", "label", "times"]
+__all__ = ["Chart", "bar_chart", "clean", "histogram", "label", "line_chart", "thin", "times"]
 
 Chart = dict[str, Any]
 
@@ -35,6 +35,18 @@ def clean(values: Iterable[Any]) -> list[float | None]:
 def times(values: Iterable[float]) -> list[str]:
     """Unix seconds as ISO timestamps plotly puts on a date axis."""
     return [datetime.fromtimestamp(float(v), UTC).strftime("%Y-%m-%d %H:%M:%S") for v in values]
+
+
+def thin(x: Any, y: Any, limit: int = 5000) -> tuple[list[Any], list[Any]]:
+    """At most ``limit`` evenly spaced points of a long curve (the first and last kept)."""
+    xs, ys = (
+        list(x.tolist() if hasattr(x, "tolist") else x),
+        list(y.tolist() if hasattr(y, "tolist") else y),
+    )
+    if len(xs) <= limit:
+        return xs, ys
+    keep = sorted({round(i * (len(xs) - 1) / (limit - 1)) for i in range(limit)})
+    return [xs[i] for i in keep], [ys[i] for i in keep]
 
 
 def _layout(title: str, x_title: str, y_title: str, **extra: Any) -> dict[str, Any]:

@@ -79,7 +79,8 @@ def run_page(dash: Dashboard, request: Request) -> Response:
     ordered = [name for name, _ in order if name in steps] + [
         name for name in steps if name not in graph
     ]
-    tasks = [t for name in ordered for t in steps[name].tasks][:MAX_TASKS_SHOWN]
+    every_task = [t for name in ordered for t in steps[name].tasks]
+    tasks = every_task[:MAX_TASKS_SHOWN]
     bars = [
         GanttBar(
             f"{t.step_name}[{t.path}]" if t.path else t.step_name,
@@ -100,7 +101,7 @@ def run_page(dash: Dashboard, request: Request) -> Response:
         if out or err:
             logs.append((t, out[-LOG_CHARS:], err[-LOG_CHARS:]))
     charts = [
-        _charts.line_chart(name, [(name, h.steps.tolist(), h.values.tolist())], y_title=name)
+        _charts.line_chart(name, [(name, *_charts.thin(h.steps, h.values))], y_title=name)
         for name, h in metric_history(run.id, config=dash.config).items()
     ]
     ancestors, children = _runs.resume_lineage(dash.store, run)
@@ -111,6 +112,7 @@ def run_page(dash: Dashboard, request: Request) -> Response:
         graph_svg=graph_svg(graph, {name: s.status for name, s in steps.items()}),
         gantt_svg=gantt_svg(bars, now=time.time()),
         tasks=tasks,
+        total_tasks=len(every_task),
         artifacts=artifacts,
         logs=logs,
         charts=charts,
@@ -131,7 +133,7 @@ def compare_page(dash: Dashboard, request: Request) -> Response:
     charts = [
         _charts.line_chart(
             name,
-            [(run, h.steps.tolist(), h.values.tolist()) for run, h in by_run.items()],
+            [(run, *_charts.thin(h.steps, h.values)) for run, h in by_run.items()],
             y_title=name,
         )
         for name, by_run in sorted(curves.items())
