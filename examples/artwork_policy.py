@@ -45,10 +45,18 @@ class ArtworkPolicy(Flow):
         if unknown:
             raise ValueError(f"unknown policies {unknown}; choose from {sorted(POLICIES)}")
         log = load_obd(self.data, "random")
-        current.use_dataset("open-bandit-dataset", "random/all", path=self.data,
-                            license=log.licence, usage=log.usage)
+        current.use_dataset(
+            "open-bandit-dataset",
+            "random/all",
+            path=self.data,
+            license=log.licence,
+            usage=log.usage,
+        )
         half = log.n_rounds // 2  # rounds are in time order: train on the past, value on the future
-        self.train, self.test = log.subset(np.arange(half)), log.subset(np.arange(half, log.n_rounds))
+        self.train, self.test = (
+            log.subset(np.arange(half)),
+            log.subset(np.arange(half, log.n_rounds)),
+        )
         self.logged_ctr = float(np.mean(self.test.reward))
         self.rewards_hat = estimate_rewards(self.test, n_folds=2, random_state=self.seed)
         self.next(self.fit, foreach="candidates")
@@ -63,8 +71,9 @@ class ArtworkPolicy(Flow):
         self.name = name
         self.policy = cls(**kwargs).fit(self.train)
         dist = self.policy.action_probabilities(self.test.context)
-        estimates = evaluate(self.test, dist, self.rewards_hat, n_bootstrap=self.bootstrap,
-                             random_state=self.seed)
+        estimates = evaluate(
+            self.test, dist, self.rewards_hat, n_bootstrap=self.bootstrap, random_state=self.seed
+        )
         self.estimates = {k: e.to_dict() for k, e in estimates.items()}
         for estimator, e in estimates.items():
             current.log_metric(estimator, e.value)
@@ -89,4 +98,6 @@ class ArtworkPolicy(Flow):
     def end(self):
         for name, values in sorted(self.table.items(), key=lambda kv: -kv[1]["dr"]):
             print(f"{name:15s} " + "  ".join(f"{k}={v:.5f}" for k, v in values.items()))
-        print(f"registered artwork-obd/{self.version}: {self.best} (logged CTR {self.logged_ctr:.4f})")
+        print(
+            f"registered artwork-obd/{self.version}: {self.best} (logged CTR {self.logged_ctr:.4f})"
+        )

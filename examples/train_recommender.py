@@ -10,13 +10,23 @@ registry's usage gate will keep this model out of ``champion``.
 """
 
 from limelight.flows import Flow, Param, current, step
-from limelight.recsys import EASE, ImplicitALS, ItemKNN, Popularity, evaluate, load_dataset, random_holdout
+from limelight.recsys import (
+    EASE,
+    ImplicitALS,
+    ItemKNN,
+    Popularity,
+    evaluate,
+    load_dataset,
+    random_holdout,
+)
 
 MODELS = {"popularity": Popularity, "ease": EASE, "itemknn": ItemKNN, "ials": ImplicitALS}
 
 
 class TrainRecommender(Flow):
-    dataset = Param(default="movielens-100k", help="a dataset name known to limelight datasets list")
+    dataset = Param(
+        default="movielens-100k", help="a dataset name known to limelight datasets list"
+    )
     data = Param(default="", help="its folder (default: $LIMELIGHT_DATA or the download cache)")
     configs = Param(
         default=[
@@ -36,7 +46,9 @@ class TrainRecommender(Flow):
             if not isinstance(config, dict) or config.get("model") not in MODELS:
                 raise ValueError(f"each config needs 'model' in {sorted(MODELS)}, got {config!r}")
         data = load_dataset(self.dataset, self.data or None)
-        current.use_dataset(data.name, path=self.data or None, license=data.license, usage=data.usage)
+        current.use_dataset(
+            data.name, path=self.data or None, license=data.license, usage=data.usage
+        )
         self.train, self.test = random_holdout(data, self.test_fraction, seed=self.seed)
         self.next(self.fit, foreach="configs")
 
@@ -46,8 +58,11 @@ class TrainRecommender(Flow):
         name = config.pop("model")
         self.model = MODELS[name](**config).fit(self.train)
         self.label = f"{name} {config}" if config else name
-        self.metrics = {k: float(v) for k, v in evaluate(self.model, self.test, k=[10, 20]).items()
-                        if isinstance(v, int | float)}
+        self.metrics = {
+            k: float(v)
+            for k, v in evaluate(self.model, self.test, k=[10, 20]).items()
+            if isinstance(v, int | float)
+        }
         for metric, value in self.metrics.items():
             current.log_metric(metric, value)
         print(f"{self.label}: ndcg@10={self.metrics['ndcg@10']:.4f}")
@@ -55,11 +70,14 @@ class TrainRecommender(Flow):
 
     @step
     def choose(self, inputs):
-        self.leaderboard = sorted(((i.label, i.metrics["ndcg@10"]) for i in inputs),
-                                  key=lambda pair: -pair[1])
+        self.leaderboard = sorted(
+            ((i.label, i.metrics["ndcg@10"]) for i in inputs), key=lambda pair: -pair[1]
+        )
         best = max(inputs, key=lambda i: i.metrics["ndcg@10"])
         self.best = best.label
-        self.version = current.register_model("movielens-recs", best.model, metrics=best.metrics).version
+        self.version = current.register_model(
+            "movielens-recs", best.model, metrics=best.metrics
+        ).version
         self.next(self.end)
 
     @step
