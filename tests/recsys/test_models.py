@@ -219,6 +219,8 @@ def test_state_round_trips_through_memory_mapped_files_without_copies(
             assert np.shares_memory(new_state[key], value), key
     with pytest.raises(InvalidInputError, match="not a"):
         EASE.from_state({**state, "class": "Popularity"})
+    with pytest.raises(InvalidInputError, match="newer Limelight"):
+        Recommender.from_state({**state, "state_version": 99})
 
 
 def test_checkerboard_puts_the_held_out_diagonal_first() -> None:

@@ -27,6 +27,7 @@ __all__ = ["Recommender", "State", "blas_threads", "top_k"]
 State = dict[str, "np.ndarray | int | float | str"]
 _REGISTRY: dict[str, type[Recommender]] = {}
 _BATCH = 1024
+_STATE_VERSION = 1
 
 
 def blas_threads(n: int) -> AbstractContextManager[object]:
@@ -289,6 +290,7 @@ class Recommender:
         X = self.user_items_
         state: State = {
             "class": type(self).__name__,
+            "state_version": _STATE_VERSION,
             "user_ids": self.user_ids_,
             "item_ids": self.item_ids_,
             "seen.indptr": X.indptr,
@@ -314,6 +316,11 @@ class Recommender:
             raise InvalidInputError(
                 f"state is for class {name!r}, which is not a {cls.__name__}; "
                 f"known: {sorted(_REGISTRY)}"
+            )
+        version = _scalar(state.get("state_version", _STATE_VERSION))
+        if not isinstance(version, int) or version > _STATE_VERSION:
+            raise InvalidInputError(
+                f"state_version {version!r} was written by a newer Limelight; upgrade to load it"
             )
         params = {p: _scalar(state[f"param.{p}"]) for p in target._params if f"param.{p}" in state}
         model = target(**params)
