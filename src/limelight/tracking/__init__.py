@@ -15,7 +15,13 @@ documented in ``limelight.tracking._filters``::
 from limelight.tracking._datasets import USAGES, Dataset, record_dataset_use, use_dataset_hook
 from limelight.tracking._filters import FilterError
 from limelight.tracking._notebook import TrackedRun, start_run
-from limelight.tracking._search import MetricHistory, RunSummary, metric_history, search_runs
+from limelight.tracking._search import (
+    MetricHistory,
+    RunSummary,
+    count_runs,
+    metric_history,
+    search_runs,
+)
 
 __all__ = [
     "USAGES",
@@ -24,6 +30,7 @@ __all__ = [
     "MetricHistory",
     "RunSummary",
     "TrackedRun",
+    "count_runs",
     "metric_history",
     "record_dataset_use",
     "search_runs",

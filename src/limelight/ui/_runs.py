@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,16 +17,13 @@ import sqlalchemy as sa
 from limelight.core.errors import InvalidInputError, NotFoundError
 from limelight.flows.client import Run, Task
 from limelight.store import Store
-from limelight.store.recording import metric_value_from_row
-from limelight.store.schema import flows, metrics, params, runs, tags
-from limelight.tracking import metric_history
-from limelight.tracking._filters import parse_filter, parse_order
+from limelight.store.schema import flows, runs
+from limelight.tracking import RunSummary, count_runs, metric_history, search_runs
 
 __all__ = [
     "PAGE_SIZES",
     "STATUSES",
     "RunPage",
-    "RunRow",
     "artifact_preview",
     "compare_runs",
     "flow_graph",
@@ -42,29 +39,10 @@ _SAFE_PREVIEW = ("json", "npy", "arrow", "pandas")
 
 
 @dataclass
-class RunRow:
-    """One line of the run list."""
-
-    id: int
-    flow: str
-    kind: str
-    status: str
-    created_at: float
-    finished_at: float | None
-    params: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, float] = field(default_factory=dict)
-    tags: list[str] = field(default_factory=list)
-
-    @property
-    def duration(self) -> float | None:
-        return None if self.finished_at is None else self.finished_at - self.created_at
-
-
-@dataclass
 class RunPage:
     """A page of runs and what it takes to draw the pager."""
 
-    rows: list[RunRow]
+    rows: list[RunSummary]
     total: int
     page: int
     per_page: int
@@ -104,69 +82,20 @@ def list_runs(
         raise InvalidInputError(f"per_page must be one of {', '.join(map(str, PAGE_SIZES))}")
     if status and status not in STATUSES:
         raise InvalidInputError(f"unknown status {status!r}; choose from {', '.join(STATUSES)}")
-    conditions = []
-    if flow:
-        conditions.append(runs.c.flow == flow)
-    if status:
-        conditions.append(runs.c.status == status)
-    if tag:
-        conditions.append(sa.exists().where(tags.c.run_id == runs.c.id, tags.c.tag == tag))
-    condition = parse_filter(where)
-    if condition is not None:
-        conditions.append(condition)
-    query = sa.select(runs).where(*conditions)
-    if order:
-        ordering = parse_order(order)
-        column = ordering.expression
-        query = query.order_by(
-            column.desc().nulls_last() if ordering.descending else column.asc().nulls_last()
-        )
-    query = query.order_by(runs.c.id.desc()).limit(size).offset((number - 1) * size)
-    count = sa.select(sa.func.count()).select_from(runs).where(*conditions)
-    with store.metadata.connect() as conn:
-        total = int(conn.execute(count).scalar() or 0)
-        found = {
-            r.id: RunRow(r.id, r.flow, r.kind, r.status, r.created_at, r.finished_at)
-            for r in conn.execute(query)
-        }
-        _fill(conn, found)
-    return RunPage(list(found.values()), total, number, size)
-
-
-def _fill(conn: sa.Connection, found: dict[int, RunRow]) -> None:
-    ids = list(found)
-    if not ids:
-        return
-    for run_id, name, value in conn.execute(
-        sa.select(params.c.run_id, params.c.name, params.c.value).where(params.c.run_id.in_(ids))
-    ):
-        found[run_id].params[name] = value
-    for run_id, tag in conn.execute(
-        sa.select(tags.c.run_id, tags.c.tag).where(tags.c.run_id.in_(ids)).order_by(tags.c.tag)
-    ):
-        found[run_id].tags.append(tag)
-    latest = (
-        sa.select(
-            metrics.c.run_id,
-            metrics.c.name,
-            metrics.c.value,
-            metrics.c.value_text,
-            sa.func.row_number()
-            .over(
-                partition_by=(metrics.c.run_id, metrics.c.name),
-                order_by=(metrics.c.step.desc(), metrics.c.id.desc()),
-            )
-            .label("rank"),
-        )
-        .where(metrics.c.run_id.in_(ids))
-        .subquery()
+    total = count_runs(
+        store=store, flow=flow or None, where=where, status=status or None, tag=tag or None
     )
-    for run_id, name, value, text in conn.execute(
-        sa.select(latest.c.run_id, latest.c.name, latest.c.value, latest.c.value_text).where(
-            latest.c.rank == 1
-        )
-    ):
-        found[run_id].metrics[name] = metric_value_from_row(value, text)
+    rows = search_runs(
+        store=store,
+        flow=flow or None,
+        where=where,
+        status=status or None,
+        tag=tag or None,
+        order_by=order or None,
+        limit=size,
+        offset=(number - 1) * size,
+    )
+    return RunPage(rows, total, number, size)
 
 
 def flow_names(store: Store) -> list[str]:
@@ -229,7 +158,7 @@ def artifact_preview(store: Store, task: Task, name: str) -> str | None:
 
 def compare_runs(
     store: Store, ids: list[str]
-) -> tuple[list[RunRow], list[str], list[str], dict[str, dict[str, Any]]]:
+) -> tuple[list[RunSummary], list[str], list[str], dict[str, dict[str, Any]]]:
     """Runs side by side: rows, the union of param and metric names, and each metric's curves."""
     if len(ids) < 1:
         raise InvalidInputError("pick runs to compare: /compare?run=FLOW/ID&run=FLOW/ID")
@@ -241,12 +170,7 @@ def compare_runs(
         if not piece.isdigit():
             raise InvalidInputError(f"{text!r} is not a run id (FLOW/ID or ID)")
         numbers.append(int(piece))
-    with store.metadata.connect() as conn:
-        found = {
-            r.id: RunRow(r.id, r.flow, r.kind, r.status, r.created_at, r.finished_at)
-            for r in conn.execute(sa.select(runs).where(runs.c.id.in_(numbers)))
-        }
-        _fill(conn, found)
+    found = {r.id: r for r in search_runs(store=store, run_ids=numbers, limit=len(numbers))}
     missing = [n for n in numbers if n not in found]
     if missing:
         raise NotFoundError(f"there is no run {', '.join(map(str, missing))}")
