@@ -108,6 +108,9 @@ class _Tee(io.TextIOBase):
     def isatty(self) -> bool:
         return self.stream.isatty()
 
+    def fileno(self) -> int:  # output of subprocesses goes to the terminal, uncopied
+        return self.stream.fileno()
+
     @property
     def encoding(self) -> str:  # type: ignore[override]
         return getattr(self.stream, "encoding", "utf-8")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import getpass
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,7 +21,8 @@ __all__ = [
     "create_tasks",
     "finish_run",
     "heartbeat",
-    "record_attempt_end",
+    "AttemptEnd",
+    "record_attempt_ends",
     "record_started",
     "reuse_task",
 ]
@@ -128,78 +130,101 @@ def create_tasks(metadata: MetadataStore, run_id: int, specs: list[dict[str, Any
 
 
 def record_started(
-    metadata: MetadataStore, started: list[tuple[int, int, str, str]], at: float | None = None
+    metadata: MetadataStore,
+    started: list[tuple[int, int, str, str]],
+    at: float | None = None,
+    new_steps: Collection[str] = (),
 ) -> None:
     """Mark (task_id, attempt, step, worker) as running since ``at``, in one transaction.
 
-    ``at`` is taken before the tasks were handed to workers, which may finish before this runs.
+    ``at`` is taken before the tasks were handed to workers, which may finish before this runs;
+    ``new_steps`` are the steps whose first task this is (marked running too).
     """
     if not started:
         return
     now = time.time() if at is None else at
+    tid: sa.BindParameter[int] = sa.bindparam("tid", type_=sa.Integer)
 
     def work(conn: sa.Connection) -> None:
-        for task_id, attempt, _step, worker in started:
-            conn.execute(
-                tasks.update()
-                .where(tasks.c.id == task_id)
-                .values(attempts=attempt + 1, started_at=sa.func.coalesce(tasks.c.started_at, now))
-            )
-            # the worker may have finished already: never turn its result back into "running"
-            conn.execute(
-                tasks.update()
-                .where(tasks.c.id == task_id, tasks.c.status == "pending")
-                .values(status="running")
-            )
-            conn.execute(
-                attempts.insert().values(
-                    task_id=task_id,
-                    attempt=attempt,
-                    status="running",
-                    started_at=now,
-                    worker=worker,
-                )
-            )
-        names = sorted({step for _, _, step, _ in started})
         conn.execute(
-            steps.update()
-            .where(
-                steps.c.run_id
-                == sa.select(tasks.c.run_id).where(tasks.c.id == started[0][0]).scalar_subquery(),
-                steps.c.name.in_(names),
-                steps.c.status == "pending",
-            )
-            .values(status="running", started_at=now)
+            tasks.update()
+            .where(tasks.c.id == tid)
+            .values(
+                attempts=sa.bindparam("n"),
+                started_at=sa.func.coalesce(tasks.c.started_at, now),
+            ),
+            [{"tid": task_id, "n": attempt + 1} for task_id, attempt, _, _ in started],
         )
+        # the worker may have finished already: never turn its result back into "running"
+        conn.execute(
+            tasks.update()
+            .where(tasks.c.id == tid, tasks.c.status == "pending")
+            .values(status="running"),
+            [{"tid": task_id} for task_id, _, _, _ in started],
+        )
+        conn.execute(
+            attempts.insert(),
+            [
+                {
+                    "task_id": task_id,
+                    "attempt": attempt,
+                    "status": "running",
+                    "started_at": now,
+                    "worker": worker,
+                }
+                for task_id, attempt, _, worker in started
+            ],
+        )
+        if new_steps:
+            conn.execute(
+                steps.update()
+                .where(
+                    steps.c.run_id
+                    == sa.select(tasks.c.run_id)
+                    .where(tasks.c.id == started[0][0])
+                    .scalar_subquery(),
+                    steps.c.name.in_(sorted(new_steps)),
+                    steps.c.status == "pending",
+                )
+                .values(status="running", started_at=now)
+            )
 
     metadata.transaction(work)
 
 
-def record_attempt_end(
-    metadata: MetadataStore,
-    task_id: int,
-    attempt: int,
-    *,
-    ok: bool,
-    error: str | None,
-    final: bool,
-    logs: tuple[str | None, str | None],
-) -> None:
-    """Close an attempt; on a final failure mark the task failed with its error and logs."""
+@dataclass
+class AttemptEnd:
+    """How one attempt of a task ended, as the scheduler records it."""
+
+    task_id: int
+    attempt: int
+    ok: bool
+    error: str | None
+    final: bool
+    logs: tuple[str | None, str | None]
+
+
+def record_attempt_ends(metadata: MetadataStore, ends: Sequence[AttemptEnd]) -> None:
+    """Close attempts; a final failure marks its task failed with its error and logs."""
+    if not ends:
+        return
     now = time.time()
 
     def work(conn: sa.Connection) -> None:
-        conn.execute(
-            attempts.update()
-            .where(attempts.c.task_id == task_id, attempts.c.attempt == attempt)
-            .values(status="succeeded" if ok else "failed", finished_at=now, error=error)
-        )
-        values: dict[str, Any] = {"stdout_key": logs[0], "stderr_key": logs[1]}
-        if not ok and final:
-            values.update(status="failed", finished_at=now, error=error)
-        elif not ok:
-            values.update(status="pending", error=error)
-        conn.execute(tasks.update().where(tasks.c.id == task_id).values(**values))
+        for end in ends:
+            conn.execute(
+                attempts.update()
+                .where(attempts.c.task_id == end.task_id, attempts.c.attempt == end.attempt)
+                .values(
+                    status="succeeded" if end.ok else "failed", finished_at=now, error=end.error
+                )
+            )
+            values: dict[str, Any] = {"stdout_key": end.logs[0], "stderr_key": end.logs[1]}
+            if not end.ok and end.final:
+                values.update(status="failed", finished_at=now, error=end.error)
+            elif not end.ok:
+                values.update(status="pending", error=end.error)
+            conn.execute(tasks.update().where(tasks.c.id == end.task_id).values(**values))
 
     metadata.transaction(work)
 

@@ -22,9 +22,10 @@ from limelight.flows._executors import Executor
 from limelight.flows._graph import FlowGraph
 from limelight.flows._progress import Progress
 from limelight.flows._records import (
+    AttemptEnd,
     create_tasks,
     heartbeat,
-    record_attempt_end,
+    record_attempt_ends,
     record_started,
     reuse_task,
 )
@@ -113,6 +114,8 @@ class Scheduler:
         self.failed: list[tuple[_Task, str]] = []
         self._counter = itertools.count()
         self._completed: deque[tuple[_Task, TaskResult | None]] = deque()
+        self._arrived: dict[tuple[str, str], int] = {}  # (join, path): inputs succeeded so far
+        self._started_steps: set[str] = set()
 
     # -- creating tasks -------------------------------------------------------------------------
     def _create(self, specs: list[tuple[str, str, list[int], list[dict[str, Any]]]]) -> None:
@@ -196,6 +199,11 @@ class Scheduler:
             path = task.path
             keys = [(parent, path) for parent in self.graph.nodes[join_name].parents]
             stack = task.stack
+        # count arrivals: checking every input on each arrival is quadratic in a wide foreach
+        arrived = self._arrived.get((join_name, path), 0) + 1
+        self._arrived[(join_name, path)] = arrived
+        if arrived < len(keys):
+            return None
         inputs = [self.tasks.get(k) for k in keys]
         if any(t is None or t.status != "succeeded" for t in inputs):
             return None
@@ -235,24 +243,31 @@ class Scheduler:
             self.running[task.id] = (task, now + limit if limit else None)
             started.append((task.id, task.attempt, task.step, worker))
             self.progress.task_started(task.step)
-        record_started(self.store.metadata, started, submitted_at)
+        new_steps = {step for _, _, step, _ in started} - self._started_steps
+        self._started_steps |= new_steps
+        record_started(self.store.metadata, started, submitted_at, new_steps)
 
-    def _finished(self, result: TaskResult) -> None:
-        entry = self.running.pop(result.task_id, None)
-        if entry is None:
-            return
-        task = entry[0]
-        options = self.options[task.step]
-        final = task.attempt + 1 >= options.retries + 1
-        record_attempt_end(
+    def _finished(self, results: list[TaskResult]) -> None:
+        """Record how the attempts of ``results`` ended (one transaction), then act on each."""
+        ended = []
+        for result in results:
+            entry = self.running.pop(result.task_id, None)
+            if entry is not None:
+                task = entry[0]
+                final = task.attempt + 1 >= self.options[task.step].retries + 1
+                ended.append((task, result, final))
+        record_attempt_ends(
             self.store.metadata,
-            task.id,
-            task.attempt,
-            ok=result.ok,
-            error=result.error,
-            final=final,
-            logs=result.logs,
+            [
+                AttemptEnd(task.id, task.attempt, result.ok, result.error, final, result.logs)
+                for task, result, final in ended
+            ],
         )
+        for task, result, final in ended:
+            self._after_attempt(task, result, final)
+
+    def _after_attempt(self, task: _Task, result: TaskResult, final: bool) -> None:
+        options = self.options[task.step]
         if result.ok:
             task.status, task.foreach_count = "succeeded", result.foreach_count
             self.progress.task_succeeded(task.step, task.path, result.seconds)
@@ -293,8 +308,7 @@ class Scheduler:
                 timeout = 0.5
                 if self.delayed:
                     timeout = min(timeout, max(0.0, self.delayed[0][0] - time.monotonic()))
-                for result in self.executor.wait(timeout):
-                    self._finished(result)
+                self._finished(self.executor.wait(timeout))
                 now = time.monotonic()
                 for task_id, (_task, deadline) in list(self.running.items()):
                     if deadline is not None and now > deadline:
