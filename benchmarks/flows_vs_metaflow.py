@@ -319,6 +319,7 @@ def main() -> None:
     results: dict[str, dict[str, list[dict[str, float]]]] = {
         t.name: {f: [] for f in flows} for t in tools
     }
+    print(f"load average at the start: {os.getloadavg()}", file=sys.stderr)
     try:
         for tool in tools:  # warm-up: byte-compile, create stores, fill the page cache
             bench(tool, "linear")
@@ -345,9 +346,10 @@ def main() -> None:
         "array": f"3. {sizes.array_mb} MB array start -> use",
         "resume": "4. resume of 1 after a failed end",
     }
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     print(
         f"\nFlows: Limelight vs Metaflow {mf_version} (medians of {sizes.reps}; "
-        f"{os.cpu_count()} CPUs)\n"
+        f"{os.cpu_count()} CPUs; load average at the end {load})\n"
     )
     header = (
         f"{'flow':32s} {'limelight s':>11s} {'metaflow s':>10s} {'speed-up':>8s} "
@@ -377,6 +379,8 @@ def main() -> None:
             "limelight_pss_mb": round(ll_m, 1),
             "metaflow_pss_mb": round(mf_m, 1),
             "memory_ratio": round(mf_m / ll_m, 2),
+            "limelight_best_s": round(min(r["wall"] for r in results["limelight"][flow]), 3),
+            "metaflow_best_s": round(min(r["wall"] for r in results["metaflow"][flow]), 3),
             "limelight_max_rss_mb": round(ll_r, 1),
             "metaflow_max_rss_mb": round(mf_r, 1),
         }
