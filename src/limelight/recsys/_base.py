@@ -113,22 +113,18 @@ class Recommender:
             )
             if X.nnz == 0:
                 raise InvalidInputError(f"cannot fit on {data.name!r}: it has no interactions")
-            self.user_ids_ = data.user_ids
-            self.item_ids_ = data.item_ids
-            self.dataset_ = data.name
-            self.license_ = data.license
-            self.usage_ = data.usage
             X = _check_matrix(X)
+            ids = (data.user_ids, data.item_ids)
+            about = (data.name, data.license, data.usage)
         else:
             X = _check_matrix(data)
-            self.user_ids_ = np.arange(X.shape[0], dtype=np.int64)
-            self.item_ids_ = np.arange(X.shape[1], dtype=np.int64)
-            self.dataset_ = "matrix"
-            self.license_ = "unknown"
-            self.usage_ = "unknown"
+            ids = (np.arange(X.shape[0], dtype=np.int64), np.arange(X.shape[1], dtype=np.int64))
+            about = ("matrix", "unknown", "unknown")
+        self._fit(X)  # fitted attributes are set only once the model has learnt
+        self.user_ids_, self.item_ids_ = ids
+        self.dataset_, self.license_, self.usage_ = about
         self.user_items_ = X
         self.item_popularity_ = np.bincount(X.indices, minlength=X.shape[1]).astype(np.int64)
-        self._fit(X)
         return self
 
     def _fit(self, X: sp.csr_matrix) -> None:
