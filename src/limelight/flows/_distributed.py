@@ -129,7 +129,7 @@ class _Distributed:
         self._store = Store(config)
         self._running: dict[int, tuple[TaskJob, Any]] = {}
         self._stopped: dict[int, str] = {}  # task id -> why the launcher stopped it
-        self._done: queue.SimpleQueue[tuple[int, Any]] = queue.SimpleQueue()
+        self._done: queue.SimpleQueue[tuple[int, Any, Any]] = queue.SimpleQueue()
         self._log_dir = tempfile.mkdtemp(prefix="limelight-logs-")
         self._capacity = 0
         self._capacity_at = 0.0
@@ -143,6 +143,8 @@ class _Distributed:
         now = time.monotonic()
         if now - self._capacity_at > _CAPACITY_REFRESH:
             self._capacity, self._capacity_at = max(1, self._cluster_slots()), now
+        # no more tasks than the cluster runs at once: a task queued behind another on a worker
+        # would start its @timeout clock early, and fail with that worker if it is killed
         return self._capacity - len(self._running)
 
     def _prepare(self, job: TaskJob) -> TaskJob:
@@ -158,6 +160,14 @@ class _Distributed:
     def _outcome(self, handle: Any) -> TaskResult:  # pragma: no cover - each engine says
         raise NotImplementedError
 
+    def _settled(self, task_id: int, handle: Any) -> None:
+        """Fetch a finished task's result (in the engine's thread, not the scheduler's)."""
+        try:
+            outcome: TaskResult | Exception = self._outcome(handle)
+        except Exception as exc:
+            outcome = exc
+        self._done.put((task_id, handle, outcome))
+
     def wait(self, timeout: float) -> list[TaskResult]:
         if not self._running:
             time.sleep(max(0.0, min(timeout, 0.05)))
@@ -168,7 +178,7 @@ class _Distributed:
             while True:
                 finished.append(self._done.get_nowait())
         results = []
-        for task_id, handle in finished:
+        for task_id, handle, outcome in finished:
             entry = self._running.get(task_id)
             if entry is None or entry[1] is not handle:
                 continue  # an older attempt, already reported
@@ -178,10 +188,10 @@ class _Distributed:
             if reason is not None:
                 results.append(self._lost(job, reason))
                 continue
-            try:
-                results.append(self._outcome(handle))
-            except Exception as exc:
-                results.append(self._lost(job, self._describe(exc)))
+            if isinstance(outcome, Exception):
+                results.append(self._lost(job, self._describe(outcome)))
+            else:
+                results.append(outcome)
         return results
 
     def _describe(self, exc: BaseException) -> str:
@@ -265,7 +275,7 @@ class DaskExecutor(_Distributed):
             retries=0,
         )
         self._running[job.task_id] = (job, future)
-        future.add_done_callback(lambda f, task_id=job.task_id: self._done.put((task_id, f)))
+        future.add_done_callback(lambda f, task_id=job.task_id: self._settled(task_id, f))
         return f"dask {future.key}"
 
     def _outcome(self, handle: Any) -> TaskResult:
@@ -354,7 +364,7 @@ class RayExecutor(_Distributed):
             ready, _ = self._ray.wait(list(refs), num_returns=1, timeout=0.1, fetch_local=False)
             for ref in ready:
                 reported.add(ref)
-                self._done.put((refs[ref], ref))
+                self._settled(refs[ref], ref)
 
     def _cluster_slots(self) -> int:
         return int(self._ray.cluster_resources().get("CPU", 1))
