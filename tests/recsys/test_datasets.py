@@ -67,6 +67,14 @@ def test_csv_with_a_column_mapping(datasets_dir: Path) -> None:
     assert len(named) == len(data) and named.license == DATASETS["movielens-1m"].license
 
 
+def test_headerless_csv_takes_column_names(tmp_path: Path) -> None:
+    path = tmp_path / "plays.tsv"
+    path.write_text("a\t10\t1700000000\nb\t11\t1700000001\n")
+    data = load_interactions(path, sep="\t", names=["user", "item", "ts"], timestamp="ts")
+    assert data.user_ids.tolist() == ["a", "b"] and data.item_ids.tolist() == [10, 11]
+    assert data.timestamp is not None and data.timestamp.tolist() == [1700000000, 1700000001]
+
+
 def test_parquet_string_ids_stay_strings_unless_asked(tmp_path: Path) -> None:
     path = tmp_path / "x.parquet"
     pq.write_table(pa.table({"u": ["7", "8"], "i": ["1", "2"]}), path)

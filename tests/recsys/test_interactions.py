@@ -30,6 +30,16 @@ def test_matrix_is_user_by_item_and_keeps_one_entry_per_pair() -> None:
     assert data.matrix().dtype == np.float32
 
 
+def test_columns_of_pandas_and_pyarrow_are_accepted() -> None:
+    import pandas as pd
+    import pyarrow as pa
+
+    data = Interactions.from_arrays(pd.Series(["x", "y"]), pa.array([3, 4]))
+    assert data.user_ids.tolist() == ["x", "y"] and data.item_ids.dtype == np.int64
+    with pytest.raises(InvalidInputError, match="mix types"):
+        Interactions.from_arrays(pd.Series(["x", 1]), [1, 2])
+
+
 def test_ids_of_the_other_kind_are_converted_when_looking_up() -> None:
     data = Interactions.from_arrays([1, 2], ["10", "20"])
     assert data.user_index_of(["2", "x"]).tolist() == [1, -1]

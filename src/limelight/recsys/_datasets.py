@@ -171,14 +171,16 @@ def load_interactions(
     rating: str | None = None,
     timestamp: str | None = None,
     sep: str = ",",
+    names: list[str] | None = None,
     id_type: Literal["auto", "int", "str"] = "auto",
     name: str | None = None,
     license: str = "unknown",
     usage: str = "unknown",
 ) -> Interactions:
-    """Interactions from a CSV (with a header) or Parquet file, given which column is which.
+    """Interactions from a CSV or Parquet file, given which column is which.
 
-    ``id_type="int"`` turns string ids such as ``"1193"`` into integers.
+    A CSV without a header row takes its column ``names``; ``id_type="int"`` turns string
+    ids such as ``"1193"`` into integers.
     """
     import pyarrow as pa
 
@@ -197,7 +199,11 @@ def load_interactions(
         else:
             import pyarrow.csv as pcsv
 
-            table = pcsv.read_csv(path, parse_options=pcsv.ParseOptions(delimiter=sep))
+            table = pcsv.read_csv(
+                path,
+                read_options=pcsv.ReadOptions(column_names=names),
+                parse_options=pcsv.ParseOptions(delimiter=sep),
+            )
             _check_columns(path, columns, table.column_names)
     except (pa.ArrowInvalid, OSError) as exc:
         raise InvalidInputError(

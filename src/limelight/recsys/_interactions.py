@@ -24,6 +24,8 @@ IdArray = np.ndarray
 
 def as_id_array(values: Any, what: str = "ids") -> np.ndarray:
     """``values`` as a 1-D array of int64 or unicode ids; a mix of ints and strings is an error."""
+    if not isinstance(values, np.ndarray) and hasattr(values, "to_numpy"):
+        values = values.to_numpy()  # pandas and pyarrow columns
     if isinstance(values, np.ndarray) and values.dtype != object:
         arr = values.reshape(-1) if values.ndim == 0 else values
     else:
