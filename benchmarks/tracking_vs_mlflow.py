@@ -18,10 +18,13 @@ with ``--quick``) with two params and two metrics each are seeded into both syst
 against ``search_runs(where="metrics.ndcg > 0.4 and params.l2 = 500")``; both must return the
 same number of runs as the seed data says. MLflow is seeded through its own SQLAlchemy models in
 one session (its ``log_batch`` per run commits several times per run); Limelight through its
-public API (``start_run(params=...)``, ``log_metric``, ``end``). Searches are timed after one
-untimed call. Medians of 3 repetitions (interleaved).
+public API (``start_run(params=...)``, ``log_metric``, ``end``). After one untimed search each,
+7 searches (5 with ``--quick``) alternate between the two (MLflow's in a peer process that waits
+for each request). Logging: medians of 3 repetitions, alternating between the two.
 
-    python benchmarks/tracking_vs_mlflow.py [--quick]
+    python benchmarks/tracking_vs_mlflow.py [--quick] [--profile]
+
+``--profile`` runs only Limelight's side under cProfile and prints where the time goes.
 
 Prints a table and ends with one line of JSON (medians and ratios Limelight / MLflow).
 """
@@ -34,6 +37,7 @@ import math
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -55,13 +59,14 @@ TARGETS = {"single": 1000.0, "batch": 20.0, "search": 10.0}
 @dataclass(frozen=True)
 class Sizes:
     reps: int
+    searches: int  # timed searches in each system
     values: int  # Limelight one at a time, and both batched
     mlflow_single: int  # MLflow one at a time
     runs: int  # seeded for the search
 
 
-FULL = Sizes(3, 10_000, 1_000, 10_000)
-QUICK = Sizes(3, 2_000, 100, 2_000)
+FULL = Sizes(3, 7, 10_000, 1_000, 10_000)
+QUICK = Sizes(3, 5, 2_000, 100, 2_000)
 
 
 def value_at(i: int) -> float:
@@ -120,7 +125,7 @@ MLFLOW_SEARCH = (
     MLFLOW_COMMON
     + r"""
 import uuid
-folder, seed_file, reps, where = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+folder, seed_file, where = sys.argv[1], sys.argv[2], sys.argv[3]
 uri = f"sqlite:///{folder}/mlflow.db"
 mlflow.set_tracking_uri(uri)
 experiment_id = mlflow.create_experiment("search")
@@ -158,13 +163,12 @@ def search():
     return mlflow.search_runs(experiment_ids=[experiment_id], filter_string=where)
 
 count = len(search())  # warm-up, not timed
-times = []
-for _ in range(reps):
+print(json.dumps({"seed": seeded, "count": count}), flush=True)
+for line in sys.stdin:  # one timed search per line, so that the caller can alternate
     started = time.perf_counter()
     found = search()
-    times.append(time.perf_counter() - started)
-    assert len(found) == count
-print(json.dumps({"seed": seeded, "search": times, "count": count}))
+    elapsed = time.perf_counter() - started
+    print(json.dumps({"search": elapsed, "count": len(found)}), flush=True)
 """
 )
 
@@ -218,8 +222,9 @@ def limelight_logging(folder: Path, n_single: int, n_batch: int) -> dict[str, An
     return {"single": single, "batch": batched, "read": read, "read_values": got}
 
 
-def limelight_search(folder: Path, seed: list[dict[str, Any]], reps: int) -> dict[str, Any]:
-    from limelight.tracking import search_runs, start_run
+def limelight_seed(folder: Path, seed: list[dict[str, Any]]) -> float:
+    """Seed the runs through the public API in a fresh LIMELIGHT_HOME; the seconds it took."""
+    from limelight.tracking import start_run
 
     _fresh_home(folder, "limelight-search")
     started = time.perf_counter()
@@ -228,21 +233,77 @@ def limelight_search(folder: Path, seed: list[dict[str, Any]], reps: int) -> dic
         for name, value in run_data["metrics"].items():
             run.log_metric(name, value)
         run.end()
-    seeded = time.perf_counter() - started
+    return time.perf_counter() - started
 
-    def search() -> list[Any]:
-        return search_runs(flow="search", where=WHERE_LIMELIGHT, limit=len(seed) + 1)
 
-    count = len(search())  # warm-up, not timed
-    times = []
-    for _ in range(reps):
-        started = time.perf_counter()
-        found = search()
-        times.append(time.perf_counter() - started)
-        if len(found) != count:
-            raise RuntimeError(f"search returned {len(found)} runs, then {count}")
-    _close_store()
-    return {"seed": seeded, "search": times, "count": count}
+def limelight_search(runs: int) -> tuple[float, int]:
+    """One timed search of the seeded runs: (seconds, runs found)."""
+    from limelight.tracking import search_runs
+
+    started = time.perf_counter()
+    found = search_runs(flow="search", where=WHERE_LIMELIGHT, limit=runs + 1)
+    return time.perf_counter() - started, len(found)
+
+
+class MlflowSearch:
+    """The MLflow side of the search, in a peer process that seeds, then searches on request."""
+
+    def __init__(self, python: Path, folder: Path, seed: list[dict[str, Any]]) -> None:
+        seed_file = folder / "seed.json"
+        seed_file.write_text(json.dumps(seed))
+        self.process = subprocess.Popen(
+            [str(python), "-c", MLFLOW_SEARCH, str(folder), str(seed_file), WHERE_MLFLOW],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        ready = self._answer()
+        self.seed_seconds, self.count = float(ready["seed"]), int(ready["count"])
+
+    def _answer(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            if line.startswith("{"):
+                return dict(json.loads(line))
+        raise RuntimeError(f"the MLflow search process ended ({self.process.wait()})")
+
+    def search(self) -> tuple[float, int]:
+        assert self.process.stdin is not None
+        self.process.stdin.write("search\n")
+        self.process.stdin.flush()
+        answer = self._answer()
+        return float(answer["search"]), int(answer["count"])
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        self.process.wait(timeout=60)
+
+
+def search_phase(python: Path, sizes: Sizes, seed: list[dict[str, Any]]) -> dict[str, Any]:
+    """Seed both systems, then alternate timed searches (one untimed warm-up each)."""
+    result: dict[str, Any] = {"limelight": [], "mlflow": []}
+    with tempfile.TemporaryDirectory(prefix="tracking-search-") as tmp:
+        peer = MlflowSearch(python, Path(tmp), seed)
+        try:
+            result["mlflow_seed"], result["mlflow_count"] = peer.seed_seconds, peer.count
+            result["limelight_seed"] = limelight_seed(Path(tmp), seed)
+            _, result["limelight_count"] = limelight_search(sizes.runs)  # warm-up
+            for _ in range(sizes.searches):
+                for name, search in (
+                    ("limelight", lambda: limelight_search(sizes.runs)),
+                    ("mlflow", peer.search),
+                ):
+                    seconds, count = search()
+                    if count != result[f"{name}_count"]:
+                        raise RuntimeError(
+                            f"{name} found {count} runs, then {result[f'{name}_count']}"
+                        )
+                    result[name].append(seconds)
+        finally:
+            peer.close()
+            _close_store()
+    return result
 
 
 def make_seed(runs: int) -> list[dict[str, Any]]:
@@ -271,12 +332,11 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="cProfile Limelight's logging")
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
-    python = peer_python("mlflow-tracking", MLFLOW_REQUIREMENTS)
     os.environ.pop("LIMELIGHT_DB", None)
-
     if args.profile:
         _profile(sizes)
         return
+    python = peer_python("mlflow-tracking", MLFLOW_REQUIREMENTS)
 
     clock = time.perf_counter()
     lime: list[dict[str, Any]] = []
@@ -301,29 +361,22 @@ def main() -> None:
 
     seed = make_seed(sizes.runs)
     expected = sum(r["metrics"]["ndcg"] > 0.4 and r["params"]["l2"] == 500 for r in seed)
-    with tempfile.TemporaryDirectory(prefix="ll-search-") as tmp:
-        lime_search = limelight_search(Path(tmp), seed, sizes.reps)
-    elapsed = time.perf_counter() - clock
-    print(f"[{elapsed:5.0f} s] Limelight search done", file=sys.stderr, flush=True)
-    with tempfile.TemporaryDirectory(prefix="mlf-search-") as tmp:
-        seed_file = Path(tmp) / "seed.json"
-        seed_file.write_text(json.dumps(seed))
-        out = run_in_peer(python, MLFLOW_SEARCH, tmp, str(seed_file), str(sizes.reps), WHERE_MLFLOW)
-        mlf_search = _last_json(out)
-    if not lime_search["count"] == mlf_search["count"] == expected:
+    found = search_phase(python, sizes, seed)
+    if not found["limelight_count"] == found["mlflow_count"] == expected:
         raise RuntimeError(
-            f"search counts differ: Limelight {lime_search['count']}, MLflow "
-            f"{mlf_search['count']}, expected {expected}"
+            f"search counts differ: Limelight {found['limelight_count']}, MLflow "
+            f"{found['mlflow_count']}, expected {expected}"
         )
-    report(sizes, lime, mlf, lime_search, mlf_search, mlf[0]["version"])
+    elapsed = time.perf_counter() - clock
+    print(f"[{elapsed:5.0f} s] search done", file=sys.stderr, flush=True)
+    report(sizes, lime, mlf, found, mlf[0]["version"])
 
 
 def report(
     sizes: Sizes,
     lime: list[dict[str, Any]],
     mlf: list[dict[str, Any]],
-    lime_search: dict[str, Any],
-    mlf_search: dict[str, Any],
+    found: dict[str, Any],
     version: str,
 ) -> None:
     def rate(rows: list[dict[str, Any]], key: str, n: int) -> float:
@@ -362,30 +415,28 @@ def report(
         summary[f"{key}_limelight_values_per_s"] = round(ours, 1)
         summary[f"{key}_mlflow_values_per_s"] = round(theirs, 1)
         summary[f"{key}_ratio"] = round(ratio, 2)
-    ours_s = statistics.median(lime_search["search"])
-    theirs_s = statistics.median(mlf_search["search"])
+    ours_s = statistics.median(found["limelight"])
+    theirs_s = statistics.median(found["mlflow"])
     ratio = theirs_s / ours_s
     met["search"] = ratio >= TARGETS["search"]
     print(
         f"\nsearch_runs over {sizes.runs:,} runs ({WHERE_LIMELIGHT}): "
-        f"{lime_search['count']:,} matches in both"
+        f"{found['limelight_count']:,} matches in both; {sizes.searches} searches each, alternating"
     )
-    print(f"{'system':40} {'median s':>10} {'runs':>26}")
-    for name, result in (
-        ("Limelight search_runs", lime_search),
-        ("mlflow.search_runs", mlf_search),
-    ):
-        runs = " ".join(f"{t:.3f}" for t in result["search"])
-        print(f"{name:40} {statistics.median(result['search']):10.3f} {runs:>26}")
+    print(f"{'system':24} {'median s':>9} {'best s':>8}  all s")
+    for name, key in (("Limelight search_runs", "limelight"), ("mlflow.search_runs", "mlflow")):
+        times = found[key]
+        every = " ".join(f"{t:.3f}" for t in times)
+        print(f"{name:24} {statistics.median(times):9.3f} {min(times):8.3f}  {every}")
     print(f"speed-up: {ratio:.1f}x (target >= {TARGETS['search']:.0f}x)")
     print(
-        f"seeding (not compared): Limelight public API {lime_search['seed']:.1f} s, "
-        f"MLflow SQLAlchemy models in one session {mlf_search['seed']:.1f} s"
+        f"seeding (not compared): Limelight public API {found['limelight_seed']:.1f} s, "
+        f"MLflow SQLAlchemy models in one session {found['mlflow_seed']:.1f} s"
     )
     print("targets met: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in met.items()))
     summary.update(
         search_runs=sizes.runs,
-        search_matches=lime_search["count"],
+        search_matches=found["limelight_count"],
         search_limelight_s=round(ours_s, 4),
         search_mlflow_s=round(theirs_s, 4),
         search_ratio=round(ratio, 2),
@@ -403,8 +454,10 @@ def _profile(sizes: Sizes) -> None:
         profiler = cProfile.Profile()
         profiler.enable()
         limelight_logging(Path(tmp), sizes.values, sizes.values)
-        limelight_search(Path(tmp), make_seed(sizes.runs), 1)
+        limelight_seed(Path(tmp), make_seed(sizes.runs))
+        limelight_search(sizes.runs)
         profiler.disable()
+        _close_store()
     pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
 
 
