@@ -356,3 +356,30 @@ def test_cli_rejects_an_unknown_executor(
     code, _, err = _cli(capsys, "run", str(flow), "--executor", "spark")
     assert code == 2
     assert "'spark' is not one of" in err and "dask" in err
+
+
+def test_a_remote_worker_keeps_its_cache_in_a_home_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from limelight.core.config import resolve_config
+    from limelight.flows._distributed import _worker_config
+
+    here = resolve_config(home=tmp_path, db="sqlite:///x.db", artifacts="s3://b/p", environ={})
+    assert _worker_config(here) is here  # the launcher's home exists here: the same machine
+    elsewhere = here.with_(home=tmp_path / "on" / "the" / "laptop")
+    monkeypatch.setenv("LIMELIGHT_HOME", str(tmp_path / "worker-home"))
+    moved = _worker_config(elsewhere)
+    assert moved.home == tmp_path / "worker-home"
+    assert (moved.db, moved.artifacts, moved.events) == (
+        elsewhere.db,
+        elsewhere.artifacts,
+        elsewhere.events,
+    )
+
+
+def test_resources_become_engine_amounts() -> None:
+    from limelight.flows._distributed import _needs
+
+    assert _needs({}) == {"CPU": 1.0}
+    assert _needs({"cpu": 2, "gpu": 0, "memory": 512}) == {"CPU": 2.0, "MEMORY": 512 * 2**20}
+    assert _needs({"cpu": 0.5, "gpu": 1}) == {"CPU": 0.5, "GPU": 1.0}

@@ -63,10 +63,23 @@ def _flow_class(graph: FlowGraph) -> type[Flow]:
     return _loaded[key]
 
 
+def _worker_config(config: Config) -> Config:
+    """The launcher's configuration, with a home (for the cache of remote blobs) on this worker.
+
+    The stores are the launcher's (their URLs travel with the task); the home is the launcher's
+    when it exists here (same machine, shared disk), else the worker's ``LIMELIGHT_HOME``, else
+    a folder in the temporary directory.
+    """
+    if config.home.is_dir():
+        return config
+    home = os.environ.get("LIMELIGHT_HOME") or os.path.join(tempfile.gettempdir(), "limelight")
+    return config.with_(home=Path(home))
+
+
 def run_remote(job: TaskJob, graph: FlowGraph, config: Config, *, capture: bool) -> TaskResult:
     """Run one attempt in an engine worker; its stdout/stderr become blobs when ``capture``."""
     flow_class = _flow_class(graph)
-    store = open_store(config)
+    store = open_store(_worker_config(config))
     if not capture:
         job = dataclasses.replace(job, log_dir=None)
     elif job.log_dir is None or not os.path.isdir(job.log_dir):
