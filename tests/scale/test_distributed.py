@@ -232,17 +232,17 @@ def _listening(pids: set[int]) -> list[tuple[str, int]]:
 
 
 def test_the_cluster_listens_on_loopback_only(on_dask: Path, dask_cluster: Any) -> None:
-    run = Wide.run(n=4)  # the cluster is busy while we look
-    assert run.successful
-    pids = _tree(os.getpid())
-    listeners = _listening(pids)
     from distributed import Client
 
+    assert Wide.run(n=4).successful
     with Client(dask_cluster, set_as_default=False) as client:
+        client.wait_for_workers(2, timeout=60)  # one may be restarting after an earlier kill
         worker_pids = set(client.run(os.getpid).values())
-    assert len(worker_pids) == 2
-    assert worker_pids <= pids
+        pids = _tree(os.getpid())  # this process (scheduler, moto), nannies and workers
+        listeners = _listening(pids)
+    assert len(worker_pids) == 2 and worker_pids <= pids
     assert {pid for _, pid in listeners} & worker_pids, "no worker listener found: ss changed?"
+    assert os.getpid() in {pid for _, pid in listeners}, "the scheduler's listener is missing"
     outside = [(a, p) for a, p in listeners if a == "*" or not ipaddress.ip_address(a).is_loopback]
     assert not outside, f"listening beyond loopback: {outside}"
 
