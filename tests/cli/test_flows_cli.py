@@ -339,3 +339,17 @@ def test_python_api_from_a_loaded_file(home: Path, tmp_path: Path) -> None:
     flow_class = load_flow_class(_write(tmp_path, "sweep.py", SWEEP))
     assert issubclass(flow_class, Flow)
     assert flow_class.run(lambdas=[7]).data.summary == "base:7"
+
+
+def test_a_bad_graph_is_reported_with_file_and_line(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flow = _write(
+        tmp_path, "bad.py", SWEEP.replace("self.next(self.choose)", "self.next(self.nope)")
+    )
+    line = next(i for i, text in enumerate(flow.read_text().splitlines(), 1) if "self.nope" in text)
+    for command in ("run", "show"):
+        code, _, err = _cli(capsys, command, str(flow))
+        assert code == 2
+        assert f"step 'fit' ({flow}:{line}) goes next to 'nope', which is not a step" in err
+    assert not (home / "limelight.db").exists()  # nothing ran

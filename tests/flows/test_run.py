@@ -322,3 +322,35 @@ def test_ctrl_c_in_an_inline_run_stops_it_as_interrupted(home: Path) -> None:
     assert run["start"].task.status == "succeeded"
     assert run["stop"].task.status == "interrupted"
     assert "end" not in {s.name for s in run.steps() if s.status == "succeeded"}
+
+
+class Sleepers(Flow):
+    @step
+    def start(self):
+        self.naps = [0.6, 0.6]
+        self.next(self.nap, foreach="naps")
+
+    @step
+    def nap(self):
+        import time
+
+        time.sleep(self.input)
+        self.next(self.join)
+
+    @step
+    def join(self, inputs):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+def _overlap(run: Run) -> bool:
+    first, second = run["nap"].tasks
+    return first.started_at < second.finished_at and second.started_at < first.finished_at
+
+
+def test_foreach_tasks_run_in_parallel_up_to_max_workers(home: Path) -> None:
+    assert _overlap(Sleepers.run(max_workers=2))
+    assert not _overlap(Sleepers.run(max_workers=1))
