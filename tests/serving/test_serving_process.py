@@ -23,7 +23,14 @@ from limelight.store import open_store
 
 
 def test_two_workers_keep_alive_swap_under_load_and_drain(registry: Registry) -> None:
-    handle = serve_in_background(MODELS, workers=2, poll_seconds=0.1, env=subprocess_env())
+    handle = serve_in_background(
+        MODELS,
+        workers=2,
+        poll_seconds=0.1,
+        env=subprocess_env(),
+        graceful_seconds=5,
+        log_level="info",
+    )
     try:
         _check_keep_alive_latency(handle)
         _check_swap_under_load(handle, registry)

@@ -36,6 +36,7 @@ __all__ = ["ServerHandle", "bind_socket", "serve", "serve_in_background"]
 
 log = logging.getLogger("limelight.serving")
 STARTUP_FAILURE = 3
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
 def bind_socket(host: str = "127.0.0.1", port: int = 0, backlog: int = 2048) -> socket.socket:
@@ -83,13 +84,25 @@ def _run_worker(
 
     from limelight.serving._app import create_app
 
-    # uvicorn re-raises the signal that stopped it once it is done: make that a no-op here.
-    signal.signal(signal.SIGTERM, lambda *_: None)
-    signal.signal(signal.SIGINT, lambda *_: None)
+    # A stop signal may come before uvicorn handles signals (while models load): remember it.
+    # uvicorn also re-raises the signal that stopped it when it is done: harmless here.
+    server: Any = None
+    stop_early = False
+
+    def early_stop(signum: int, frame: Any) -> None:
+        nonlocal stop_early
+        stop_early = True
+        if server is not None:
+            server.should_exit = True
+
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, early_stop)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     graceful = float(options.pop("graceful_seconds", 30.0))
     log_level = str(options.pop("log_level", "warning"))
     app = create_app(models, config=config, **options)
     server = uvicorn.Server(_uvicorn_config(app, log_level=log_level, graceful_seconds=graceful))
+    server.should_exit = stop_early
     server.run(sockets=[sock])
     return 0 if server.started else STARTUP_FAILURE
 
@@ -97,8 +110,11 @@ def _run_worker(
 def _fork_worker(
     sock: socket.socket, models: dict[str, str], config: Config, options: dict[str, Any]
 ) -> int:
+    """Fork one worker; stop signals stay blocked until the child has its own handlers."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     pid = os.fork()
     if pid:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         return pid
     code = 1
     try:
@@ -125,6 +141,25 @@ def _check_models(models: dict[str, str], config: Config) -> None:
         store.dispose()
 
 
+def _prepare_to_fork() -> None:
+    """Import once what every worker needs, then freeze the heap so forks share it.
+
+    Arrow imports pandas on its first conversion of events (most of a second): imported here,
+    the workers inherit it instead of stalling on their first flush. Nothing here may start a
+    thread (Arrow's pools included): a fork would inherit its locks held. ``gc.freeze`` keeps
+    the collector from touching (and so copying) the inherited objects in each worker.
+    """
+    import gc
+    import importlib.util
+
+    import limelight.serving._app  # noqa: F401
+
+    if importlib.util.find_spec("pandas") is not None:
+        import pandas  # noqa: F401
+    gc.collect()
+    gc.freeze()
+
+
 def serve(
     models: Mapping[str, str] | list[str],
     *,
@@ -147,7 +182,7 @@ def serve(
     config = config or resolve_config()
     _check_models(specs, config)
     load_secret(config.home)  # made once here, not raced by the workers
-    import limelight.serving._app  # noqa: F401  (imported once, shared by the forked workers)
+    _prepare_to_fork()
 
     sock = bind_socket(host, port)
     bound = sock.getsockname()[1]
@@ -181,7 +216,8 @@ def serve(
                     failed = True
                     break
                 log.warning("worker %d exited with %d; starting another", pid, code)
-                children[_fork_worker(sock, specs, config, options)] = time.monotonic()
+                if not stopping.is_set():
+                    children[_fork_worker(sock, specs, config, options)] = time.monotonic()
     finally:
         sock.close()
         codes = _stop_children(children, float(options.get("graceful_seconds", 30.0)) + 5.0)
@@ -204,13 +240,20 @@ def _reap(children: dict[int, float]) -> list[tuple[int, int]]:
 
 
 def _stop_children(children: dict[int, float], timeout: float) -> list[int]:
+    """SIGTERM every worker and wait; the exit codes of those that were still running."""
+    for pid, code in _reap(children):  # died before the stop: already logged or restarted
+        log.warning("worker %d had exited with %d", pid, code)
     for pid in children:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
     codes = []
     deadline = time.monotonic() + timeout
     while children and time.monotonic() < deadline:
-        codes += [code for _, code in _reap(children)]
+        for pid, code in _reap(children):
+            if code == -signal.SIGKILL:  # killed by someone else while draining: not ours
+                log.warning("worker %d was killed while draining", pid)
+            else:
+                codes.append(code)
         time.sleep(0.05)
     for pid in list(children):
         os.kill(pid, signal.SIGKILL)
