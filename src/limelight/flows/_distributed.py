@@ -256,6 +256,7 @@ class DaskExecutor(_Distributed):
             self._client: Any = Client(address, set_as_default=False)
         except OSError as exc:
             self._close_cluster()
+            self._stop_logs()
             raise ConfigError(
                 f"cannot reach the Dask scheduler at {address}: {exc}. Check "
                 f"{ADDRESS_ENV} (or --cluster-address) and that the scheduler is running."
@@ -347,20 +348,20 @@ class RayExecutor(_Distributed):
             import ray
         except ModuleNotFoundError as exc:
             raise ConfigError("the ray executor needs Ray: pip install 'limelight[ray]'") from exc
-        super().__init__(flow_class, graph, config, max_workers)
-        self._ray: Any = ray
         address = address or cluster_address("ray")
         if address is None:
             raise ConfigError(
                 "the ray executor runs on an existing Ray cluster: set "
                 f"{ADDRESS_ENV} (or --cluster-address) to auto or ray://host:10001"
             )
+        self._ray: Any = ray
         self._owns_connection = not ray.is_initialized()
         if self._owns_connection:
             try:
                 ray.init(address=address, log_to_driver=False)
             except ConnectionError as exc:
                 raise ConfigError(f"cannot reach the Ray cluster at {address}: {exc}") from exc
+        super().__init__(flow_class, graph, config, max_workers)
         self._remote = ray.remote(max_retries=0, retry_exceptions=False)(_ray_task)
         self._watcher = threading.Thread(target=self._watch, name="limelight-ray", daemon=True)
         self._stopping = threading.Event()
