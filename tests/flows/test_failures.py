@@ -325,3 +325,13 @@ def test_foreach_of_a_thousand_tasks(home: Path) -> None:
     run = Wide.run()
     assert run.data.total == sum(i * i for i in range(1000))
     assert len(run["work"].tasks) == 1000
+
+
+def test_a_second_ctrl_c_during_cleanup_is_held() -> None:
+    from limelight.flows._scheduler import sigint_held
+
+    before = signal.getsignal(signal.SIGINT)
+    with sigint_held():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # an ignored signal is dropped: no KeyboardInterrupt here
+    assert signal.getsignal(signal.SIGINT) is before

@@ -24,7 +24,7 @@ from limelight.flows._flow import Flow
 from limelight.flows._graph import FlowGraph
 from limelight.flows._progress import Progress
 from limelight.flows._records import create_run, finish_run
-from limelight.flows._scheduler import Origin, Scheduler
+from limelight.flows._scheduler import Origin, Scheduler, sigint_held
 from limelight.flows.client import Run
 from limelight.store import Store, open_store
 from limelight.store.schema import params as params_table
@@ -218,8 +218,9 @@ def launch(
     try:
         ok = scheduler.run()
     except KeyboardInterrupt:
-        finish_run(store.metadata, run_id, "interrupted", "interrupted by the user (Ctrl-C)")
-        display.close()
+        with sigint_held():
+            finish_run(store.metadata, run_id, "interrupted", "interrupted by the user (Ctrl-C)")
+            display.close()
         raise
     except BaseException:
         finish_run(store.metadata, run_id, "failed", traceback.format_exc())
