@@ -94,6 +94,9 @@ def _cluster() -> tuple[Any, Any, float]:
             processes=True,
             host="127.0.0.1",
             dashboard_address=None,
+            # the scheduler's HTTP server (health, metrics) runs even without a dashboard, by
+            # default on 8787: a free port instead, on loopback, so that two clusters can coexist
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
         )
     client = Client(cluster, set_as_default=False)
     client.submit(plain_task, 0, 0.0, pure=False).result()

@@ -34,6 +34,9 @@ def dask_cluster(s3_endpoint: str) -> Iterator[Any]:
             processes=True,
             host="127.0.0.1",
             dashboard_address=None,
+            # the scheduler's HTTP server (health, metrics) runs even without a dashboard, by
+            # default on 8787: a free port instead, on loopback, so that two clusters can coexist
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
             env={**S3_ENV, "AWS_ENDPOINT_URL": s3_endpoint},
         )
     try:

@@ -477,3 +477,18 @@ def test_the_ray_executor_drives_ray_as_documented(
     assert {"num_cpus": 2.0, "num_gpus": 0, "memory": 64 * 2**20} in [
         {k: o[k] for k in ("num_cpus", "num_gpus", "memory") if k in o} for o in fake.submitted
     ]
+
+
+def test_without_an_address_a_loopback_cluster_is_started_for_the_run(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("LIMELIGHT_CLUSTER_ADDRESS", "DASK_SCHEDULER_ADDRESS"):
+        monkeypatch.delenv(name, raising=False)
+    before = _tree(os.getpid())
+    run = Wide.run(n=6, executor="dask", max_workers=2)
+    assert run.data.total == sum(i * i for i in range(6))
+    assert os.getpid() not in run.data.pids
+    deadline = time.monotonic() + 30
+    while _tree(os.getpid()) - before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _tree(os.getpid()) - before, "the run's cluster left processes behind"

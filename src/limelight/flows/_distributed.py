@@ -250,6 +250,9 @@ class DaskExecutor(_Distributed):
                     processes=True,
                     host="127.0.0.1",
                     dashboard_address=None,
+                    # the scheduler's HTTP server (health, metrics) runs even without a dashboard, by
+                    # default on 8787: a free port instead, on loopback, so that two clusters can coexist
+                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                 )
             address = self._cluster.scheduler_address
         try:
