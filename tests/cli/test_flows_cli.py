@@ -353,3 +353,18 @@ def test_a_bad_graph_is_reported_with_file_and_line(
         assert code == 2
         assert f"step 'fit' ({flow}:{line}) goes next to 'nope', which is not a step" in err
     assert not (home / "limelight.db").exists()  # nothing ran
+
+
+def test_resume_refuses_a_run_that_is_still_running(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flow = _write(tmp_path, "crashy.py", CRASHY)
+    process, _ = _start(flow, tmp_path)
+    try:
+        code, _, err = _cli(capsys, "resume", str(flow))
+        assert code == 2
+        assert f"run Crashy/1 is still running (pid {process.pid})" in err
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=60)
+    assert Run("Crashy/1").status == "interrupted"

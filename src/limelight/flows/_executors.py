@@ -290,7 +290,12 @@ class LocalExecutor:
 
 
 class InlineExecutor:
-    """Runs every task in this process, one at a time: a breakpoint in a step just works."""
+    """Runs every task in this process, one at a time: a breakpoint in a step just works.
+
+    What Python code in a step writes to ``sys.stdout``/``sys.stderr`` is shown and also kept as
+    the task's logs (output written straight to the file descriptors, e.g. by C code, is shown
+    only).
+    """
 
     name = "inline"
 
