@@ -84,8 +84,10 @@ def run_remote(job: TaskJob, graph: FlowGraph, config: Config, *, capture: bool)
         job = dataclasses.replace(job, log_dir=None)
     elif job.log_dir is None or not os.path.isdir(job.log_dir):
         # the launcher's log folder is where it can read a killed task's partial logs; a worker
-        # on another machine keeps its files in a folder of its own
-        job = dataclasses.replace(job, log_dir=tempfile.mkdtemp(prefix="limelight-logs-"))
+        # on another machine keeps its files (removed once stored) in a folder of its own
+        own = os.path.join(tempfile.gettempdir(), f"limelight-logs-{os.getpid()}")
+        os.makedirs(own, exist_ok=True)
+        job = dataclasses.replace(job, log_dir=own)
     return _run_captured(job, flow_class, graph, store)
 
 
