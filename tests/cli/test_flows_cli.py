@@ -164,6 +164,15 @@ def test_bad_files(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert code == 2 and "a flow is a Python file ending in .py" in err
 
 
+def test_a_param_named_like_a_run_option_is_refused(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flow = _write(tmp_path, "sweep.py", SWEEP.replace("label = Param", "tag = Param"))
+    code, _, err = _cli(capsys, "run", str(flow), "--tag", "x")
+    assert code == 2
+    assert "parameter 'tag' has the name of an option of limelight run (--tag)" in err
+
+
 def test_failure_then_resume_then_changed_code(
     home: Path,
     tmp_path: Path,

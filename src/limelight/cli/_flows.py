@@ -29,9 +29,18 @@ def _use_cluster(address: str | None) -> None:
         os.environ["LIMELIGHT_CLUSTER_ADDRESS"] = address
 
 
+_RUN_OPTIONS = {"flow", "max_workers", "tag", "executor", "inline", "quiet", "help"}
+
+
 def parse_param_args(flow_class: type[Flow], args: list[str]) -> dict[str, Any]:
     """``--name value`` / ``--name=value`` pairs, read as the flow's parameters declare."""
     declared = flow_class.params()
+    clashes = sorted(set(declared) & _RUN_OPTIONS)
+    if clashes:
+        raise InvalidInputError(
+            f"{flow_class.__name__}: parameter {clashes[0]!r} has the name of an option of "
+            f"limelight run (--{clashes[0].replace('_', '-')}); rename the parameter"
+        )
     values: dict[str, Any] = {}
     i = 0
     while i < len(args):
