@@ -171,6 +171,9 @@ def test_a_param_named_like_a_run_option_is_refused(
     code, _, err = _cli(capsys, "run", str(flow), "--tag", "x")
     assert code == 2
     assert "parameter 'tag' has the name of an option of limelight run (--tag)" in err
+    flow = _write(tmp_path, "sweep.py", SWEEP.replace("label = Param", "max_workers = Param"))
+    code, _, err = _cli(capsys, "run", str(flow))
+    assert code == 2 and "(--max-workers); rename the parameter" in err
 
 
 def test_failure_then_resume_then_changed_code(

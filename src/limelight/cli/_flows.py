@@ -29,13 +29,26 @@ def _use_cluster(address: str | None) -> None:
         os.environ["LIMELIGHT_CLUSTER_ADDRESS"] = address
 
 
-_RUN_OPTIONS = {"flow", "max_workers", "tag", "executor", "inline", "quiet", "help"}
+def _option_names(command: click.Command) -> set[str]:
+    """The long options of ``command`` as parameter names (``--max-workers``: max_workers)."""
+    return {"help"} | {
+        opt[2:].replace("-", "_")
+        for param in command.params
+        for opt in param.opts
+        if opt.startswith("--")
+    }
 
 
-def parse_param_args(flow_class: type[Flow], args: list[str]) -> dict[str, Any]:
-    """``--name value`` / ``--name=value`` pairs, read as the flow's parameters declare."""
+def parse_param_args(
+    flow_class: type[Flow], args: list[str], *, reserved: set[str] | frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """``--name value`` / ``--name=value`` pairs, read as the flow's parameters declare.
+
+    A parameter whose name is in ``reserved`` (the command's own options) is an error: the
+    option would take its value.
+    """
     declared = flow_class.params()
-    clashes = sorted(set(declared) & _RUN_OPTIONS)
+    clashes = sorted(set(declared) & reserved)
     if clashes:
         raise InvalidInputError(
             f"{flow_class.__name__}: parameter {clashes[0]!r} has the name of an option of "
@@ -106,7 +119,7 @@ def run(
     """Run the flow in FILE; its parameters follow as --name value (JSON)."""
     _use_cluster(cluster_address)
     flow_class = load_flow_class(file, flow_name)
-    values = parse_param_args(flow_class, list(ctx.args))
+    values = parse_param_args(flow_class, list(ctx.args), reserved=_option_names(ctx.command))
     _finish(
         lambda: flow_class.run(
             max_workers=max_workers,
