@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from limelight.core.errors import InvalidInputError
 from limelight.store.schema import metrics, params, runs, tags
@@ -44,7 +46,6 @@ _ATTRIBUTES = {
     "id": runs.c.id,
     "created_at": runs.c.created_at,
 }
-_NUMERIC = r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$"
 
 
 class FilterError(InvalidInputError):
@@ -105,9 +106,36 @@ def param_text(name: str) -> Any:
     )
 
 
+class _JsonIsNumber(FunctionElement[bool]):
+    """True where a JSON value is a number (compiled per dialect; no call back into Python)."""
+
+    type = sa.Boolean()
+    inherit_cache = True
+    name = "json_is_number"
+
+
+@compiles(_JsonIsNumber, "sqlite")
+def _json_is_number_sqlite(element: _JsonIsNumber, compiler: Any, **kw: Any) -> str:
+    return f"json_type({compiler.process(element.clauses, **kw)}) IN ('integer', 'real')"
+
+
+@compiles(_JsonIsNumber, "postgresql")
+def _json_is_number_postgresql(element: _JsonIsNumber, compiler: Any, **kw: Any) -> str:
+    return f"json_typeof({compiler.process(element.clauses, **kw)}) = 'number'"
+
+
 def param_number(name: str) -> Any:
-    text = param_text(name)
-    return sa.case((text.regexp_match(_NUMERIC), sa.cast(text, sa.Float)), else_=None)
+    """A run's parameter ``name`` as a number, NULL where it is not a number."""
+    p = params.alias("p")
+    number = sa.case(
+        (_JsonIsNumber(p.c.value), sa.cast(sa.cast(p.c.value, sa.Text), sa.Float)), else_=None
+    )
+    return (
+        sa.select(number)
+        .where(p.c.run_id == runs.c.id, p.c.name == name)
+        .limit(1)
+        .scalar_subquery()
+    )
 
 
 def _value(token: _Token, text: str) -> Any:
