@@ -22,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--body-timeout", type=float)
     parser.add_argument("--graceful-seconds", type=float)
     parser.add_argument("--log-level")
+    parser.add_argument("--blas-threads", type=int, help="BLAS threads per worker (default 1)")
     args = vars(parser.parse_args(argv))
     models = args.pop("model")
     fixed = {k: args.pop(k) for k in ("host", "port", "workers", "ready_file")}

@@ -81,6 +81,7 @@ def _run_worker(
 ) -> int:
     """One worker process: build the app, serve until told to stop; the exit code."""
     import uvicorn
+    from threadpoolctl import threadpool_limits
 
     from limelight.serving._app import create_app
 
@@ -100,10 +101,14 @@ def _run_worker(
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     graceful = float(options.pop("graceful_seconds", 30.0))
     log_level = str(options.pop("log_level", "warning"))
+    # One BLAS thread per worker: requests are small and the workers are the parallelism;
+    # N workers each spinning up a pool of BLAS threads fight over the cores (3-4x slower).
+    blas = threadpool_limits(limits=int(options.pop("blas_threads", 1)))
     app = create_app(models, config=config, **options)
     server = uvicorn.Server(_uvicorn_config(app, log_level=log_level, graceful_seconds=graceful))
     server.should_exit = stop_early
     server.run(sockets=[sock])
+    blas.restore_original_limits()
     return 0 if server.started else STARTUP_FAILURE
 
 
