@@ -41,6 +41,8 @@ __all__ = ["ADDRESS_ENV", "DaskExecutor", "RayExecutor", "cluster_address", "run
 
 ADDRESS_ENV = "LIMELIGHT_CLUSTER_ADDRESS"
 _CAPACITY_REFRESH = 2.0  # seconds between looks at how many workers the cluster has
+_WORKER_GONE = 30.0  # seconds to wait for the scheduler to notice a worker killed for a timeout
+_WORKER_BACK = 15.0  # seconds to wait for its replacement (workers without a nanny get none)
 
 # -- the worker side --------------------------------------------------------------------------
 
@@ -106,6 +108,21 @@ def _dask_task(job: TaskJob, graph: FlowGraph, config: Config) -> TaskResult:
     return run_remote(job, graph, config, capture=True)
 
 
+def _importer_plugin(base: type, graph: FlowGraph) -> Any:
+    """A Dask worker plugin (``base`` is Dask's class, imported on use) that imports the flow
+    on every worker as it joins, so that no task, and no ``@timeout``, pays for the import."""
+
+    class FlowImporter(base):
+        def __init__(self, graph: FlowGraph) -> None:
+            self.graph = graph
+
+        def setup(self, worker: Any) -> None:
+            with contextlib.suppress(Exception):  # a task will report the error with its reason
+                _flow_class(self.graph)
+
+    return FlowImporter(graph)
+
+
 async def _exit_worker() -> None:
     """Stop this worker process at once (its nanny starts a fresh one); async to be waited for
     by no one."""
@@ -129,6 +146,16 @@ def _needs(options_resources: dict[str, float]) -> dict[str, float]:
     if options_resources.get("memory"):
         wanted["MEMORY"] = float(options_resources["memory"]) * 1024 * 1024
     return wanted
+
+
+def _check_importable(flow_class: type[Flow], graph: FlowGraph) -> None:
+    """Workers import the flow from its file: it must be a class at the top level of one."""
+    if "<locals>" in flow_class.__qualname__ or not Path(graph.file).is_file():
+        raise ConfigError(
+            f"flow {flow_class.__qualname__} cannot run on a cluster: the workers import a flow "
+            "from its file, so define it at the top level of a .py file (not inside a function "
+            "or a notebook cell)"
+        )
 
 
 class _Distributed:
@@ -240,6 +267,7 @@ class DaskExecutor(_Distributed):
             raise ConfigError(
                 "the dask executor needs Dask distributed: pip install 'limelight[dask]'"
             ) from exc
+        _check_importable(flow_class, graph)
         super().__init__(flow_class, graph, config, max_workers)
         self._cluster: Any = None
         address = address or cluster_address("dask")
@@ -267,6 +295,10 @@ class DaskExecutor(_Distributed):
                 f"{ADDRESS_ENV} (or --cluster-address) and that the scheduler is running."
             ) from exc
         self._advertised = self._worker_resources()
+        from distributed.diagnostics.plugin import WorkerPlugin
+
+        self._plugin = f"limelight-{graph.flow_name}-{os.getpid()}-{id(self)}"
+        self._client.register_plugin(_importer_plugin(WorkerPlugin, graph), name=self._plugin)
 
     def _worker_resources(self) -> set[str]:
         workers = self._client.scheduler_info(n_workers=-1)["workers"].values()
@@ -316,10 +348,24 @@ class DaskExecutor(_Distributed):
             return
         future = entry[1]
         self._stopped[task_id] = reason
+        workers = set(self._client.nthreads())
         holders = [w for w, keys in self._client.processing().items() if future.key in keys]
-        future.cancel()  # the scheduler forgets the task, so it is not run again elsewhere
         if holders:
             self._client.run(_exit_worker, workers=holders, wait=False)
+            # wait until the scheduler has dropped the worker: a task handed over meanwhile
+            # (the retry, or the @catch record) could otherwise land on it and die with it
+            deadline = time.monotonic() + _WORKER_GONE
+            while set(holders) & set(self._client.nthreads()) and time.monotonic() < deadline:
+                time.sleep(0.02)
+        future.cancel()  # the scheduler forgets the task, so it is not run again elsewhere
+        if holders:
+            # and until its nanny has started a fresh one (a second or two), as the local
+            # executor replaces a worker at once: the next task's @timeout clock starts when it
+            # is handed over, not when a worker is free for it
+            deadline = time.monotonic() + _WORKER_BACK
+            while len(self._client.nthreads()) < len(workers) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self._capacity_at = 0.0
 
     def _close_cluster(self) -> None:
         if self._cluster is not None:
@@ -330,6 +376,8 @@ class DaskExecutor(_Distributed):
         for _job, future in self._running.values():
             future.cancel()
         self._running.clear()
+        with contextlib.suppress(Exception):  # the cluster may be gone already
+            self._client.unregister_worker_plugin(self._plugin)
         self._client.close()
         self._close_cluster()
         self._stop_logs()
@@ -353,6 +401,7 @@ class RayExecutor(_Distributed):
             import ray
         except ModuleNotFoundError as exc:
             raise ConfigError("the ray executor needs Ray: pip install 'limelight[ray]'") from exc
+        _check_importable(flow_class, graph)
         address = address or cluster_address("ray")
         if address is None:
             raise ConfigError(
