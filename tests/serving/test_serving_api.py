@@ -199,3 +199,32 @@ def test_alias_move_is_picked_up_while_serving(client: Client, registry: Registr
         assert time.monotonic() < deadline, "the moved alias was not picked up"
         time.sleep(0.05)
     assert client.models()["swaps"] >= 1
+
+
+def test_a_body_that_does_not_arrive_times_out(registry: Registry) -> None:
+    import socket
+
+    handle = serve_in_background(MODELS, in_process=True, body_timeout=0.3)
+    try:
+        host, port = handle.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(
+                b"POST /v1/recommend HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                b'content-length: 100\r\n\r\n{"user_id": '
+            )
+            answer = sock.recv(4096).decode()
+        assert answer.startswith("HTTP/1.1 408") and "did not arrive within 0.3 s" in answer
+    finally:
+        handle.stop()
+
+
+def test_importing_serving_does_not_import_a_web_server() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, limelight, limelight.serving; "
+        "print([m for m in ('starlette', 'uvicorn', 'uvloop') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

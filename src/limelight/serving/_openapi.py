@@ -28,6 +28,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         400: "Malformed JSON",
         401: "Missing or wrong bearer token",
         404: "Unknown model or request id",
+        408: "The body did not arrive in time",
         413: "Body too large",
         422: "A field is missing, of the wrong type or out of range",
         503: "Models are not loaded yet",
@@ -138,7 +139,7 @@ def openapi_document(*, max_k: int, auth: bool) -> dict[str, Any]:
                     },
                     "responses": {
                         "200": _json(recommend_out, "Ranked titles"),
-                        **_errors(400, 401, 404, 413, 422, 503),
+                        **_errors(400, 401, 404, 408, 413, 422, 503),
                     },
                 }
             },
@@ -170,7 +171,7 @@ def openapi_document(*, max_k: int, auth: bool) -> dict[str, Any]:
                             },
                             "Predictions, one per row",
                         ),
-                        **_errors(400, 401, 404, 413, 422, 503),
+                        **_errors(400, 401, 404, 408, 413, 422, 503),
                     },
                 }
             },
@@ -187,7 +188,7 @@ def openapi_document(*, max_k: int, auth: bool) -> dict[str, Any]:
                             {"type": "object", "properties": {"accepted": {"type": "boolean"}}},
                             "Logged",
                         ),
-                        **_errors(400, 401, 404, 413, 422),
+                        **_errors(400, 401, 404, 408, 413, 422),
                     },
                 }
             },
