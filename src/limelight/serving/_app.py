@@ -29,6 +29,7 @@ from starlette.routing import Route
 from limelight.core.config import Config, resolve_config
 from limelight.core.errors import InvalidInputError, NotFoundError
 from limelight.experiments.allocation import assign, assignment_fields
+from limelight.serving._batching import RecommendBatcher
 from limelight.serving._ids import RequestIds, load_secret
 from limelight.serving._metrics import Metrics
 from limelight.serving._models import ModelSet, Snapshot
@@ -84,6 +85,7 @@ class _Service:
         self.max_k = max_k
         self.body_timeout = body_timeout
         self.metrics = Metrics()
+        self.batcher = RecommendBatcher()
         self.ids = RequestIds(load_secret(config.home))
         self.impressions: EventWriter | None = None
         self.feedback_log: EventWriter | None = None
@@ -195,7 +197,7 @@ class _Service:
                 if override is not None:
                     chosen[override[0]] = override[1]
         ranker = chosen[snap.recommender]
-        item_ids, scores = self._rank(ranker.obj, req)
+        item_ids, scores = await self._rank(ranker.obj, req)
         artwork = chosen.get(snap.artwork) if snap.artwork else None
         arms: list[int] | None = None
         props: list[float] | None = None
@@ -237,12 +239,12 @@ class _Service:
             }
         )
 
-    def _rank(self, model: Any, req: RecommendRequest) -> tuple[list[Any], list[float]]:
+    async def _rank(self, model: Any, req: RecommendRequest) -> tuple[list[Any], list[float]]:
         n = req.k + len(req.exclude)
         n_items = getattr(model, "n_items_", None)
         if isinstance(n_items, int | np.integer) and n_items > 0:
             n = min(n, int(n_items))
-        items, scores = model.recommend(req.user_id, n, exclude_seen=True)
+        items, scores = await self.batcher.recommend(model, req.user_id, n)
         out_items, out_scores = [], []
         for item, score in zip(
             np.asarray(items).tolist(), np.asarray(scores, dtype=np.float64).tolist(), strict=True

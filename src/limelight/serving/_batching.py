@@ -1,0 +1,76 @@
+"""Micro-batching: recommend calls that arrive in the same turn of the event loop share one call.
+
+Under load, several requests are parsed in one turn of the loop before any of them computes.
+Each parks a future; the first schedules a flush with ``call_soon``, which runs after them and
+asks the model for all their users at once (``recommend(user_ids, k)`` takes many users: one
+matrix product and one top-k instead of one per request, and the per-call overhead once). A
+model that refuses the batch is asked again user by user, so every request gets its own answer
+or its own error. With one request in flight, the flush runs at once: no added latency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import numpy as np
+
+__all__ = ["RecommendBatcher"]
+
+Result = tuple[Any, Any]
+
+
+class RecommendBatcher:
+    """Coalesces ``model.recommend(user, n, exclude_seen=True)`` calls of one event loop."""
+
+    def __init__(self, max_batch: int = 64) -> None:
+        self.max_batch = max_batch
+        self._pending: dict[
+            tuple[int, int, type], tuple[Any, list[tuple[Any, asyncio.Future[Result]]]]
+        ] = {}
+        self.batches = 0
+        self.batched_requests = 0
+
+    async def recommend(self, model: Any, user_id: Any, n: int) -> Result:
+        loop = asyncio.get_running_loop()
+        key = (id(model), n, type(user_id))
+        future: asyncio.Future[Result] = loop.create_future()
+        entry = self._pending.get(key)
+        if entry is None:
+            entry = self._pending[key] = (model, [])
+            loop.call_soon(self._flush, key)
+        entry[1].append((user_id, future))
+        if len(entry[1]) >= self.max_batch:
+            self._flush(key)
+        return await future
+
+    def _flush(self, key: tuple[int, int, type]) -> None:
+        entry = self._pending.pop(key, None)
+        if entry is None:
+            return
+        model, waiting = entry
+        n = key[1]
+        if len(waiting) > 1:
+            try:
+                items, scores = model.recommend(
+                    np.asarray([u for u, _ in waiting]), n, exclude_seen=True
+                )
+                items, scores = np.asarray(items), np.asarray(scores)
+                if items.shape[0] != len(waiting) or scores.shape != items.shape:
+                    raise ValueError("not one row per user")
+            except Exception:
+                pass  # ask user by user below: each request gets its own answer or error
+            else:
+                self.batches += 1
+                self.batched_requests += len(waiting)
+                for (_, future), row_items, row_scores in zip(waiting, items, scores, strict=True):
+                    if not future.done():
+                        future.set_result((row_items, row_scores))
+                return
+        for user_id, future in waiting:
+            if future.done():
+                continue
+            try:
+                future.set_result(model.recommend(user_id, n, exclude_seen=True))
+            except Exception as exc:
+                future.set_exception(exc)
