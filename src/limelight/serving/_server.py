@@ -277,6 +277,7 @@ class ServerHandle:
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _server: Any = field(default=None, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
+    _socket: socket.socket | None = field(default=None, repr=False)
 
     def stop(self, timeout: float = 30.0) -> int:
         """Drain and stop the server (SIGTERM to its process id); its exit code."""
@@ -293,6 +294,9 @@ class ServerHandle:
             self._server.should_exit = True
             self._thread.join(timeout)
             self._thread = None
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
         return 0
 
     def log(self) -> str:
@@ -361,14 +365,13 @@ def serve_in_background(
             target=server.run, kwargs={"sockets": [sock]}, name="limelight-serve", daemon=True
         )
         thread.start()
-        handle = ServerHandle(url, os.getpid(), _server=server, _thread=thread)
+        # the asyncio loop serves on this very socket (uvloop on a copy): close it at stop()
+        handle = ServerHandle(url, os.getpid(), _server=server, _thread=thread, _socket=sock)
         try:
             _wait_ready(url, deadline, thread.is_alive, lambda: "the server thread ended")
         except BaseException:
             handle.stop()
             raise
-        finally:
-            sock.close()  # uvicorn holds its own reference while it serves
         return handle
     folder = Path(tempfile.mkdtemp(prefix="limelight-serve-"))
     ready, log_path = folder / "url", folder / "server.log"
