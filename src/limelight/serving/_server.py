@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -277,6 +278,7 @@ class ServerHandle:
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _server: Any = field(default=None, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
+    _final_log: str | None = field(default=None, repr=False)
     _socket: socket.socket | None = field(default=None, repr=False)
 
     def stop(self, timeout: float = 30.0) -> int:
@@ -285,10 +287,13 @@ class ServerHandle:
             if self._process.poll() is None:
                 self._process.send_signal(signal.SIGTERM)
                 try:
-                    return self._process.wait(timeout)
+                    self._process.wait(timeout)
                 except subprocess.TimeoutExpired:
                     self._process.kill()
-                    return self._process.wait()
+                    self._process.wait()
+            if self.log_path is not None and self._final_log is None:
+                self._final_log = self.log()
+                shutil.rmtree(self.log_path.parent, ignore_errors=True)
             return int(self._process.returncode)
         if self._thread is not None:
             self._server.should_exit = True
@@ -301,6 +306,8 @@ class ServerHandle:
 
     def log(self) -> str:
         """What the server process wrote to stdout and stderr so far."""
+        if self._final_log is not None:
+            return self._final_log
         if self.log_path is None or not self.log_path.exists():
             return ""
         return self.log_path.read_text(encoding="utf-8", errors="replace")
