@@ -345,10 +345,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1 round of 4 s (< 2 minutes)")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    rounds, seconds = (1, 4) if args.quick else (3, 8)
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk")
     work = Path(tempfile.mkdtemp(prefix="limelight-bench-serving-"))
+    try:
+        run(args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, work: Path) -> None:
+    """Every measurement, with its files under ``work``."""
+    rounds, seconds = (1, 4) if args.quick else (3, 8)
     home = work / "home"
     env = dict(os.environ, LIMELIGHT_HOME=str(home), PYTHONPATH=str(ROOT))
     for name in ("LIMELIGHT_DB", "LIMELIGHT_ARTIFACTS", "LIMELIGHT_EVENTS", "LIMELIGHT_TOKEN"):
@@ -482,7 +490,6 @@ def main() -> None:
         },
     }
     print(json.dumps(summary))
-    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
