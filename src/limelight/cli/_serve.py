@@ -35,6 +35,12 @@ from limelight.cli._main import cli
     help="On SIGTERM, how long requests in flight may take to finish.",
 )
 @click.option("--log-level", default="warning", show_default=True)
+@click.option(
+    "--ui/--no-ui",
+    default=True,
+    show_default=True,
+    help="Mount the dashboard under /ui (needs limelight[ui]).",
+)
 def serve(
     models: tuple[str, ...],
     workers: int,
@@ -45,6 +51,7 @@ def serve(
     poll_seconds: float,
     graceful_seconds: float,
     log_level: str,
+    ui: bool,
 ) -> None:
     """Serve registered models over HTTP (set LIMELIGHT_TOKEN to require a bearer token).
 
@@ -53,6 +60,19 @@ def serve(
     """
     from limelight.serving import serve as run_server
 
+    mounts = {}
+    if ui:
+        try:
+            import jinja2  # noqa: F401  (the dashboard's extra is installed)
+
+            from limelight.ui import create_app as dashboard
+        except ImportError:
+            click.echo(
+                "the dashboard is not installed (pip install 'limelight[ui]'); serving without /ui",
+                err=True,
+            )
+        else:
+            mounts["/ui"] = dashboard
     code = run_server(
         list(models),
         host=host,
@@ -63,5 +83,6 @@ def serve(
         poll_seconds=poll_seconds,
         graceful_seconds=graceful_seconds,
         log_level=log_level,
+        mounts=mounts,
     )
     sys.exit(code)

@@ -24,7 +24,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from limelight.core.config import Config, resolve_config
 from limelight.core.errors import InvalidInputError, NotFoundError
@@ -381,8 +381,12 @@ def create_app(
     max_k: int = DEFAULT_MAX_K,
     body_timeout: float = 10.0,
     poll_seconds: float = 1.0,
+    mounts: Mapping[str, Callable[[Config, str | None], Any]] | None = None,
 ) -> Starlette:
     """The serving app for ``models`` (``{"recs": "recs@champion", ...}``).
+
+    ``mounts`` adds other apps under a path, each built by ``factory(config, token)``: the
+    command line mounts the dashboard at ``/ui`` this way (serving itself never imports it).
 
     ``token`` (default: the ``LIMELIGHT_TOKEN`` environment variable) protects every endpoint
     but ``/healthz`` and ``/readyz``. Models load when the app starts (its lifespan) and follow
@@ -411,7 +415,7 @@ def create_app(
             service.stop()
 
     s = service
-    routes = [
+    routes: list[Route | Mount] = [
         s.route("/v1/recommend", s.recommend, "POST"),
         s.route("/v1/predict/{model}", s.predict, "POST"),
         s.route("/v1/feedback", s.feedback, "POST"),
@@ -421,6 +425,8 @@ def create_app(
         s.route("/readyz", s.readyz, "GET", open_=True),
         s.route("/openapi.json", s.openapi_json, "GET", open_=True),
     ]
+    for path, factory in (mounts or {}).items():
+        routes.append(Mount(path, app=factory(config, token)))
     app = Starlette(
         routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error}
     )
