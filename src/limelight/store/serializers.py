@@ -27,13 +27,13 @@ import pickle
 import sys
 import warnings
 from dataclasses import dataclass, field
-from importlib import metadata as importlib_metadata
-from typing import Any, ClassVar, Protocol
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from limelight.core.errors import SerializerError
 from limelight.store.blobs import BlobStore
+
+if TYPE_CHECKING:  # numpy is imported on first use: a flow of plain values never needs it
+    import numpy as np
 
 __all__ = [
     "SERIALIZERS",
@@ -119,6 +119,8 @@ class JsonSerializer:
 # -- numpy ------------------------------------------------------------------------------------
 def write_array(arr: np.ndarray, blobs: BlobStore) -> tuple[str, int]:
     """Store ``arr`` as an ``.npy`` blob without copying a contiguous array; return (key, size)."""
+    import numpy as np
+
     if arr.dtype.hasobject:
         raise SerializerError("arrays of Python objects cannot be stored without pickle")
     if not (arr.flags.c_contiguous or arr.flags.f_contiguous):
@@ -137,6 +139,8 @@ def write_array(arr: np.ndarray, blobs: BlobStore) -> tuple[str, int]:
 
 def read_array(key: str, blobs: BlobStore) -> np.ndarray:
     """Load an ``.npy`` blob memory-mapped (copy-on-write), never unpickling."""
+    import numpy as np
+
     path = blobs.local_path(key)
     try:
         arr = np.load(path, mmap_mode="c", allow_pickle=False)
@@ -149,9 +153,12 @@ class NumpySerializer:
     name = "npy"
 
     def handles(self, obj: object) -> bool:
-        return isinstance(obj, np.ndarray) and not obj.dtype.hasobject
+        np = sys.modules.get("numpy")
+        return np is not None and isinstance(obj, np.ndarray) and not obj.dtype.hasobject
 
     def dump(self, obj: Any, blobs: BlobStore) -> ArtifactRef:
+        import numpy as np
+
         key, size = write_array(obj, blobs)
         meta: dict[str, Any] = {"dtype": str(obj.dtype), "shape": list(obj.shape)}
         if isinstance(obj, np.recarray):
@@ -159,6 +166,8 @@ class NumpySerializer:
         return ArtifactRef(key, self.name, size, meta)
 
     def load(self, ref: ArtifactRef, blobs: BlobStore) -> Any:
+        import numpy as np
+
         arr = read_array(ref.key, blobs)
         return arr.view(np.recarray) if ref.meta.get("recarray") else arr
 
@@ -170,6 +179,8 @@ def _dump_manifest(manifest: dict[str, Any], blobs: BlobStore) -> tuple[str, int
 
 
 def _dump_arrays(arrays: dict[str, np.ndarray], blobs: BlobStore) -> tuple[dict[str, str], int]:
+    import numpy as np
+
     keys: dict[str, str] = {}
     total = 0
     for name, arr in arrays.items():
@@ -311,6 +322,8 @@ class StateSerializer:
         )
 
     def dump(self, obj: Any, blobs: BlobStore) -> ArtifactRef:
+        import numpy as np
+
         state = obj.get_state()
         arrays = {k: v for k, v in state.items() if isinstance(v, np.ndarray)}
         values = {k: v for k, v in state.items() if k not in arrays}
@@ -335,6 +348,8 @@ class StateSerializer:
 
 # -- pickle -----------------------------------------------------------------------------------
 def _library_versions(obj: object) -> dict[str, str]:
+    from importlib import metadata as importlib_metadata
+
     versions: dict[str, str] = {}
     for cls in type(obj).__mro__:
         top = cls.__module__.split(".")[0]
@@ -373,6 +388,8 @@ class PickleSerializer:
         return ArtifactRef(blobs.put(data), self.name, len(data), meta)
 
     def load(self, ref: ArtifactRef, blobs: BlobStore) -> Any:
+        from importlib import metadata as importlib_metadata
+
         saved_python = ref.meta.get("python")
         if saved_python and saved_python.rsplit(".", 1)[0] != _python_version().rsplit(".", 1)[0]:
             warnings.warn(

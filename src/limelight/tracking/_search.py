@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import sqlalchemy as sa
 
 from limelight.core.config import Config
@@ -15,6 +14,9 @@ from limelight.store import Store, open_store
 from limelight.store.recording import metric_value_from_row
 from limelight.store.schema import metrics, params, runs, tags
 from limelight.tracking._filters import parse_filter, parse_order
+
+if TYPE_CHECKING:  # numpy is imported when a history is read
+    import numpy as np
 
 __all__ = ["MetricHistory", "RunSummary", "count_runs", "metric_history", "search_runs"]
 
@@ -70,6 +72,8 @@ def metric_history(
     run: Any, name: str | None = None, *, config: Config | None = None
 ) -> dict[str, MetricHistory]:
     """Every metric of ``run`` (or only ``name``), as arrays ordered by step."""
+    import numpy as np
+
     run_id = _run_id(run)
     store = open_store(config)
     query = sa.select(
