@@ -17,6 +17,7 @@ from limelight.core.errors import InvalidInputError, LimelightError
 from limelight.flows._current import current
 from limelight.flows._flow import Flow, Inputs
 from limelight.flows._graph import FlowGraph
+from limelight.flows.client import Data
 from limelight.store import ArtifactRef, Store
 from limelight.store.recording import RunRecorder
 from limelight.store.schema import artifacts, tasks
@@ -65,25 +66,12 @@ class TaskResult:
     seconds: float = 0.0
 
 
-class InputTask:
+class InputTask(Data):
     """One input of a join: its artifacts, loaded on first access."""
 
     def __init__(self, store: Store, step_name: str, task_id: int, refs: dict[str, ArtifactRef]):
-        self.step_name, self.task_id, self._refs, self._store = step_name, task_id, refs, store
-        self._cache: dict[str, Any] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        if name not in self._cache:
-            ref = self._refs.get(name)
-            if ref is None:
-                raise AttributeError(
-                    f"input {self.step_name}/{self.task_id} has no artifact {name!r}; it has "
-                    f"{', '.join(sorted(self._refs)) or 'none'}"
-                )
-            self._cache[name] = self._store.artifacts.load(ref)
-        return self._cache[name]
+        super().__init__(store, refs, f"input {step_name}/{task_id}")
+        self.step_name, self.task_id = step_name, task_id
 
     def __repr__(self) -> str:
         return f"<input {self.step_name}/{self.task_id}>"
