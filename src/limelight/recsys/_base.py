@@ -146,7 +146,22 @@ class Recommender:
 
     def _score_users(self, users: np.ndarray) -> np.ndarray:
         """Dense float32 scores (len(users) x n_items) for known users (internal indices)."""
-        return self._score_history(self.user_items_[users])
+        return self._score_history(self._user_rows(users))
+
+    def _user_rows(self, users: np.ndarray) -> sp.csr_matrix:
+        """The training rows of ``users``; one user's row is sliced, not fancy-indexed.
+
+        Serving asks for one user at a time, where scipy's row indexing cost more than the
+        scoring itself.
+        """
+        if len(users) != 1:
+            return self.user_items_[users]
+        matrix = self.user_items_
+        lo, hi = matrix.indptr[users[0]], matrix.indptr[users[0] + 1]
+        indptr = np.array([0, hi - lo], dtype=matrix.indptr.dtype)
+        return sp.csr_matrix(
+            (matrix.data[lo:hi], matrix.indices[lo:hi], indptr), shape=(1, matrix.shape[1])
+        )
 
     def _score_history(self, history: sp.csr_matrix) -> np.ndarray:
         """Dense float32 scores for users described only by their history rows."""
@@ -200,7 +215,7 @@ class Recommender:
             rows = known[start : start + _BATCH]
             scores = np.array(self._score_users(users[rows]), dtype=np.float32, copy=True)
             if exclude_seen:
-                _mask_seen(scores, self.user_items_[users[rows]])
+                _mask_seen(scores, self._user_rows(users[rows]))
             out_idx[rows], out_scores[rows] = top_k(scores, k)
         if len(unknown):
             idx, vals = top_k(self._popularity_scores(1), k)
