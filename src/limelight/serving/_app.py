@@ -96,6 +96,8 @@ class _Service:
         store = open_store(self.config)
         self.impressions = store.event_writer("impressions")
         self.feedback_log = store.event_writer("feedback")
+        for writer in (self.impressions, self.feedback_log):
+            writer.warm_up()
         self.models.start()
 
     def stop(self) -> None:

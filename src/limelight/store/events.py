@@ -83,6 +83,16 @@ class EventWriter:
         self.written = 0
         self.failures = 0
 
+    def warm_up(self) -> None:
+        """Start the writer thread and pay Arrow's and Parquet's first-use costs now.
+
+        The first table conversion and Parquet write of a process take a few hundred
+        milliseconds; a server calls this before it is ready, so no request waits for them.
+        """
+        empty = pa.Table.from_pylist([{}], schema=self.schema)
+        pq.write_table(empty, pa.BufferOutputStream(), compression="zstd")
+        self._start()
+
     def append(self, record: dict[str, Any]) -> None:
         """Queue one event (never blocks on I/O)."""
         with self._lock:
