@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import operator
+from abc import ABC, abstractmethod
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -49,7 +50,7 @@ def _check_param(
         raise InvalidInputError(f"{cls_name}: {name} must be {shown}, got {value!r}")
 
 
-class Policy:
+class Policy(ABC):
     """Base class of the bandit policies: one interface for choosing, learning and saving."""
 
     contextual: ClassVar[bool] = False
@@ -93,8 +94,9 @@ class Policy:
         if not hasattr(self, "rng_"):
             self._reset()
 
+    @abstractmethod
     def _init_state(self) -> None:
-        raise NotImplementedError
+        """Each subclass says."""
 
     def get_state(self) -> dict[str, StateValue]:
         """Everything needed to rebuild this policy, as numpy arrays, ints, floats and strings."""
@@ -148,6 +150,7 @@ class Policy:
 
     def _after_load(self) -> None:
         """Recompute derived quantities after the state arrays were restored."""
+        return None  # an optional hook: nothing to do unless a subclass says
 
     # --- input checks -----------------------------------------------------------------------
 
@@ -238,16 +241,18 @@ class Policy:
 
     # --- the interface ----------------------------------------------------------------------
 
+    @abstractmethod
     def _probabilities(self, x: NDArray[np.float64], mask: NDArray[np.bool_]) -> NDArray:
-        raise NotImplementedError
+        """Each subclass says."""
 
+    @abstractmethod
     def _learn(
         self,
         x: NDArray[np.float64],
         a: NDArray[np.int64],
         r: NDArray[np.float64],
     ) -> None:
-        raise NotImplementedError
+        """Each subclass says."""
 
     def action_probabilities(
         self, context: ArrayLike | int | None, candidates: ArrayLike | None = None

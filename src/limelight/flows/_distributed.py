@@ -24,6 +24,7 @@ import tempfile
 import threading
 import time
 import traceback
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
@@ -158,7 +159,7 @@ def _check_importable(flow_class: type[Flow], graph: FlowGraph) -> None:
         )
 
 
-class _Distributed:
+class _Distributed(ABC):
     """What the Dask and Ray executors share: slots, the log folder, results as they finish."""
 
     name = "distributed"
@@ -176,8 +177,9 @@ class _Distributed:
         self._capacity = 0
         self._capacity_at = 0.0
 
-    def _cluster_slots(self) -> int:  # pragma: no cover - each engine says
-        raise NotImplementedError
+    @abstractmethod
+    def _cluster_slots(self) -> int:
+        """Each subclass says."""
 
     def free_slots(self) -> int:
         if self.max_workers is not None:
@@ -199,8 +201,9 @@ class _Distributed:
         logs = store_logs(self._store, job.log_paths())
         return TaskResult(job.task_id, job.attempt, False, error=reason, logs=logs)
 
-    def _outcome(self, handle: Any) -> TaskResult:  # pragma: no cover - each engine says
-        raise NotImplementedError
+    @abstractmethod
+    def _outcome(self, handle: Any) -> TaskResult:
+        """Each subclass says."""
 
     def _settled(self, task_id: int, handle: Any) -> None:
         """Fetch a finished task's result (in the engine's thread, not the scheduler's)."""

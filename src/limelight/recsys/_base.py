@@ -13,6 +13,7 @@ is rebuilt from it, arrays used as given (memory-mapped arrays are not copied), 
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, ClassVar, Literal, Self
 
@@ -73,7 +74,7 @@ def _check_matrix(X: Any) -> sp.csr_matrix:
     return X
 
 
-class Recommender:
+class Recommender(ABC):
     """Base class: id handling, batching, exclusion of seen items, fallbacks and state."""
 
     _params: ClassVar[tuple[str, ...]] = ()
@@ -101,6 +102,7 @@ class Recommender:
 
     def _check_params(self) -> None:
         """Raise :class:`InvalidInputError` for parameters that cannot be used."""
+        return None  # an optional hook: nothing to do unless a subclass says
 
     # -- fitting ----------------------------------------------------------------------------
 
@@ -127,8 +129,9 @@ class Recommender:
         self.item_popularity_ = np.bincount(X.indices, minlength=X.shape[1]).astype(np.int64)
         return self
 
+    @abstractmethod
     def _fit(self, X: sp.csr_matrix) -> None:
-        raise NotImplementedError
+        """Each subclass says."""
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "user_items_"):
@@ -163,13 +166,13 @@ class Recommender:
             (matrix.data[lo:hi], matrix.indices[lo:hi], indptr), shape=(1, matrix.shape[1])
         )
 
+    @abstractmethod
     def _score_history(self, history: sp.csr_matrix) -> np.ndarray:
         """Dense float32 scores for users described only by their history rows."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _similar_scores(self, items: np.ndarray) -> np.ndarray:
         """Dense float32 similarity of ``items`` (internal indices) to every item."""
-        raise NotImplementedError
 
     def _popularity_scores(self, n: int) -> np.ndarray:
         pop = self.item_popularity_.astype(np.float32)
@@ -288,12 +291,13 @@ class Recommender:
 
     # -- state ------------------------------------------------------------------------------
 
+    @abstractmethod
     def _model_state(self) -> State:
         """The learned arrays of the subclass."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _load_model_state(self, state: State) -> None:
-        raise NotImplementedError
+        """Each subclass says."""
 
     def get_state(self) -> State:
         """Everything needed to rebuild the model: numpy arrays, ints, floats and strings."""
