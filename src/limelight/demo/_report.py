@@ -167,18 +167,24 @@ def _plots(report: DemoReport) -> list[tuple[str, str]]:
     if days:
         fig, ax = plt.subplots(figsize=(7, 3))
         x = [d.day + 1 for d in days]
-        ax.fill_between(
+        lift = [d.lift for d in days]
+        ax.errorbar(
             x,
-            [d.lift_low for d in days],
-            [d.lift_high for d in days],
-            alpha=0.3,
-            label="95% anytime-valid interval",
+            lift,
+            yerr=[[d.lift - d.lift_low for d in days], [d.lift_high - d.lift for d in days]],
+            fmt="o-",
+            capsize=5,
+            label="estimated lift, 95% anytime-valid interval",
         )
-        ax.plot(x, [d.lift for d in days], marker="o", label="estimated lift")
         ax.axhline(report.true_lift, color="#c44e52", label="true lift")
         ax.axhline(0, color="black", linewidth=0.8)
         if report.promoted_day is not None:
-            ax.axvline(report.promoted_day + 1, color="green", linestyle=":", label="promoted")
+            ax.axvline(
+                report.promoted_day + 1, color="green", linestyle=":", label="challenger promoted"
+            )
+        last = len(report.days)
+        ax.set_xlim(0.5, last + 0.5)
+        ax.set_xticks(range(1, last + 1))
         ax.set_xlabel("day")
         ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
         ax.legend(fontsize=8)
