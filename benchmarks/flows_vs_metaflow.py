@@ -35,6 +35,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -218,7 +219,7 @@ def _checked(result: dict[str, float], cmd: list[str], expect: int = 0) -> dict[
     return result
 
 
-class Tool:
+class Tool(ABC):
     """How one tool runs a flow file, resumes it, and with which environment."""
 
     def __init__(self, name: str, root: Path, sources: dict[str, str], env: dict[str, str]):
@@ -229,11 +230,13 @@ class Tool:
             path.write_text(source)
             self.files[flow] = path
 
+    @abstractmethod
     def run_cmd(self, flow: str) -> list[str]:
-        raise NotImplementedError
+        """The command that runs ``flow`` with this tool."""
 
+    @abstractmethod
     def resume_cmd(self, flow: str) -> list[str]:
-        raise NotImplementedError
+        """The command that resumes ``flow``'s latest run with this tool."""
 
     def run(self, flow: str, **env: str) -> dict[str, float]:
         cmd = self.run_cmd(flow)
