@@ -45,3 +45,24 @@ def test_import_limelight_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_defining_a_flow_imports_no_database_or_filesystem_layer() -> None:
+    code = (
+        "import sys\n"
+        "from limelight import Flow, Param, step, current\n"
+        "print(sorted({'sqlalchemy', 'fsspec', 'limelight.registry', 'limelight.tracking'}"
+        " & set(sys.modules)))\n"
+        "import limelight\n"
+        "print(limelight.Run.__module__, limelight.models.__name__, limelight.search_runs.__name__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines() == [
+        "[]",
+        "limelight.flows.client limelight.models search_runs",
+    ]
+
+
+def test_an_unknown_top_level_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'Flw'"):
+        limelight.Flw  # noqa: B018

@@ -17,37 +17,61 @@
             pass
 """
 
-from limelight import models as models
-from limelight import registry as _registry
-from limelight import runs as runs
-from limelight import tracking as _tracking
-from limelight.core import (
-    Config,
-    ConfigError,
-    InvalidInputError,
-    LimelightError,
-    NotFoundError,
-    resolve_config,
-)
+from typing import TYPE_CHECKING
+
 from limelight.core.hooks import register_hook as _register_hook
-from limelight.flows import (
-    Flow,
-    FlowFailed,
-    GraphError,
-    Param,
-    Run,
-    catch,
-    current,
-    resources,
-    retry,
-    step,
-    timeout,
-)
-from limelight.tracking import TrackedRun, metric_history, search_runs, start_run
+from limelight.core.lazy import lazy_exports as _lazy_exports
+
+if TYPE_CHECKING:
+    from limelight import models as models
+    from limelight import runs as runs
+    from limelight.core import (
+        Config,
+        ConfigError,
+        InvalidInputError,
+        LimelightError,
+        NotFoundError,
+        resolve_config,
+    )
+    from limelight.flows import (
+        Flow,
+        FlowFailed,
+        GraphError,
+        Param,
+        Run,
+        catch,
+        current,
+        resources,
+        retry,
+        step,
+        timeout,
+    )
+    from limelight.tracking import TrackedRun, metric_history, search_runs, start_run
+
+# Names load on first use: a flow file's ``from limelight import Flow, step`` imports the flows
+# package only, not SQLAlchemy, the registry or tracking (about half a second of start-up).
+_EXPORTS = {
+    "models": "limelight.models",
+    "runs": "limelight.runs",
+    **dict.fromkeys(
+        ["Config", "ConfigError", "InvalidInputError", "LimelightError", "NotFoundError"],
+        "limelight.core",
+    ),
+    "resolve_config": "limelight.core",
+    **dict.fromkeys(
+        ["Flow", "FlowFailed", "GraphError", "Param", "Run", "catch", "current", "resources"],
+        "limelight.flows",
+    ),
+    **dict.fromkeys(["retry", "step", "timeout"], "limelight.flows"),
+    **dict.fromkeys(
+        ["TrackedRun", "metric_history", "search_runs", "start_run"], "limelight.tracking"
+    ),
+}
+__getattr__, __dir__ = _lazy_exports(__name__, globals(), _EXPORTS)
 
 # the registry and tracking serve these inside a running step (flows may not import them)
-_register_hook("register_model", _registry.register_model_hook)
-_register_hook("use_dataset", _tracking.use_dataset_hook)
+_register_hook("register_model", "limelight.registry:register_model_hook")
+_register_hook("use_dataset", "limelight.tracking:use_dataset_hook")
 
 __version__ = "0.1.0"
 
