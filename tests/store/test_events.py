@@ -83,3 +83,23 @@ def test_bad_kind_and_bad_record(tmp_path: Path) -> None:
     with pytest.raises((pa.ArrowInvalid, pa.ArrowTypeError)):
         writer.flush()
     assert writer.pending() == 1, "a failed flush keeps the events for the next try"
+
+
+def test_a_value_json_cannot_hold_is_refused_at_append_and_nothing_is_queued(
+    tmp_path: Path,
+) -> None:
+    writer = EventWriter(str(tmp_path), "feedback", flush_seconds=60)
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        writer.append({"request_id": "r", "ts": 1.0, "value": object()})
+    assert writer.pending() == 0
+
+
+def test_numpy_values_and_unknown_fields_are_accepted(tmp_path: Path) -> None:
+    import numpy as np
+
+    writer = EventWriter(str(tmp_path), "impressions", flush_seconds=60)
+    record = impression(0) | {"scores": np.array([0.5, 0.25]), "ts": np.float64(7.5), "x": 1}
+    writer.append(record)
+    writer.close()
+    row = read_events(str(tmp_path), "impressions").to_pylist()[0]
+    assert row["scores"] == [0.5, 0.25] and row["ts"] == 7.5 and "x" not in row
