@@ -33,6 +33,7 @@ def test_two_workers_keep_alive_swap_under_load_and_drain(registry: Registry) ->
     )
     try:
         _check_keep_alive_latency(handle)
+        _check_new_connections_reach_every_worker(handle)
         _check_swap_under_load(handle, registry)
         _check_a_killed_worker_is_replaced(handle)
         with Client(handle.url) as client:
@@ -71,6 +72,20 @@ def _check_keep_alive_latency(handle: ServerHandle) -> None:
     finally:
         conn.close()
     assert statistics.median(times) < 0.03, f"median {statistics.median(times) * 1000:.1f} ms"
+
+
+def _check_new_connections_reach_every_worker(handle: ServerHandle) -> None:
+    """Each worker accepts from its own socket: 16 new connections reach both of them.
+
+    (The kernel spreads connections over the sockets by address; all 16 on one worker has a
+    chance of 2 in 65,536.)
+    """
+    assert handle.pid is not None
+    answered = set()
+    for _ in range(16):
+        with Client(handle.url) as client:
+            answered.add(client.request("GET", "/healthz")["pid"])
+    assert answered == _workers(handle.pid)
 
 
 def _workers(pid: int) -> set[int]:
@@ -183,3 +198,18 @@ def test_cli_serve_refuses_bad_models(home: object) -> None:
     assert result.returncode != 0 and "no model 'recs'" in result.stderr + result.stdout
     result = run("--model", "recs=recs@champion", "--workers", "0")
     assert result.returncode != 0 and "workers must be" in result.stderr + result.stdout
+
+
+def test_a_port_another_server_listens_on_is_refused_even_with_shared_sockets() -> None:
+    from limelight.core.errors import InvalidInputError
+    from limelight.serving import bind_sockets
+
+    held = bind_sockets("127.0.0.1", 0, 2)  # the way a server of 2 workers holds its port
+    try:
+        port = held[0].getsockname()[1]
+        assert {s.getsockname()[1] for s in held} == {port}
+        with pytest.raises(InvalidInputError, match=f"cannot listen on 127.0.0.1:{port}"):
+            bind_sockets("127.0.0.1", port, 2)
+    finally:
+        for sock in held:
+            sock.close()

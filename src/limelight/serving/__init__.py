@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any
 from limelight.serving._client import Client, ServingError
 from limelight.serving._ids import RequestIds
 from limelight.serving._models import ModelSet, Snapshot, parse_model_specs
-from limelight.serving._server import ServerHandle, bind_socket, serve, serve_in_background
+from limelight.serving._server import (
+    ServerHandle,
+    bind_socket,
+    bind_sockets,
+    serve,
+    serve_in_background,
+)
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -34,6 +40,7 @@ __all__ = [
     "ServingError",
     "Snapshot",
     "bind_socket",
+    "bind_sockets",
     "create_app",
     "parse_model_specs",
     "serve",
