@@ -52,9 +52,11 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
     else:
         part = np.broadcast_to(np.arange(n), (scores.shape[0], n))
-    vals = np.take_along_axis(scores, part, axis=1)
+    # plain fancy indexing: take_along_axis builds its index in Python, 3x slower per call here
+    rows = np.arange(scores.shape[0])[:, None]
+    vals = scores[rows, part]
     order = np.argsort(-vals, axis=1, kind="stable")
-    return np.take_along_axis(part, order, axis=1), np.take_along_axis(vals, order, axis=1)
+    return part[rows, order], vals[rows, order]
 
 
 def _check_matrix(X: Any) -> sp.csr_matrix:
@@ -380,6 +382,10 @@ def _mask_seen(scores: np.ndarray, seen: sp.csr_matrix, users: np.ndarray) -> No
     Reads the rows' spans of ``seen`` directly: scipy's row indexing (a new matrix per batch)
     cost more than the masking itself when serving.
     """
+    if len(users) == 1:  # serving's common case
+        user = int(users[0])
+        scores[0, seen.indices[seen.indptr[user] : seen.indptr[user + 1]]] = -np.inf
+        return
     starts = seen.indptr[users]
     counts = seen.indptr[users + 1] - starts
     total = int(counts.sum())
