@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-import math
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -247,17 +246,12 @@ class _Service:
         if isinstance(n_items, int | np.integer) and n_items > 0:
             n = min(n, int(n_items))
         items, scores = await self.batcher.recommend(model, req.user_id, n)
-        out_items, out_scores = [], []
-        for item, score in zip(
-            np.asarray(items).tolist(), np.asarray(scores, dtype=np.float64).tolist(), strict=True
-        ):
-            if not math.isfinite(score) or (req.exclude and str(item) in req.exclude):
-                continue
-            out_items.append(item)
-            out_scores.append(score)
-            if len(out_items) == req.k:
-                break
-        return out_items, out_scores
+        items, scores = np.asarray(items), np.asarray(scores, dtype=np.float64)
+        keep = np.isfinite(scores)  # -inf: a seen title the model had to fill in with
+        if req.exclude:
+            keep &= ~np.isin(items.astype(str), list(req.exclude))
+        chosen = np.flatnonzero(keep)[: req.k]
+        return items[chosen].tolist(), scores[chosen].tolist()
 
     def _artworks(
         self, policy: Any, req: RecommendRequest, item_ids: list[Any]

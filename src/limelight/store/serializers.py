@@ -143,10 +143,12 @@ def read_array(key: str, blobs: BlobStore) -> np.ndarray:
 
     path = blobs.local_path(key)
     try:
-        arr = np.load(path, mmap_mode="c", allow_pickle=False)
+        mapped = np.load(path, mmap_mode="c", allow_pickle=False)
     except ValueError:  # an empty array cannot be mapped
-        arr = np.load(path, allow_pickle=False)
-    return arr
+        return np.load(path, allow_pickle=False)
+    # a plain ndarray over the same pages (it keeps the map open): np.memmap's Python-level
+    # __getitem__ and __array_finalize__ ran on every row a served model read
+    return np.asarray(mapped)
 
 
 class NumpySerializer:
