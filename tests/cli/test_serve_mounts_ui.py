@@ -24,3 +24,39 @@ def test_dashboard_is_mounted_under_ui_beside_the_api(home: Path) -> None:
         assert page.status_code == 200
         assert 'href="/ui/runs"' in page.text and ">m<" in page.text
         assert httpx.get(server.url + "/ui/").headers["location"] == "/ui/runs"
+
+
+def test_a_mounted_app_is_built_once_on_its_first_request(home: Path) -> None:
+    import threading
+
+    from starlette.responses import PlainTextResponse
+
+    registry = Registry()
+    registry.register("m", {"weights": [1, 2]})
+    registry.set_alias("m", "champion", 1)
+    built: list[str | None] = []
+    lock = threading.Lock()
+
+    def factory(config: object, token: str | None) -> object:
+        with lock:
+            built.append(token)
+
+        async def app(scope: dict, receive: object, send: object) -> None:
+            await PlainTextResponse(scope["path"])(scope, receive, send)  # type: ignore[arg-type]
+
+        return app
+
+    with serve_in_background(
+        {"m": "m@champion"}, config=resolve_config(), in_process=True, mounts={"/x": factory}
+    ) as server:
+        assert httpx.get(server.url + "/readyz").status_code == 200
+        assert built == [], "nothing is built before a request under its path"
+        threads = [
+            threading.Thread(target=httpx.get, args=(f"{server.url}/x/page{i}",)) for i in range(4)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert httpx.get(server.url + "/x/again").text.endswith("/again")
+    assert built == [None], "built once, with the server's token"

@@ -362,6 +362,28 @@ class _Service:
         return Response(self.openapi, media_type="application/json")
 
 
+class _BuiltOnFirstUse:
+    """A mounted app, made by ``factory(config, token)`` when its first request comes.
+
+    The dashboard imports scipy.stats, Jinja2 and plotly: about 1.4 s of every worker's start
+    (here, most of serving's cold start) for pages that most workers never serve.
+    """
+
+    def __init__(
+        self, factory: Callable[[Config, str | None], Any], config: Config, token: str | None
+    ) -> None:
+        self._factory, self._config, self._token = factory, config, token
+        self._app: Any = None
+        self._lock = asyncio.Lock()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self._app is None:
+            async with self._lock:
+                if self._app is None:  # imported off the event loop: other requests go on
+                    self._app = await asyncio.to_thread(self._factory, self._config, self._token)
+        await self._app(scope, receive, send)
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 500)
     detail = getattr(exc, "detail", "error")
@@ -381,8 +403,9 @@ def create_app(
 ) -> Starlette:
     """The serving app for ``models`` (``{"recs": "recs@champion", ...}``).
 
-    ``mounts`` adds other apps under a path, each built by ``factory(config, token)``: the
-    command line mounts the dashboard at ``/ui`` this way (serving itself never imports it).
+    ``mounts`` adds other apps under a path, each built by ``factory(config, token)`` on its
+    first request: the command line mounts the dashboard at ``/ui`` this way (serving itself
+    never imports it).
 
     ``token`` (default: the ``LIMELIGHT_TOKEN`` environment variable) protects every endpoint
     but ``/healthz`` and ``/readyz``. Models load when the app starts (its lifespan) and follow
@@ -422,7 +445,7 @@ def create_app(
         s.route("/openapi.json", s.openapi_json, "GET", open_=True),
     ]
     for path, factory in (mounts or {}).items():
-        routes.append(Mount(path, app=factory(config, token)))
+        routes.append(Mount(path, app=_BuiltOnFirstUse(factory, config, token)))
     app = Starlette(
         routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error}
     )

@@ -199,17 +199,12 @@ def _check_models(models: dict[str, str], config: Config) -> None:
 def _prepare_to_fork() -> None:
     """Import once what every worker needs, then freeze the heap so forks share it.
 
-    Arrow imports pandas on its first conversion of events (most of a second): imported here,
-    the workers inherit it instead of stalling on their first flush. Nothing here may start a
-    thread (Arrow's pools included): a fork would inherit its locks held. ``gc.freeze`` keeps
-    the collector from touching (and so copying) the inherited objects in each worker.
+    Nothing here may start a thread (Arrow's pools included): a fork would inherit its locks
+    held. ``gc.freeze`` keeps the collector from touching (and so copying) the inherited
+    objects in each worker.
     """
-    import importlib.util
-
     import limelight.serving._app  # noqa: F401
 
-    if importlib.util.find_spec("pandas") is not None:
-        import pandas  # noqa: F401
     gc.collect()
     gc.freeze()
 
