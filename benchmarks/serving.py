@@ -3,8 +3,8 @@
 One recommender over 5,000 titles x 64 factors (ImplicitALS, built from random factors), served
 three ways in the same run, on 127.0.0.1, each with the same number of worker processes:
 
-- **bare**: a Starlette endpoint doing only the same numpy top-10 (orjson, uvicorn on a socket
-  with TCP_NODELAY): the ceiling;
+- **bare**: a Starlette endpoint doing only the same numpy top-10 (orjson, uvicorn on one
+  socket per worker with TCP_NODELAY and SO_REUSEPORT, as ``limelight serve``): the ceiling;
 - **limelight**: ``limelight serve --model recs=recs@champion`` (the registered model, seen titles
   excluded, an impression written to the event log per request, experiments checked);
 - **mlflow**: ``mlflow models serve --env-manager local`` on a pyfunc model doing the same
@@ -114,12 +114,18 @@ async def recommend(request):
                     media_type="application/json")
 
 app = Starlette(routes=[Route("/recommend", recommend, methods=["POST"])])
-sock = socket.socket()
-sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-sock.bind(("127.0.0.1", port)); sock.listen(2048); sock.set_inheritable(True)
-pids = []
+# one SO_REUSEPORT socket per worker, as limelight serve does: a shared socket lets one
+# worker take most of wrk's connections and would lower the ceiling
+socks = []
 for _ in range(workers):
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind(("127.0.0.1", port)); sock.listen(2048); sock.set_inheritable(True)
+    socks.append(sock)
+pids = []
+for sock in socks:
     pid = os.fork()
     if pid == 0:
         config = uvicorn.Config(app, loop="uvloop", http="httptools", log_level="warning",

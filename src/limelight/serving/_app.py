@@ -64,6 +64,21 @@ def _error(status: int, kind: str, message: str) -> JSONResponse:
     return JSONResponse({"error": kind, "message": message}, status_code=status)
 
 
+class _Endpoint:
+    """An ASGI app around ``handler``, which answers every request itself, errors included.
+
+    Starlette would wrap a plain function in its own request/response adapter and exception
+    handling (per request: two closures and a wrapped ``send``), which this does not need.
+    """
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        response = await self.handler(Request(scope, receive, send))
+        await response(scope, receive, send)
+
+
 class _Service:
     """State of one worker and the handlers that use it."""
 
@@ -89,6 +104,8 @@ class _Service:
         self.impressions: EventWriter | None = None
         self.feedback_log: EventWriter | None = None
         self.openapi = orjson.dumps(openapi_document(max_k=max_k, auth=self.token is not None))
+        self._reading: dict[asyncio.Task[Any], float] = {}  # body reads and their deadlines
+        self._late: set[asyncio.Task[Any]] = set()  # those cancelled for being late
 
     # -- plumbing -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -129,7 +146,7 @@ class _Service:
             self.metrics.observe(path, method, status, time.perf_counter() - start)
             return response
 
-        return Route(path, endpoint, methods=[method])
+        return Route(path, _Endpoint(endpoint), methods=[method])
 
     def _authorize(self, request: Request) -> None:
         header = request.headers.get("authorization", "")
@@ -149,19 +166,27 @@ class _Service:
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
             raise ApiError(413, "too_large", f"the body may have at most {self.max_body} bytes")
         chunks, size = [], 0
+        task = asyncio.current_task()
+        assert task is not None
+        self._reading[task] = time.monotonic() + self.body_timeout
         try:
-            async with asyncio.timeout(self.body_timeout):
-                async for chunk in request.stream():
-                    size += len(chunk)
-                    if size > self.max_body:
-                        raise ApiError(
-                            413, "too_large", f"the body may have at most {self.max_body} bytes"
-                        )
-                    chunks.append(chunk)
-        except TimeoutError:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > self.max_body:
+                    raise ApiError(
+                        413, "too_large", f"the body may have at most {self.max_body} bytes"
+                    )
+                chunks.append(chunk)
+        except asyncio.CancelledError:
+            if task not in self._late:
+                raise
+            task.uncancel()
             raise ApiError(
                 408, "timeout", f"the body did not arrive within {self.body_timeout} s"
             ) from None
+        finally:
+            del self._reading[task]
+            self._late.discard(task)
         try:
             body = orjson.loads(b"".join(chunks))
         except orjson.JSONDecodeError as exc:
@@ -171,6 +196,21 @@ class _Service:
                 422, "invalid_request", f"the body must be a JSON object, not {type(body).__name__}"
             )
         return body
+
+    async def watch_body_reads(self) -> None:
+        """Cancel body reads that outlive ``body_timeout`` (they answer 408).
+
+        One watcher per worker instead of a timer per request (``asyncio.timeout`` cost about
+        3% of a worker's time under load); a read is stopped up to a third of the timeout late.
+        """
+        period = min(1.0, self.body_timeout / 3)
+        while True:
+            await asyncio.sleep(period)
+            now = time.monotonic()
+            for task, deadline in list(self._reading.items()):
+                if now >= deadline and task not in self._late:
+                    self._late.add(task)
+                    task.cancel()
 
     def _snapshot(self) -> Snapshot:
         snap = self.models.snapshot
@@ -428,9 +468,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         service.start()
+        watcher = asyncio.create_task(service.watch_body_reads())
         try:
             yield
         finally:
+            watcher.cancel()
             service.stop()
 
     s = service
