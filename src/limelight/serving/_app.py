@@ -230,29 +230,35 @@ class _Service:
                 "no served model has a recommend method; serve one with --model recs=recs@champion",
             )
         now = time.time()
-        chosen = dict(snap.slots)
+        chosen = snap.slots
         assignments = assign(req.user_id, snap.experiments, now) if snap.experiments else {}
-        for spec in snap.experiments:
-            if spec.name in assignments:
-                override = snap.variant_model(spec, assignments[spec.name])
-                if override is not None:
-                    chosen[override[0]] = override[1]
+        if assignments:
+            chosen = dict(snap.slots)
+            for spec in snap.experiments:
+                if spec.name in assignments:
+                    override = snap.variant_model(spec, assignments[spec.name])
+                    if override is not None:
+                        chosen[override[0]] = override[1]
         ranker = chosen[snap.recommender]
         item_ids, scores = await self._rank(ranker.obj, req)
         artwork = chosen.get(snap.artwork) if snap.artwork else None
-        arms: list[int] | None = None
-        props: list[float] | None = None
-        if artwork is not None:
-            arms, props = self._artworks(artwork.obj, req, item_ids)
-        used = [ranker] + ([artwork] if artwork is not None else [])
+        models = {snap.recommender: ranker.label}
+        n = len(item_ids)
+        if artwork is None:
+            items = [{"item_id": i, "score": v} for i, v in zip(item_ids, scores, strict=True)]
+            shown: list[str | None] = [None] * n
+            props: list[float | None] = [None] * n
+        else:
+            assert snap.artwork is not None
+            models[snap.artwork] = artwork.label
+            arms, chosen_props = self._artworks(artwork.obj, req, item_ids)
+            items = [
+                {"item_id": i, "score": v, "artwork": a, "propensity": p}
+                for i, v, a, p in zip(item_ids, scores, arms, chosen_props, strict=True)
+            ]
+            shown, props = [str(a) for a in arms], list(chosen_props)
         user = str(req.user_id)
         request_id = self.ids.issue(user, now)
-        items = []
-        for i, (item, score) in enumerate(zip(item_ids, scores, strict=True)):
-            entry: dict[str, Any] = {"item_id": item, "score": score}
-            if arms is not None and props is not None:
-                entry["artwork"], entry["propensity"] = arms[i], props[i]
-            items.append(entry)
         fields = assignment_fields(assignments)
         assert self.impressions is not None
         self.impressions.append(
@@ -262,11 +268,11 @@ class _Service:
                 "user_id": user,
                 "items": [str(i) for i in item_ids],
                 "scores": scores,
-                "artworks": [str(a) for a in arms] if arms is not None else [None] * len(item_ids),
-                "propensities": props if props is not None else [None] * len(item_ids),
+                "artworks": shown,
+                "propensities": props,
                 "experiments": fields["experiments"],
                 "variants": fields["variants"],
-                "models": [m.label for m in used],
+                "models": list(models.values()),
                 "latency_ms": (time.perf_counter() - start) * 1000.0,
             }
         )
@@ -275,7 +281,7 @@ class _Service:
                 "request_id": request_id,
                 "user_id": req.user_id,
                 "items": items,
-                "models": {slot: chosen[slot].label for slot in chosen if chosen[slot] in used},
+                "models": models,
                 "experiments": assignments,
             }
         )
