@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import math
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -170,7 +171,13 @@ class _Service:
         assert task is not None
         self._reading[task] = time.monotonic() + self.body_timeout
         try:
-            async for chunk in request.stream():
+            more = True
+            while more:  # the ASGI messages themselves: Starlette's stream() is an async generator
+                message = await request.receive()
+                if message["type"] == "http.disconnect":
+                    raise ApiError(400, "disconnected", "the client went away mid-body")
+                chunk = message.get("body", b"")
+                more = message.get("more_body", False)
                 size += len(chunk)
                 if size > self.max_body:
                     raise ApiError(
@@ -292,12 +299,14 @@ class _Service:
         if isinstance(n_items, int | np.integer) and n_items > 0:
             n = min(n, int(n_items))
         items, scores = await self.batcher.recommend(model, req.user_id, n)
-        items, scores = np.asarray(items), np.asarray(scores, dtype=np.float64)
-        keep = np.isfinite(scores)  # -inf: a seen title the model had to fill in with
-        if req.exclude:
-            keep &= ~np.isin(items.astype(str), list(req.exclude))
-        chosen = np.flatnonzero(keep)[: req.k]
-        return items[chosen].tolist(), scores[chosen].tolist()
+        if req.exclude or not all(map(math.isfinite, scores)):  # -inf: a seen title as filler
+            kept = [
+                (i, v)
+                for i, v in zip(items, scores, strict=True)
+                if math.isfinite(v) and str(i) not in req.exclude
+            ]
+            items, scores = [i for i, _ in kept], [v for _, v in kept]
+        return items[: req.k], scores[: req.k]
 
     def _artworks(
         self, policy: Any, req: RecommendRequest, item_ids: list[Any]

@@ -21,7 +21,10 @@ Result = tuple[Any, Any]
 
 
 class RecommendBatcher:
-    """Coalesces ``model.recommend(user, n, exclude_seen=True)`` calls of one event loop."""
+    """Coalesces ``model.recommend(user, n, exclude_seen=True)`` calls of one event loop.
+
+    Each caller gets its (item ids, scores) as Python lists: one ``tolist`` per batch.
+    """
 
     def __init__(self, max_batch: int = 64) -> None:
         self.max_batch = max_batch
@@ -63,14 +66,18 @@ class RecommendBatcher:
             else:
                 self.batches += 1
                 self.batched_requests += len(waiting)
-                for (_, future), row_items, row_scores in zip(waiting, items, scores, strict=True):
+                rows = zip(items.tolist(), scores.astype(np.float64).tolist(), strict=True)
+                for (_, future), row in zip(waiting, rows, strict=True):
                     if not future.done():
-                        future.set_result((row_items, row_scores))
+                        future.set_result(row)
                 return
         for user_id, future in waiting:
             if future.done():
                 continue
             try:
-                future.set_result(model.recommend(user_id, n, exclude_seen=True))
+                items, scores = model.recommend(user_id, n, exclude_seen=True)
+                future.set_result(
+                    (np.asarray(items).tolist(), np.asarray(scores, dtype=np.float64).tolist())
+                )
             except Exception as exc:
                 future.set_exception(exc)
