@@ -79,10 +79,35 @@ def test_bad_kind_and_bad_record(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="unknown event kind 'clicks'"):
         EventWriter(str(tmp_path), "clicks")
     writer = EventWriter(str(tmp_path), "feedback", flush_seconds=60)
-    writer.append({"request_id": "r", "ts": "yesterday"})
-    with pytest.raises((pa.ArrowInvalid, pa.ArrowTypeError)):
+    writer.append({"request_id": "r1", "ts": 1.0})
+    writer.append({"request_id": "bad", "ts": "yesterday"})
+    writer.append({"request_id": "r2", "ts": 2.0})
+    assert writer.flush() == 2, "the events that fit are written"
+    assert writer.pending() == 0 and writer.rejected == 1
+    assert read_events(str(tmp_path), "feedback").column("request_id").to_pylist() == ["r1", "r2"]
+    (kept,) = (tmp_path / "feedback" / "rejected").glob("*.jsonl")
+    assert kept.read_text().splitlines() == ['{"request_id":"bad","ts":"yesterday"}']
+    writer.append({"request_id": "r3", "ts": 3.0})
+    assert writer.flush() == 1, "a rejected event does not block later flushes"
+    assert read_events(str(tmp_path), "feedback").num_rows == 3
+
+
+def test_a_failed_write_keeps_the_events_for_the_next_flush(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = EventWriter(str(tmp_path), "feedback", flush_seconds=60)
+    writer.append({"request_id": "r1", "ts": 1.0})
+
+    def full_disk(table: pa.Table) -> None:
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr(writer, "_write", full_disk)
+    with pytest.raises(OSError, match="no space"):
         writer.flush()
-    assert writer.pending() == 1, "a failed flush keeps the events for the next try"
+    assert writer.pending() == 1
+    monkeypatch.undo()
+    assert writer.flush() == 1
+    assert read_events(str(tmp_path), "feedback").num_rows == 1
 
 
 def test_a_value_json_cannot_hold_is_refused_at_append_and_nothing_is_queued(

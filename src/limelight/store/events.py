@@ -16,6 +16,7 @@ Layout: ``<root>/<kind>/date=YYYY-MM-DD/<time>-<host>-<pid>-<seq>.parquet``.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -33,6 +34,8 @@ import pyarrow.parquet as pq
 from limelight.core.errors import InvalidInputError, StorageError
 
 __all__ = ["FEEDBACK_SCHEMA", "IMPRESSION_SCHEMA", "SCHEMAS", "EventWriter", "read_events"]
+
+log = logging.getLogger("limelight.events")
 
 IMPRESSION_SCHEMA = pa.schema(
     [
@@ -88,6 +91,7 @@ class EventWriter:
         self._thread: threading.Thread | None = None
         self.written = 0
         self.failures = 0
+        self.rejected = 0
 
     def warm_up(self) -> None:
         """Start the writer thread and pay Arrow's and Parquet's first-use costs now.
@@ -136,13 +140,51 @@ class EventWriter:
             if not rows:
                 return 0
             try:
-                self._write(self._table(rows))
+                try:
+                    table = self._table(rows)
+                except (pa.ArrowInvalid, pa.ArrowTypeError):
+                    rows = self._set_aside_rejected(rows)
+                    table = self._table(rows) if rows else self.schema.empty_table()
+                if rows:
+                    self._write(table)
             except BaseException:
                 with self._lock:
                     self._rows[:0] = rows
                 raise
             self.written += len(rows)
             return len(rows)
+
+    def _set_aside_rejected(self, lines: list[bytes]) -> list[bytes]:
+        """The lines the schema can hold; the others go, verbatim, to a ``rejected`` file.
+
+        One event of the wrong shape (a text where a number belongs) must neither stop every
+        later flush nor be lost: it is kept under ``<root>/<kind>/rejected/`` as JSON lines,
+        counted in ``rejected`` and logged.
+        """
+        good, bad = [], []
+        for line in lines:
+            try:
+                self._table([line])
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                bad.append(line)
+            else:
+                good.append(line)
+        now = datetime.now(UTC)
+        folder = f"{self.root}/{self.kind}/rejected"
+        name = f"{now:%Y%m%d-%H%M%S%f}-{socket.gethostname()}-{os.getpid()}.jsonl"
+        tmp = f"{folder}/.{uuid.uuid4().hex}.tmp"
+        try:
+            self.fs.makedirs(folder, exist_ok=True)
+            with self.fs.open(tmp, "wb") as f:
+                f.write(b"\n".join(bad) + b"\n")
+            self.fs.mv(tmp, f"{folder}/{name}")
+        except OSError as exc:
+            raise StorageError(f"could not set aside rejected {self.kind} events: {exc}") from exc
+        self.rejected += len(bad)
+        log.warning(
+            "%d %s event(s) do not fit the schema; kept in %s/%s", len(bad), self.kind, folder, name
+        )
+        return good
 
     def _table(self, lines: list[bytes]) -> pa.Table:
         """The events as a table of this kind's schema (fields it does not name are ignored)."""
