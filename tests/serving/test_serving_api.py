@@ -177,6 +177,13 @@ def test_metrics_models_and_openapi(server: ServerHandle, client: Client) -> Non
     assert "limelight_request_seconds_bucket{" in text and 'le="+Inf"} 2' in text
     assert "limelight_errors_total{" in text and 'kind="422"} 1' in text
     assert 'slot="recs",model="recs"} 1' in text
+    assert "# TYPE limelight_model_swaps_total counter" in text
+    assert "# TYPE limelight_recommend_batches_total counter" in text
+    assert "# TYPE limelight_events_pending gauge" in text
+    assert text.count("# TYPE limelight_events_written_total counter") == 1
+    assert 'kind="impressions"}' in text and 'kind="feedback"}' in text
+    written = [ln for ln in text.splitlines() if ln.startswith("limelight_events_written_total{")]
+    assert len(written) == 2 and all(ln.split()[-1].isdigit() for ln in written)
     models = client.models()
     assert models["models"]["linear"]["methods"] == ["predict"]
     assert models["recommender"] == "recs" and models["artwork"] == "artwork"

@@ -31,7 +31,7 @@ from limelight.core.errors import InvalidInputError, NotFoundError
 from limelight.experiments.allocation import assign, assignment_fields
 from limelight.serving._batching import RecommendBatcher
 from limelight.serving._ids import RequestIds, load_secret
-from limelight.serving._metrics import Metrics
+from limelight.serving._metrics import Counter, Metrics
 from limelight.serving._models import ModelSet, Snapshot
 from limelight.serving._openapi import openapi_document
 from limelight.serving._requests import (
@@ -408,9 +408,57 @@ class _Service:
         )
 
     async def metrics_text(self, request: Request) -> Response:
-        self.metrics.swaps = self.models.swaps
+        counters = [
+            Counter(
+                "limelight_model_swaps_total",
+                "Model versions switched in without a restart.",
+                self.models.swaps,
+            ),
+            Counter(
+                "limelight_recommend_batches_total",
+                "Model calls that answered several recommend requests at once.",
+                self.batcher.batches,
+            ),
+            Counter(
+                "limelight_recommend_batched_requests_total",
+                "Recommend requests answered by those shared calls.",
+                self.batcher.batched_requests,
+            ),
+        ]
+        for writer in (self.impressions, self.feedback_log):
+            if writer is None:
+                continue
+            kind = {"kind": writer.kind}
+            counters += [
+                Counter(
+                    "limelight_events_written_total",
+                    "Events written to the event log.",
+                    writer.written,
+                    kind,
+                ),
+                Counter(
+                    "limelight_events_rejected_total",
+                    "Events set aside because the schema cannot hold them.",
+                    writer.rejected,
+                    kind,
+                ),
+                Counter(
+                    "limelight_events_write_failures_total",
+                    "Failed writes of the event log (their events are kept for the next try).",
+                    writer.failures,
+                    kind,
+                ),
+                Counter(
+                    "limelight_events_pending",
+                    "Events buffered, not yet written.",
+                    writer.pending(),
+                    kind,
+                    kind="gauge",
+                ),
+            ]
         return Response(
-            self.metrics.render(self.models.versions()), media_type="text/plain; version=0.0.4"
+            self.metrics.render(self.models.versions(), counters),
+            media_type="text/plain; version=0.0.4",
         )
 
     async def openapi_json(self, request: Request) -> Response:

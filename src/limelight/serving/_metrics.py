@@ -6,14 +6,27 @@ import bisect
 import os
 import threading
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
-__all__ = ["BUCKETS", "Metrics"]
+__all__ = ["BUCKETS", "Counter", "Metrics"]
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+@dataclass(frozen=True)
+class Counter:
+    """One sample of a total kept elsewhere (a counter, or a gauge with ``kind="gauge"``)."""
+
+    name: str
+    help: str
+    value: float
+    labels: Mapping[str, str] = field(default_factory=dict)
+    kind: str = "counter"
 
 
 class Metrics:
@@ -27,8 +40,6 @@ class Metrics:
         self.buckets: dict[str, list[int]] = {}
         self.sums: dict[str, float] = defaultdict(float)
         self.counts: dict[str, int] = defaultdict(int)
-        self.swaps = 0
-        self.events_dropped = 0
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one finished request (its route template, not its path: bounded cardinality)."""
@@ -45,8 +56,13 @@ class Metrics:
         with self._lock:
             self.errors[(route, kind)] += 1
 
-    def render(self, models: list[tuple[str, str, int]]) -> str:
-        """The exposition text; ``models`` holds (slot, model name, version) of what is loaded."""
+    def render(
+        self, models: list[tuple[str, str, int]], counters: Sequence[Counter] = ()
+    ) -> str:
+        """The exposition text; ``models`` holds (slot, model name, version) of what is loaded.
+
+        ``counters`` are the worker's other totals (swaps, batches, events), read when asked.
+        """
         worker = f'worker="{os.getpid()}"'
         lines = [
             "# HELP limelight_requests_total HTTP requests answered, by route and status.",
@@ -80,11 +96,14 @@ class Metrics:
                     f'limelight_errors_total{{{worker},route="{_label(route)}",'
                     f'kind="{_label(kind)}"}} {n}'
                 )
-            lines += [
-                "# HELP limelight_model_swaps_total Model versions switched in without a restart.",
-                "# TYPE limelight_model_swaps_total counter",
-                f"limelight_model_swaps_total{{{worker}}} {self.swaps}",
-            ]
+        described: set[str] = set()
+        for counter in counters:
+            if counter.name not in described:
+                described.add(counter.name)
+                lines.append(f"# HELP {counter.name} {counter.help}")
+                lines.append(f"# TYPE {counter.name} {counter.kind}")
+            labels = "".join(f',{k}="{_label(v)}"' for k, v in counter.labels.items())
+            lines.append(f"{counter.name}{{{worker}{labels}}} {counter.value}")
         lines += [
             "# HELP limelight_model_version The version each served model slot is answering with.",
             "# TYPE limelight_model_version gauge",
