@@ -94,10 +94,38 @@ def _check_run_on_s3(run: Any, bucket: str) -> None:
 
 
 def test_a_flow_keeps_its_artifacts_on_s3(
-    home: Path, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
+    home: Path, s3_bucket: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    """Run from the command line, in its own process, as a user runs it.
+
+    In-process, the local executor forks its workers from this test process, which by now
+    holds the threads of the Dask cluster and of S3 clients of earlier tests; in two full CI
+    runs such a run hung (a worker never answered), never when run alone.
+    """
+    import inspect
+    import os
+    import subprocess
+    import sys
+
+    from limelight.flows import Flow as FlowClient
+
     monkeypatch.setenv("LIMELIGHT_ARTIFACTS", f"s3://{s3_bucket}/team/artifacts")
-    _check_run_on_s3(Embeds.run(max_workers=2), s3_bucket)
+    flow_file = tmp_path / "embeds.py"
+    flow_file.write_text(
+        "import numpy as np\nfrom limelight import Flow, Param, step\n\n\n"
+        + inspect.getsource(Embeds)
+    )
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "limelight"), "run", str(flow_file), "--max-workers=2"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    run = FlowClient("Embeds").latest_run
+    assert run is not None
+    _check_run_on_s3(run, s3_bucket)
 
 
 @pytest.mark.postgres

@@ -259,7 +259,9 @@ class Scheduler:
             task = self.ready.popleft()
             worker = self.executor.submit(self._job(task))
             task.status = "running"
-            limit = self.options[task.step].timeout
+            # a @catch record runs none of the step's code: the step's @timeout is not for it
+            # (on a slow cluster it could expire while the record waits for a worker)
+            limit = None if task.fallback_error is not None else self.options[task.step].timeout
             self.running[task.id] = (task, now + limit if limit else None)
             started.append((task.id, task.attempt, task.step, worker))
             self.progress.task_started(task.step)
