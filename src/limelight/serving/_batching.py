@@ -53,31 +53,35 @@ class RecommendBatcher:
             return
         model, waiting = entry
         n = key[1]
-        if len(waiting) > 1:
-            try:
-                items, scores = model.recommend(
-                    np.asarray([u for u, _ in waiting]), n, exclude_seen=True
-                )
-                items, scores = np.asarray(items), np.asarray(scores)
-                if items.shape[0] != len(waiting) or scores.shape != items.shape:
-                    raise ValueError("not one row per user")
-            except Exception:
-                pass  # ask user by user below: each request gets its own answer or error
-            else:
-                self.batches += 1
-                self.batched_requests += len(waiting)
-                rows = zip(items.tolist(), scores.astype(np.float64).tolist(), strict=True)
-                for (_, future), row in zip(waiting, rows, strict=True):
-                    if not future.done():
-                        future.set_result(row)
-                return
-        for user_id, future in waiting:
+        rows = _batch(model, [u for u, _ in waiting], n) if len(waiting) > 1 else None
+        if rows is not None:
+            self.batches += 1
+            self.batched_requests += len(waiting)
+            for (_, future), row in zip(waiting, rows, strict=True):
+                if not future.done():
+                    future.set_result(row)
+            return
+        for user_id, future in waiting:  # one at a time: each gets its own answer or error
             if future.done():
                 continue
             try:
-                items, scores = model.recommend(user_id, n, exclude_seen=True)
-                future.set_result(
-                    (np.asarray(items).tolist(), np.asarray(scores, dtype=np.float64).tolist())
-                )
+                future.set_result(_lists(*model.recommend(user_id, n, exclude_seen=True)))
             except Exception as exc:
                 future.set_exception(exc)
+
+
+def _lists(items: Any, scores: Any) -> Result:
+    """(item ids, scores as floats) of one user or of a batch (one list per user), as lists."""
+    return np.asarray(items).tolist(), np.asarray(scores, dtype=np.float64).tolist()
+
+
+def _batch(model: Any, users: list[Any], n: int) -> list[Result] | None:
+    """Each user's (item ids, scores) from one call, or None when the model refuses the batch."""
+    try:
+        items, scores = model.recommend(np.asarray(users), n, exclude_seen=True)
+        items, scores = np.asarray(items), np.asarray(scores)
+    except Exception:  # a model that takes one user at a time, or a bad user among them
+        return None
+    if items.shape[0] != len(users) or scores.shape != items.shape:
+        return None  # not one row per user
+    return list(zip(*_lists(items, scores), strict=True))
