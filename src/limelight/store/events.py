@@ -21,7 +21,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -141,11 +141,11 @@ class EventWriter:
                 return 0
             try:
                 try:
-                    table = self._table(rows)
+                    table: pa.Table | None = self._table(rows)
                 except (pa.ArrowInvalid, pa.ArrowTypeError):
                     rows = self._set_aside_rejected(rows)
-                    table = self._table(rows) if rows else self.schema.empty_table()
-                if rows:
+                    table = self._table(rows) if rows else None
+                if table is not None:
                     self._write(table)
             except BaseException:
                 with self._lock:
@@ -172,14 +172,7 @@ class EventWriter:
         now = datetime.now(UTC)
         folder = f"{self.root}/{self.kind}/rejected"
         name = f"{now:%Y%m%d-%H%M%S%f}-{socket.gethostname()}-{os.getpid()}.jsonl"
-        tmp = f"{folder}/.{uuid.uuid4().hex}.tmp"
-        try:
-            self.fs.makedirs(folder, exist_ok=True)
-            with self.fs.open(tmp, "wb") as f:
-                f.write(b"\n".join(bad) + b"\n")
-            self.fs.mv(tmp, f"{folder}/{name}")
-        except OSError as exc:
-            raise StorageError(f"could not set aside rejected {self.kind} events: {exc}") from exc
+        self._put(folder, name, lambda f: f.write(b"\n".join(bad) + b"\n"))
         self.rejected += len(bad)
         log.warning(
             "%d %s event(s) do not fit the schema; kept in %s/%s", len(bad), self.kind, folder, name
@@ -201,11 +194,15 @@ class EventWriter:
         folder = f"{self.root}/{self.kind}/date={now:%Y-%m-%d}"
         self._seq += 1
         name = f"{now:%H%M%S%f}-{socket.gethostname()}-{os.getpid()}-{self._seq:06d}.parquet"
+        self._put(folder, name, lambda f: pq.write_table(table, f, compression="zstd"))
+
+    def _put(self, folder: str, name: str, write: Callable[[Any], object]) -> None:
+        """``write`` a file into ``folder``: to a hidden temporary name, then renamed."""
         tmp = f"{folder}/.{uuid.uuid4().hex}.tmp"
         try:
             self.fs.makedirs(folder, exist_ok=True)
             with self.fs.open(tmp, "wb") as f:
-                pq.write_table(table, f, compression="zstd")
+                write(f)
             self.fs.mv(tmp, f"{folder}/{name}")
         except OSError as exc:
             raise StorageError(
