@@ -54,15 +54,32 @@ _EXPORTS = {
     "models": "limelight.models",
     "runs": "limelight.runs",
     **dict.fromkeys(
-        ["Config", "ConfigError", "InvalidInputError", "LimelightError", "NotFoundError"],
+        [
+            "Config",
+            "ConfigError",
+            "InvalidInputError",
+            "LimelightError",
+            "NotFoundError",
+            "resolve_config",
+        ],
         "limelight.core",
     ),
-    "resolve_config": "limelight.core",
     **dict.fromkeys(
-        ["Flow", "FlowFailed", "GraphError", "Param", "Run", "catch", "current", "resources"],
+        [
+            "Flow",
+            "FlowFailed",
+            "GraphError",
+            "Param",
+            "Run",
+            "catch",
+            "current",
+            "resources",
+            "retry",
+            "step",
+            "timeout",
+        ],
         "limelight.flows",
     ),
-    **dict.fromkeys(["retry", "step", "timeout"], "limelight.flows"),
     **dict.fromkeys(
         ["TrackedRun", "metric_history", "search_runs", "start_run"], "limelight.tracking"
     ),

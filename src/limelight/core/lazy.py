@@ -19,19 +19,16 @@ def lazy_exports(
 ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """``__getattr__`` and ``__dir__`` for ``package`` serving ``exports`` (name -> module).
 
-    A module path ending in ``:attr`` exports that attribute under another name; a module
-    path alone exports the module itself when the name is the module's last part.
+    A name is the attribute of that name in its module, or the module itself when the name is
+    the module's last part (``"models": "limelight.models"``).
     """
 
     def __getattr__(name: str) -> Any:
-        target = exports.get(name)
-        if target is None:
+        module_name = exports.get(name)
+        if module_name is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        module_name, _, attr = target.partition(":")
         module = importlib.import_module(module_name)
-        value = module if module_name.rsplit(".", 1)[-1] == name and not attr else None
-        if value is None:
-            value = getattr(module, attr or name)
+        value = module if module_name.rsplit(".", 1)[-1] == name else getattr(module, name)
         namespace[name] = value  # later reads skip this function
         return value
 
