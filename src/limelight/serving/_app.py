@@ -106,7 +106,6 @@ class _Service:
         self.feedback_log: EventWriter | None = None
         self.openapi = orjson.dumps(openapi_document(max_k=max_k, auth=self.token is not None))
         self._reading: dict[asyncio.Task[Any], float] = {}  # body reads and their deadlines
-        self._late: set[asyncio.Task[Any]] = set()  # those cancelled for being late
 
     # -- plumbing -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -185,15 +184,14 @@ class _Service:
                     )
                 chunks.append(chunk)
         except asyncio.CancelledError:
-            if task not in self._late:
+            if task in self._reading:  # not cancelled by the watcher, which drops what it stops
                 raise
             task.uncancel()
             raise ApiError(
                 408, "timeout", f"the body did not arrive within {self.body_timeout} s"
             ) from None
         finally:
-            del self._reading[task]
-            self._late.discard(task)
+            self._reading.pop(task, None)
         try:
             body = orjson.loads(b"".join(chunks))
         except orjson.JSONDecodeError as exc:
@@ -215,8 +213,8 @@ class _Service:
             await asyncio.sleep(period)
             now = time.monotonic()
             for task, deadline in list(self._reading.items()):
-                if now >= deadline and task not in self._late:
-                    self._late.add(task)
+                if now >= deadline:
+                    del self._reading[task]
                     task.cancel()
 
     def _snapshot(self) -> Snapshot:
