@@ -61,6 +61,24 @@ class JSONResponse(Response):
         return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
+# (name, help, type) of what /metrics tells of each event writer: written, rejected, failed,
+# pending, in that order
+_EVENT_COUNTERS = (
+    ("limelight_events_written_total", "Events written to the event log.", "counter"),
+    (
+        "limelight_events_rejected_total",
+        "Events set aside because the schema cannot hold them.",
+        "counter",
+    ),
+    (
+        "limelight_events_write_failures_total",
+        "Failed writes of the event log (their events are kept for the next try).",
+        "counter",
+    ),
+    ("limelight_events_pending", "Events buffered, not yet written.", "gauge"),
+)
+
+
 def _error(status: int, kind: str, message: str) -> JSONResponse:
     return JSONResponse({"error": kind, "message": message}, status_code=status)
 
@@ -424,36 +442,15 @@ class _Service:
             ),
         ]
         for writer in (self.impressions, self.feedback_log):
-            if writer is None:
-                continue
-            kind = {"kind": writer.kind}
-            counters += [
-                Counter(
-                    "limelight_events_written_total",
-                    "Events written to the event log.",
-                    writer.written,
-                    kind,
-                ),
-                Counter(
-                    "limelight_events_rejected_total",
-                    "Events set aside because the schema cannot hold them.",
-                    writer.rejected,
-                    kind,
-                ),
-                Counter(
-                    "limelight_events_write_failures_total",
-                    "Failed writes of the event log (their events are kept for the next try).",
-                    writer.failures,
-                    kind,
-                ),
-                Counter(
-                    "limelight_events_pending",
-                    "Events buffered, not yet written.",
-                    writer.pending(),
-                    kind,
-                    kind="gauge",
-                ),
-            ]
+            if writer is not None:
+                counters += [
+                    Counter(name, text, value, {"kind": writer.kind}, kind)
+                    for (name, text, kind), value in zip(
+                        _EVENT_COUNTERS,
+                        (writer.written, writer.rejected, writer.failures, writer.pending()),
+                        strict=True,
+                    )
+                ]
         return Response(
             self.metrics.render(self.models.versions(), counters),
             media_type="text/plain; version=0.0.4",
