@@ -39,7 +39,8 @@ def find_dataset(name: str) -> Path:
     try:
         return find_data(name)
     except DatasetNotFoundError as exc:
-        missing_data(str(exc))
+        reason = str(exc)
+    missing_data(reason)  # outside the except block: one message, no chained traceback
 
 
 @pytest.fixture
@@ -65,7 +66,7 @@ def obd_dir() -> Path:
 @pytest.fixture
 def datasets_dir() -> Path:
     """A data root in the shared layout (``movielens/ml-100k``, ``obd``), as the README uses."""
-    from limelight.core.data import data_roots
+    from limelight.core.data import data_roots, fetch_command, source
 
     roots = data_roots()
     for root in roots:
@@ -74,7 +75,7 @@ def datasets_dir() -> Path:
     missing_data(
         f"no data folder in the shared layout (movielens/ml-100k/u.data) in "
         f"{', '.join(map(str, roots))}; set LIMELIGHT_DATA to one or run "
-        "`limelight datasets fetch movielens-100k --accept-licence`"
+        f"`{fetch_command(source('movielens-100k'))}`"
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import pickle
 import tarfile
 import zipfile
 from pathlib import Path
@@ -85,6 +86,10 @@ def test_not_found_names_the_dataset_every_place_and_the_command(
     ):
         assert str(place) in caught.value.looked and str(place) in message
     assert caught.value.dataset == "toy"
+    # it crosses process boundaries (a flow's worker) intact
+    assert str(pickle.loads(pickle.dumps(caught.value))) == message
+    with pytest.raises(DatasetNotFoundError, match="fetch movielens-1m --accept-licence`"):
+        find_data("movielens-1m", cache_dir=isolated / "empty")
     with pytest.raises(NotFoundError, match=r"unknown dataset 'nope'; known: .*movielens-100k"):
         find_data("nope")
 

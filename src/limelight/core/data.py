@@ -41,6 +41,7 @@ __all__ = [
     "DataSource",
     "data_roots",
     "default_cache_dir",
+    "fetch_command",
     "fetch_data",
     "find_data",
     "holds_data",
@@ -214,7 +215,13 @@ def find_data(spec: DataSource | str, *, cache_dir: str | Path | None = None) ->
     for place in places:
         if holds_data(spec, place):
             return place
-    raise DatasetNotFoundError(spec.name, [str(p) for p in places], spec.folder)
+    raise DatasetNotFoundError(spec.name, [str(p) for p in places], spec.folder, fetch_command(spec))
+
+
+def fetch_command(spec: DataSource) -> str:
+    """The command that downloads the dataset (accepting its terms where it has to)."""
+    accept = " --accept-licence" if spec.needs_acceptance else ""
+    return f"limelight datasets fetch {spec.name}{accept}"
 
 
 def _official_url(spec: DataSource, base_url: str | None) -> str:

@@ -73,18 +73,19 @@ class NotFoundError(LimelightError, LookupError):
 class DatasetNotFoundError(NotFoundError):
     """A public dataset found in none of the places looked in; says where and how to get it."""
 
-    def __init__(self, dataset: str, looked: list[str], folder: str) -> None:
+    def __init__(self, dataset: str, looked: list[str], folder: str, command: str) -> None:
         self.dataset = dataset
         self.looked = looked
         self.folder = folder
+        self.command = command
         super().__init__(
             f"dataset {dataset!r} is not on this machine; looked in: {', '.join(looked)}. "
-            f"Get it with `limelight datasets fetch {dataset}` (into the cache), or set "
-            f"LIMELIGHT_DATA to a folder that holds {folder}/"
+            f"Get it with `{command}` (into the cache), or set LIMELIGHT_DATA to a folder "
+            f"that holds {folder}/"
         )
 
-    def __reduce__(self) -> tuple[type, tuple[str, list[str], str]]:
-        return type(self), (self.dataset, self.looked, self.folder)
+    def __reduce__(self) -> tuple[type, tuple[str, list[str], str, str]]:
+        return type(self), (self.dataset, self.looked, self.folder, self.command)
 
 
 class DownloadError(LimelightError):
