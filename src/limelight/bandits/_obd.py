@@ -50,7 +50,7 @@ def load_obd(
     *,
     with_affinity: bool = False,
 ) -> BanditLog:
-    """Load ``root/<behavior_policy>/<campaign>/all.csv`` (the OBD layout) as a bandit log.
+    """Load ``root/<behavior_policy>/<campaign>/<campaign>.csv`` (the OBD layout) as a log.
 
     Without ``root`` the dataset is looked for where :func:`limelight.core.data.find_data`
     looks, the sample inside an installed ``obp`` package before copied files.
@@ -66,12 +66,13 @@ def load_obd(
     if campaign not in _CAMPAIGNS:
         raise InvalidInputError(f"campaign must be one of {_CAMPAIGNS}, got {campaign!r}")
     folder = Path(root if root is not None else find_data("obd")) / behavior_policy / campaign
-    header, rows = _read_csv(folder / "all.csv")
+    table = folder / f"{campaign}.csv"  # all/all.csv, men/men.csv, women/women.csv
+    header, rows = _read_csv(table)
     col = {name: i for i, name in enumerate(header)}
     needed = ("timestamp", "item_id", "position", "click", "propensity_score")
     missing = [c for c in needed if c not in col]
     if missing:
-        raise InvalidInputError(f"{folder / 'all.csv'} lacks the OBD columns {missing}")
+        raise InvalidInputError(f"{table} lacks the OBD columns {missing}")
     order = np.argsort(np.array([r[col["timestamp"]] for r in rows]), kind="stable")
     rows = [rows[i] for i in order]
 
