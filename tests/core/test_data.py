@@ -168,7 +168,7 @@ def test_a_wrong_checksum_is_refused_and_nothing_is_kept(
     archive_server.files["/toy.zip"] = _zip({"toy/a.csv": "tampered"})
     with pytest.raises(ChecksumError, match=r"SHA-256 [0-9a-f]{64} does not match the pinned"):
         fetch_data(spec, cache_dir=tmp_path, base_url=archive_server.url)
-    assert _files(tmp_path) == []
+    assert list(tmp_path.iterdir()) == []  # not even an empty folder
 
 
 def test_a_truncated_download_is_refused_and_nothing_is_kept(
@@ -179,7 +179,7 @@ def test_a_truncated_download_is_refused_and_nothing_is_kept(
     archive_server.truncated.add("/toy.zip")
     with pytest.raises(DownloadError, match=rf"cut short: received {len(body)} of {2 * len(body)}"):
         fetch_data(spec, cache_dir=tmp_path, base_url=archive_server.url)
-    assert _files(tmp_path) == []
+    assert list(tmp_path.iterdir()) == []  # not even an empty folder
 
 
 def test_fetch_refuses_bad_archives_missing_files_and_unpinned_sources(
@@ -204,7 +204,7 @@ def test_fetch_refuses_bad_archives_missing_files_and_unpinned_sources(
         fetch_data(DataSource("toy", "t", ("a",), "https://x.invalid/t.zip"), cache_dir=tmp_path)
     with pytest.raises(InvalidInputError, match="no official download URL"):
         fetch_data(DataSource("toy", "t", ("a",)), cache_dir=tmp_path)
-    assert _files(tmp_path) == [] and not (tmp_path.parent / "evil").exists()
+    assert list(tmp_path.iterdir()) == [] and not (tmp_path.parent / "evil").exists()
 
 
 def test_every_known_source_pins_a_sha256_and_an_official_https_url() -> None:

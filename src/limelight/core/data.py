@@ -307,8 +307,8 @@ def fetch_data(
     target = cache / spec.folder
     if holds_data(spec, target) and not force:
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".fetch-") as tmp:
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache, prefix=".fetch-") as tmp:  # same file system
         archive = Path(tmp) / "archive"
         digest = _download(url, archive, timeout, progress)
         if digest != spec.sha256:
@@ -317,6 +317,7 @@ def fetch_data(
                 "was discarded. Retry, or check the source"
             )
         unpacked = _unpack(archive, spec.member, Path(tmp) / "unpacked", url)
+        target.parent.mkdir(parents=True, exist_ok=True)
         if target.exists():
             target.rename(Path(tmp) / "previous")  # removed with the temporary folder
         unpacked.rename(target)
