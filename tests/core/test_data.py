@@ -142,8 +142,14 @@ def _files(folder: Path) -> list[str]:
 def test_fetch_verifies_unpacks_and_keeps_what_is_there(
     archive_server: ArchiveServer, tmp_path: Path
 ) -> None:
-    spec = _source(archive_server, "/toy.zip", _zip({"toy/a.csv": "1,2\n", "other/b": "no"}))
-    folder = fetch_data(spec, cache_dir=tmp_path, base_url=archive_server.url)
+    body = _zip({"toy/a.csv": "1,2\n", "other/b": "no"})
+    spec = _source(archive_server, "/toy.zip", body)
+    seen: list[tuple[int, int | None]] = []
+    folder = fetch_data(
+        spec, cache_dir=tmp_path, base_url=archive_server.url,
+        progress=lambda received, total: seen.append((received, total)),
+    )  # fmt: skip
+    assert seen and seen[-1] == (len(body), len(body))
     assert folder == tmp_path / "toys" / "toy"
     assert (folder / "a.csv").read_text() == "1,2\n"
     assert _files(tmp_path) == ["toys/toy/a.csv"]  # only the member, no temporary files

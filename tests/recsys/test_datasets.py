@@ -177,10 +177,13 @@ def _spec(server: ArchiveServer, body: bytes, sha256: str | None = None) -> Data
 def test_download_verifies_caches_and_loads(archive_server: ArchiveServer, tmp_path: Path) -> None:
     body = _archive("ml-100k", {"u.data": "1\t10\t5\t100\n2\t10\t3\t200\n", "README": "hi"})
     spec = _spec(archive_server, body)
-    folder = download_dataset(spec, cache_dir=tmp_path)
+    with pytest.raises(InvalidInputError, match="accepts its terms: MovieLens is published"):
+        download_dataset(spec, cache_dir=tmp_path)
+    assert archive_server.requests == [] and list(tmp_path.iterdir()) == []
+    folder = download_dataset(spec, cache_dir=tmp_path, accept_licence=True)
     assert folder == tmp_path / "movielens" / "ml-100k" and (folder / "u.data").is_file()
-    assert download_dataset(spec, cache_dir=tmp_path) == folder  # cached: no second request
-    assert archive_server.requests == ["/ml-100k.zip"]
+    assert download_dataset(spec, cache_dir=tmp_path, accept_licence=True) == folder
+    assert archive_server.requests == ["/ml-100k.zip"]  # cached: no second request
     data = load_dataset(spec, folder)
     assert len(data) == 2 and data.usage == "research-only"
     assert [p.name for p in tmp_path.iterdir()] == ["movielens"]  # no temporary files left
@@ -193,8 +196,8 @@ def test_download_with_a_checksum_mismatch_keeps_nothing(
     spec = _spec(archive_server, _archive("ml-100k", {"u.data": "1\t1\t1\t1\n"}),
                  DATASETS["movielens-100k"].source.sha256)  # fmt: skip
     with pytest.raises(ChecksumError, match="does not match the pinned"):
-        download_dataset(spec, cache_dir=tmp_path)
-    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+        download_dataset(spec, cache_dir=tmp_path, accept_licence=True)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_load_dataset_can_download_when_missing(
@@ -203,5 +206,7 @@ def test_load_dataset_can_download_when_missing(
     monkeypatch.delenv("LIMELIGHT_DATA", raising=False)
     monkeypatch.setattr(data_module, "_project_roots", lambda: [tmp_path / "project"])
     spec = _spec(archive_server, _archive("ml-100k", {"u.data": "4\t2\t5\t100\n"}))
-    data = load_dataset(spec, cache_dir=tmp_path, download=True)
+    with pytest.raises(InvalidInputError, match="accept_licence=True"):
+        load_dataset(spec, cache_dir=tmp_path, download=True)
+    data = load_dataset(spec, cache_dir=tmp_path, download=True, accept_licence=True)
     assert data.user_ids.tolist() == [4]

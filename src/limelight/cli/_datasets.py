@@ -82,7 +82,10 @@ def fetch(
             click.echo(f"\r{format_size(received)}{share}", nl=False, err=True)
 
     click.echo(f"downloading {name} ...", err=True)
-    folder = fetch_data(spec, cache_dir=cache, base_url=base_url, force=force, progress=progress)
+    folder = fetch_data(
+        spec, cache_dir=cache, base_url=base_url, accept_licence=accept_licence, force=force,
+        progress=progress,
+    )  # fmt: skip
     if tty:
         click.echo("", err=True)
     click.echo(f"{name}: {folder} (SHA-256 verified)")

@@ -287,20 +287,29 @@ def fetch_data(
     *,
     cache_dir: str | Path | None = None,
     base_url: str | None = None,
+    accept_licence: bool = False,
     force: bool = False,
     timeout: float = 60.0,
     progress: Progress | None = None,
 ) -> Path:
     """Download the dataset's official archive, check it, and unpack it into the cache.
 
+    A dataset whose terms must be accepted (MovieLens) is only downloaded with
+    ``accept_licence=True``: whoever passes it has read ``spec.terms`` and accepts them.
+
     The archive must have the pinned SHA-256 and the length the server announced; the files
     are unpacked next to their destination and renamed into place only when all is well, so a
     refused download leaves nothing behind. A copy already in the cache is kept unless
     ``force``. ``base_url`` (or ``$LIMELIGHT_DATASETS_URL``) replaces the official folder, for
-    a mirror. Returns the dataset's folder. Licence terms are the caller's to show first.
+    a mirror. Returns the dataset's folder.
     """
     spec = source(spec) if isinstance(spec, str) else spec
     url = _official_url(spec, base_url)
+    if spec.needs_acceptance and not accept_licence:
+        raise InvalidInputError(
+            f"{spec.name} is only downloaded by someone who accepts its terms: {spec.terms}. "
+            "Pass accept_licence=True (or --accept-licence) to accept them; nothing was downloaded"
+        )
     if spec.sha256 is None:
         raise InvalidInputError(f"dataset {spec.name!r} has no pinned SHA-256 to verify")
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()

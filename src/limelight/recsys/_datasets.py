@@ -279,12 +279,14 @@ def load_dataset(
     *,
     cache_dir: str | Path | None = None,
     download: bool = False,
+    accept_licence: bool = False,
 ) -> Interactions:
     """A named dataset (see :data:`DATASETS`) as :class:`Interactions` with its licence.
 
     ``path`` is the ratings file or its folder; otherwise the dataset is looked for where
     :func:`~limelight.core.data.find_data` looks (the error lists those places), and with
-    ``download=True`` a missing dataset is downloaded into the cache. For ``movielens-1m`` a
+    ``download=True`` a missing dataset is downloaded into the cache (MovieLens only with
+    ``accept_licence=True``, accepting the GroupLens terms). For ``movielens-1m`` a
     folder without ``ratings.dat`` but with ``ratings.parquet`` (pairs only) is read too.
     """
     spec = _spec(name)
@@ -303,7 +305,7 @@ def load_dataset(
     except DatasetNotFoundError:
         if not download:
             raise
-        folder = download_dataset(spec, cache_dir=cache_dir)
+        folder = download_dataset(spec, cache_dir=cache_dir, accept_licence=accept_licence)
     file = _ratings_file(spec, folder)
     if file is None:  # find_data only returns folders that hold a marker file
         raise NotFoundError(f"{folder} holds no {spec.ratings_file}")
@@ -314,6 +316,7 @@ def download_dataset(
     name: str | DatasetSpec,
     *,
     cache_dir: str | Path | None = None,
+    accept_licence: bool = False,
     force: bool = False,
     timeout: float = 60.0,
     progress: Progress | None = None,
@@ -325,5 +328,6 @@ def download_dataset(
     """
     spec = _spec(name)
     return fetch_data(
-        spec.source, cache_dir=cache_dir, force=force, timeout=timeout, progress=progress
-    )
+        spec.source, cache_dir=cache_dir, accept_licence=accept_licence, force=force,
+        timeout=timeout, progress=progress,
+    )  # fmt: skip
