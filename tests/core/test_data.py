@@ -63,6 +63,18 @@ def test_lookup_order_env_then_package_then_shared_then_cache(
     assert find_data(TOY) == flat
 
 
+def test_a_removed_working_directory_is_no_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mine = _put(tmp_path / "mine" / "toys" / "toy")
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    monkeypatch.setenv("LIMELIGHT_DATA", str(tmp_path / "mine"))
+    assert find_data(TOY) == mine
+
+
 def test_a_folder_without_the_marker_file_does_not_count(isolated: Path) -> None:
     (isolated / "shared" / "datasets" / "toys" / "toy").mkdir(parents=True)
     assert not holds_data(TOY, isolated / "shared" / "datasets" / "toys" / "toy")

@@ -148,8 +148,13 @@ def _project_roots() -> list[Path]:
     """The project the user is in (nearest ``pyproject.toml`` above the working directory) and
     the checkout this Limelight is imported from, when it runs from one."""
     roots = []
-    cwd = Path.cwd().resolve()
-    roots.append(next((p for p in (cwd, *cwd.parents) if (p / "pyproject.toml").is_file()), cwd))
+    try:
+        cwd = Path.cwd().resolve()
+    except OSError:  # the working directory was removed
+        cwd = None
+    if cwd is not None:
+        above = (p for p in (cwd, *cwd.parents) if (p / "pyproject.toml").is_file())
+        roots.append(next(above, cwd))
     checkout = Path(__file__).resolve().parents[3]  # <checkout>/src/limelight/core/data.py
     if (checkout / "pyproject.toml").is_file() and (checkout / "src" / "limelight").is_dir():
         roots.append(checkout)
