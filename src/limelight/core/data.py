@@ -81,7 +81,7 @@ _ML_TERMS = (
     "MovieLens is published by GroupLens Research (University of Minnesota) for research use "
     "only: no redistribution and no commercial use without GroupLens's permission, and cite "
     "F. M. Harper and J. A. Konstan, 'The MovieLens Datasets: History and Context' (2015) in "
-    "publications. Full terms: https://files.grouplens.org/datasets/movielens/ml-100k-README.txt"
+    "publications. Full terms: the README in each archive, and https://grouplens.org/datasets/movielens/"
 )
 _ML_LICENCE = (
     "GroupLens MovieLens terms: research use only; no redistribution or commercial use "
