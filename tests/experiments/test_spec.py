@@ -42,7 +42,7 @@ def test_shares_may_be_floats_that_sum_to_one_within_tolerance() -> None:
         ({"variants": (Variant("a", 0.5), Variant("b", 0.4))}, "sum to"),
         ({"variants": (Variant("a", 1.0),)}, "at least two"),
         ({"variants": (Variant("a", 0.5), Variant("a", 0.5))}, "repeats variant names"),
-        ({"name": ""}, "non-empty string name"),
+        ({"name": ""}, "is not an experiment name"),
         ({"salt": ""}, "non-empty string salt"),
         ({"start": 10.0, "stop": 5.0}, "stops"),
         ({"start": datetime(2026, 1, 1)}, "time zone"),
@@ -88,3 +88,17 @@ def test_check_layers_rejects_overlapping_slices_and_duplicate_names() -> None:
         check_layers([a, b])
     with pytest.raises(InvalidInputError, match="used twice"):
         check_layers([a, a])
+
+
+@pytest.mark.parametrize(
+    "name", ["../../x", "a/b", "<script>", "x" * 5000, "", " ", "a b", "fuzz-ab?x=1", None]
+)
+def test_experiment_names_follow_the_model_name_rule(name: object) -> None:
+    with pytest.raises(InvalidInputError, match="is not an experiment name: start with a letter"):
+        spec(name=name)
+
+
+@pytest.mark.parametrize("name", ["fuzz-ab", "rows.v2", "A_1", "9", "x" * 200])
+def test_valid_experiment_names(name: str) -> None:
+    assert spec(name=name).name == name
+    assert ExperimentSpec.from_dict(spec(name=name).to_dict()).name == name

@@ -18,6 +18,7 @@ __all__ = [
     "MAX_VERSION",
     "check_alias",
     "check_name",
+    "model_ref_name",
     "parse_model_ref",
     "parse_version",
 ]
@@ -106,3 +107,16 @@ def parse_model_ref(ref: object) -> tuple[str, str | None, int | None]:
         return name, None, number
     check_name(ref)
     return ref, None, None
+
+
+def model_ref_name(value: object) -> str | None:
+    """The model a value such as ``recs@challenger`` or ``recs/3`` names; None for plain data.
+
+    A bare word is data, not a model: only text with ``@`` or ``/`` that parses is a reference.
+    """
+    if not isinstance(value, str) or ("@" not in value and "/" not in value):
+        return None
+    try:
+        return parse_model_ref(value)[0]
+    except InvalidInputError:
+        return None

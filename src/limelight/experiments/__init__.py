@@ -43,7 +43,13 @@ if TYPE_CHECKING:
         sequential_from_stats,
         sequential_p_value,
     )
-    from limelight.experiments.spec import ExperimentSpec, ExperimentStatus, Variant, check_layers
+    from limelight.experiments.spec import (
+        ExperimentSpec,
+        ExperimentStatus,
+        Variant,
+        check_layers,
+        check_overlap,
+    )
     from limelight.experiments.stats import (
         ArmMoments,
         Estimate,
@@ -87,6 +93,7 @@ _EXPORTS: dict[str, str] = {
     "assignment_fields": "limelight.experiments.allocation",
     "benjamini_hochberg": "limelight.experiments.stats",
     "check_layers": "limelight.experiments.spec",
+    "check_overlap": "limelight.experiments.spec",
     "compare_from_stats": "limelight.experiments.stats",
     "compare_moments": "limelight.experiments.stats",
     "confidence_sequence": "limelight.experiments.sequential",
@@ -152,6 +159,7 @@ __all__ = [
     "assignment_fields",
     "benjamini_hochberg",
     "check_layers",
+    "check_overlap",
     "compare_from_stats",
     "compare_moments",
     "confidence_sequence",
