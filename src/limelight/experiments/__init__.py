@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         MetricResult,
         analyze,
         analyze_events,
+        analyze_log,
         daily_series,
     )
     from limelight.experiments.events import ExposureLog, UserTable, exposure_log
@@ -89,6 +90,7 @@ _EXPORTS: dict[str, str] = {
     "allocate_many": "limelight.experiments.allocation",
     "analyze": "limelight.experiments.analysis",
     "analyze_events": "limelight.experiments.analysis",
+    "analyze_log": "limelight.experiments.analysis",
     "assign": "limelight.experiments.allocation",
     "assignment_fields": "limelight.experiments.allocation",
     "benjamini_hochberg": "limelight.experiments.stats",
@@ -155,6 +157,7 @@ __all__ = [
     "allocate_many",
     "analyze",
     "analyze_events",
+    "analyze_log",
     "assign",
     "assignment_fields",
     "benjamini_hochberg",
