@@ -105,3 +105,15 @@ def test_the_form_refuses_impossible_versions(client: Client, version: str, mess
     )
     assert response.status_code == 400 and message in response.text
     assert Registry().history("m") == []
+
+
+def test_the_form_cannot_set_an_alias_named_latest(client: Client) -> None:
+    Registry().register("m", [1])
+    Registry().register("m", [2])
+    response = client.post(
+        "/models/m/alias",
+        data={"alias": "latest", "version": "1", "why": "x", "token": TOKEN, "csrf": CSRF},
+    )
+    assert response.status_code == 400 and "&#39;latest&#39; is reserved" in response.text
+    assert Registry().alias_versions("m") == {}
+    assert Registry().get("m@latest").version == 2

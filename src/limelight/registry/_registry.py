@@ -561,8 +561,13 @@ class Registry:
             decisions = [GateDecision(**g) for g in event.gates]
             refused = [d for d in decisions if not d.passed]
             lines = "; ".join(f"{d.gate}: {d.reason}" for d in refused)
+            where = (
+                f"stays at version {event.from_version}"
+                if event.from_version is not None
+                else "stays unset"
+            )
             raise GateRefused(
-                f"{name}@{alias} stays at version {event.from_version}: refused by {lines}",
+                f"{name}@{alias} {where}: refused by {lines}",
                 decisions,
             )
         return event
