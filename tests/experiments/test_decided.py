@@ -109,3 +109,18 @@ def test_decided_of_the_wrong_shape_is_a_clear_error() -> None:
     text = pc.cast(impressions["decided"], pa.list_(pa.string()))
     with pytest.raises(InvalidInputError, match="expected list<bool>"):
         exposure_log(impressions.set_column(index, "decided", text), feedback, SPEC)
+
+
+def test_an_experiment_whose_variants_are_data_ignores_decided() -> None:
+    impressions, feedback, _ = contaminated_log()
+    data_only = ExperimentSpec(
+        name="fuzz-ab",
+        salt="fuzz-ab",
+        variants=(Variant("control", 0.5, "blue"), Variant("treatment", 0.5, "red")),
+        start=T0,
+        stop=T0 + 7 * DAY,
+        status="running",
+    )
+    log = exposure_log(impressions, feedback, data_only)
+    assert (log.undecided_exposures, log.unattributed_exposures) == (0, 0)
+    assert log.exposure_ts.size == impressions.num_rows

@@ -48,7 +48,9 @@ def test_segments_written_before_the_column_still_read(tmp_path: Path) -> None:
     assert table.schema == IMPRESSION_SCHEMA
     assert sorted(table["decided"].to_pylist(), key=str) == [None, None, [False, True]]
     spec = ExperimentSpec(
-        name="ab", salt="ab", variants=(Variant("control", 0.5), Variant("treatment", 0.5))
+        name="ab",
+        salt="ab",
+        variants=(Variant("control", 0.5, "recs/1"), Variant("treatment", 0.5, "recs/2")),
     )
     log = exposure_log(table, FEEDBACK_SCHEMA.empty_table(), spec)
     assert (log.unattributed_exposures, log.undecided_exposures) == (2, 1)

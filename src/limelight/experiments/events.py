@@ -193,7 +193,7 @@ def exposure_log(
     counted. An impression whose ``decided`` entry for this experiment is false was served a
     model another experiment chose: it is no exposure of this one, and is dropped and counted
     (``undecided_exposures``); a missing entry (older logs) is kept and counted
-    (``unattributed_exposures``). Plays count from the user's first exposure; the pre-period
+    (``unattributed_exposures``). An experiment whose variants name no model ignores ``decided``. Plays count from the user's first exposure; the pre-period
     covariate counts plays in the ``pre_period`` seconds before the experiment's start.
     """
     if not isinstance(spec, ExperimentSpec):
@@ -221,7 +221,10 @@ def exposure_log(
         pc.equal(pc.list_flatten(exps), spec.name).to_numpy(zero_copy_only=False), dtype=bool
     )
     hit &= (imp_ts[parent] >= lo) & (imp_ts[parent] < hi)
-    decided = _decided(impressions, exps, parent)
+    if spec.steered_models:
+        decided = _decided(impressions, exps, parent)
+    else:  # its variants are data, not models: no other experiment can serve in its place
+        decided = np.ones(parent.size, dtype=np.int8)
     undecided = hit & (decided == 0)
     unattributed = int((hit & (decided < 0)).sum())
     hit &= ~undecided
