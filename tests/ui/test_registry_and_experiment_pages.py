@@ -1,4 +1,5 @@
-"""The model page's alias form goes through the usage-rights gate; the page shows the switch.
+"""The model page's alias form goes through the usage-rights gate and the page shows the
+switch; the experiment page leaves out what another experiment decided.
 
 Requests go in process through httpx's ASGI transport: Starlette's TestClient in this
 environment warns that it wants ``httpx2``, and warnings are errors here.
@@ -15,7 +16,10 @@ import pytest
 
 from limelight import Flow, current, step
 from limelight.core.config import resolve_config
+from limelight.experiments import ExperimentSpec, Variant
+from limelight.experiments.store import create_experiment
 from limelight.registry import Registry
+from limelight.store import open_store
 from limelight.ui import create_app
 
 TOKEN = "s3cret"
@@ -117,3 +121,33 @@ def test_the_form_cannot_set_an_alias_named_latest(client: Client) -> None:
     assert response.status_code == 400 and "&#39;latest&#39; is reserved" in response.text
     assert Registry().alias_versions("m") == {}
     assert Registry().get("m@latest").version == 2
+
+
+def test_the_experiment_page_counts_impressions_another_experiment_decided(
+    client: Client,
+) -> None:
+    store = open_store()
+    spec = ExperimentSpec(
+        name="fuzz-ab",
+        salt="fuzz-ab",
+        variants=(Variant("control", 0.5, "recs/1"), Variant("treatment", 0.5, "recs/2")),
+        status="running",
+    )
+    create_experiment(store.metadata, spec)
+    impressions = store.event_writer("impressions", flush_seconds=3600)
+    for i in range(40):
+        impressions.append(
+            {
+                "request_id": f"r{i}",
+                "ts": 1000.0 + i,
+                "user_id": f"u{i % 20}",
+                "items": ["a"],
+                "experiments": ["fuzz-ab", "other"],
+                "variants": ["control" if i % 2 else "treatment", "x"],
+                "decided": [i >= 3, i < 3],
+            }
+        )
+    impressions.close()
+    store.event_writer("feedback", flush_seconds=3600).close()
+    page = client.get("/experiments/fuzz-ab").text
+    assert '<span id="undecided"> · 3 impressions were served a model another experiment' in page
