@@ -105,7 +105,10 @@ class ExperimentSpec:
     description: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
-        check_name(self.name, "experiment")  # the model rule: names appear in URLs and paths
+        # The whole name rule is checked when an experiment is stored (create_experiment), so
+        # that a definition stored before the rule existed still loads and can be stopped.
+        if not isinstance(self.name, str) or not self.name.strip():
+            check_name(self.name, "experiment")  # raises, saying what a name looks like
         if not isinstance(self.salt, str) or not self.salt.strip():
             raise InvalidInputError("an experiment needs a non-empty string salt")
         variants = tuple(self.variants)

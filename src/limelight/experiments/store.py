@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from limelight.core.errors import InvalidInputError, NotFoundError
+from limelight.core.names import check_name
 from limelight.experiments.spec import (
     ExperimentSpec,
     ExperimentStatus,
@@ -57,6 +58,7 @@ def create_experiment(
     """
     if not isinstance(spec, ExperimentSpec):
         raise InvalidInputError(f"expected an ExperimentSpec, not {type(spec).__name__}")
+    check_name(spec.name, "experiment")  # the model rule: a name appears in URLs and paths
     if check_value is not None:
         for variant in spec.variants:
             check_value(variant.value)
