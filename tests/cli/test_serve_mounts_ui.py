@@ -15,7 +15,7 @@ from limelight.ui import create_app as dashboard
 def test_dashboard_is_mounted_under_ui_beside_the_api(home: Path) -> None:
     registry = Registry()
     registry.register("m", {"weights": [1, 2]})
-    registry.set_alias("m", "champion", 1)
+    registry.set_alias("m", "champion", 1, why="a test model")
     with serve_in_background(
         {"m": "m@champion"}, config=resolve_config(), in_process=True, mounts={"/ui": dashboard}
     ) as server:
@@ -33,7 +33,7 @@ def test_a_mounted_app_is_built_once_on_its_first_request(home: Path) -> None:
 
     registry = Registry()
     registry.register("m", {"weights": [1, 2]})
-    registry.set_alias("m", "champion", 1)
+    registry.set_alias("m", "champion", 1, why="a test model")
     built: list[str | None] = []
     lock = threading.Lock()
 

@@ -96,7 +96,7 @@ def test_experiments_lifecycle_and_bad_input(
     home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     Registry().register("recs", [1])
-    Registry().set_alias("recs", "champion", 1)
+    Registry().set_alias("recs", "champion", 1, why="no data lineage: a test model")
     args = [
         "experiments",
         "create",

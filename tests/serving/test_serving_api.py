@@ -200,7 +200,7 @@ def test_unknown_model_reference_fails_at_start(registry: Registry) -> None:
 
 def test_alias_move_is_picked_up_while_serving(client: Client, registry: Registry) -> None:
     assert client.recommend("u0", k=1)["models"]["recs"] == "recs/1"
-    registry.set_alias("recs", "champion", 2)
+    registry.set_alias("recs", "champion", 2, why="a test model")
     deadline = time.monotonic() + 10
     while client.recommend("u0", k=1)["models"]["recs"] != "recs/2":
         assert time.monotonic() < deadline, "the moved alias was not picked up"

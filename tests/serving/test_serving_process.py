@@ -129,9 +129,9 @@ def _check_swap_under_load(handle: ServerHandle, registry: Registry) -> None:
         t.start()
     try:
         time.sleep(0.3)
-        registry.set_alias("recs", "champion", 2)
+        registry.set_alias("recs", "champion", 2, why="a test model")
         time.sleep(1.0)
-        registry.set_alias("recs", "champion", 1)
+        registry.set_alias("recs", "champion", 1, why="a test model")
         time.sleep(1.0)
     finally:
         stop.set()

@@ -48,6 +48,7 @@ IMPRESSION_SCHEMA = pa.schema(
         ("propensities", pa.list_(pa.float64())),  # probability of each artwork choice
         ("experiments", pa.list_(pa.string())),
         ("variants", pa.list_(pa.string())),  # parallel to experiments
+        ("decided", pa.list_(pa.bool_())),  # parallel to experiments: this experiment chose the served model
         ("models", pa.list_(pa.string())),  # "name/version" of each model that served the request
         ("latency_ms", pa.float64()),  # time spent serving the request
     ]
@@ -225,7 +226,11 @@ class EventWriter:
 def read_events(
     root: str, kind: str, *, since: float | None = None, until: float | None = None
 ) -> pa.Table:
-    """Every finished segment of ``kind`` under ``root`` as one table (optionally a time window)."""
+    """Every finished segment of ``kind`` under ``root`` as one table (optionally a time window).
+
+    Segments written before a column joined the schema read with that column null (for
+    impressions' ``decided``: unknown, which the experiment analysis keeps and counts).
+    """
     schema = _kind(kind)
     fs, path = fsspec.core.url_to_fs(str(root))
     base = f"{path.rstrip('/')}/{kind}"

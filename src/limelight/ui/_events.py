@@ -18,7 +18,7 @@ from limelight.core.errors import InvalidInputError
 from limelight.experiments import (
     ExperimentAnalysis,
     ExperimentSpec,
-    analyze,
+    analyze_log,
     daily_series,
     exposure_log,
 )
@@ -58,18 +58,10 @@ def experiment_report(store: Store, spec: ExperimentSpec) -> ExperimentReport:
     report = ExperimentReport(spec)
     try:
         log = exposure_log(store.read_events("impressions"), store.read_events("feedback"), spec)
-        table = log.users_until()
-        result = analyze(table, spec)
+        report.analysis = analyze_log(log)
     except InvalidInputError as exc:
         report.problem = str(exc)
         return report
-    report.analysis = ExperimentAnalysis(
-        **{
-            **result.__dict__,
-            "conflicting_users": log.conflicting_users,
-            "unknown_variant_exposures": log.unknown_variant_exposures,
-        }
-    )
     arms = len(spec.variants)
     report.exposures = [
         int(n) for n in np.bincount(log.variant[log.exposure_user], minlength=arms)[:arms]

@@ -14,10 +14,9 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from limelight.core.errors import InvalidInputError
 from limelight.experiments.store import get_experiment, list_experiments, set_experiment_status
 from limelight.flows.client import Run
-from limelight.registry import GateRefused, Registry
+from limelight.registry import GateRefused, Registry, parse_version
 from limelight.tracking import metric_history
 from limelight.ui import _charts, _events, _runs
 from limelight.ui._security import check_action
@@ -190,6 +189,7 @@ def model_page(dash: Dashboard, request: Request) -> Response:
         aliases=sorted(registry.alias_versions(name).items()),
         history=list(reversed(registry.history(name))),
         gates=registry.gates(name),
+        usage_gate=registry.usage_gate(name),
         metric_names=metric_names,
         charts=charts,
     )
@@ -203,12 +203,7 @@ def move_alias(dash: Dashboard, request: Request, form: Any) -> Response:
     check_action(request, form, dash.token)
     name = request.path_params["name"]
     alias = str(form.get("alias", "")).strip()
-    try:
-        version = int(str(form.get("version", "")))
-    except ValueError:
-        raise InvalidInputError(
-            f"version must be a whole number, not {form.get('version')!r}"
-        ) from None
+    version = parse_version(str(form.get("version", "")).strip())
     with contextlib.suppress(GateRefused):  # a refusal is in the audit log the page shows
         Registry(store=dash.store).set_alias(
             name, alias, version, why=str(form.get("why", "")), who="dashboard"

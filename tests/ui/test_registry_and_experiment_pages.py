@@ -1,0 +1,153 @@
+"""The model page's alias form goes through the usage-rights gate and the page shows the
+switch; the experiment page leaves out what another experiment decided.
+
+Requests go in process through httpx's ASGI transport: Starlette's TestClient in this
+environment warns that it wants ``httpx2``, and warnings are errors here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from limelight import Flow, current, step
+from limelight.core.config import resolve_config
+from limelight.experiments import ExperimentSpec, Variant
+from limelight.experiments.store import create_experiment
+from limelight.registry import Registry
+from limelight.store import open_store
+from limelight.ui import create_app
+
+TOKEN = "s3cret"
+CSRF = "c" * 43
+
+
+class Research(Flow):
+    @step
+    def start(self):
+        current.use_dataset("clicks", "v1", license="internal", usage="research-only")
+        current.register_model("research", [1.0])
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+class Client:
+    """A synchronous in-process HTTP client of the dashboard app."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        async def go() -> httpx.Response:
+            transport = httpx.ASGITransport(app=self.app)
+            async with httpx.AsyncClient(
+                transport=transport,
+                base_url="http://testserver",
+                cookies={"limelight_csrf": CSRF},
+                follow_redirects=True,
+            ) as client:
+                return await client.request(method, url, **kwargs)
+
+        return asyncio.run(go())
+
+    def get(self, url: str) -> httpx.Response:
+        return self.request("GET", url)
+
+    def post(self, url: str, data: dict[str, str]) -> httpx.Response:
+        return self.request("POST", url, data=data)
+
+
+def _move(client: Client, name: str, **form: str) -> str:
+    """Post the alias form as the page does; the page shown afterwards."""
+    return client.post(f"/models/{name}/alias", data={**form, "token": TOKEN, "csrf": CSRF}).text
+
+
+@pytest.fixture
+def client(home: Path) -> Client:
+    return Client(create_app(resolve_config(), token=TOKEN))
+
+
+def test_the_form_is_refused_for_research_data_until_the_gate_is_off(client: Client) -> None:
+    Research.run()
+    page = _move(client, "research", alias="champion", version="1", why="best offline")
+    assert Registry().alias_versions("research") == {}
+    assert "usage rights: &#39;champion&#39; needs data usable for" in page
+    Registry().set_usage_gate("research", False, why="an internal study", who="ana")
+    page = client.get("/models/research").text
+    assert "usage rights on <code>champion</code>: OFF</strong>, switched off by ana" in page
+    assert "an internal study" in page and "usage-rights gate off" in page
+    _move(client, "research", alias="champion", version="1", why="for the study")
+    assert Registry().get("research@champion").version == 1
+
+
+def test_the_form_needs_a_why_for_a_version_without_datasets(client: Client) -> None:
+    Registry().register("m", [1])
+    page = _move(client, "m", alias="champion", version="1", why="")
+    assert "no dataset in its lineage" in page
+    assert Registry().alias_versions("m") == {}
+    _move(client, "m", alias="champion", version="1", why="a hand-made baseline")
+    assert Registry().get("m@champion").version == 1
+    assert "usage rights on <code>champion</code>: on" in client.get("/models/m").text
+
+
+@pytest.mark.parametrize(
+    ("version", "message"),
+    [("99999999999999999999", "from 1 to 9223372036854775807"), ("1_0", "digits 0-9 only")],
+)
+def test_the_form_refuses_impossible_versions(client: Client, version: str, message: str) -> None:
+    Registry().register("m", [1])
+    response = client.post(
+        "/models/m/alias",
+        data={"alias": "champion", "version": version, "why": "x", "token": TOKEN, "csrf": CSRF},
+    )
+    assert response.status_code == 400 and message in response.text
+    assert Registry().history("m") == []
+
+
+def test_the_form_cannot_set_an_alias_named_latest(client: Client) -> None:
+    Registry().register("m", [1])
+    Registry().register("m", [2])
+    response = client.post(
+        "/models/m/alias",
+        data={"alias": "latest", "version": "1", "why": "x", "token": TOKEN, "csrf": CSRF},
+    )
+    assert response.status_code == 400 and "&#39;latest&#39; is reserved" in response.text
+    assert Registry().alias_versions("m") == {}
+    assert Registry().get("m@latest").version == 2
+
+
+def test_the_experiment_page_counts_impressions_another_experiment_decided(
+    client: Client,
+) -> None:
+    store = open_store()
+    spec = ExperimentSpec(
+        name="fuzz-ab",
+        salt="fuzz-ab",
+        variants=(Variant("control", 0.5, "recs/1"), Variant("treatment", 0.5, "recs/2")),
+        status="running",
+    )
+    create_experiment(store.metadata, spec)
+    impressions = store.event_writer("impressions", flush_seconds=3600)
+    for i in range(40):
+        impressions.append(
+            {
+                "request_id": f"r{i}",
+                "ts": 1000.0 + i,
+                "user_id": f"u{i % 20}",
+                "items": ["a"],
+                "experiments": ["fuzz-ab", "other"],
+                "variants": ["control" if i % 2 else "treatment", "x"],
+                "decided": [i >= 3, i < 3],
+            }
+        )
+    impressions.close()
+    store.event_writer("feedback", flush_seconds=3600).close()
+    page = client.get("/experiments/fuzz-ab").text
+    assert '<span id="undecided"> · 3 impressions were served a model another experiment' in page
