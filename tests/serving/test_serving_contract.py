@@ -23,7 +23,7 @@ from limelight.experiments.store import create_experiment, set_experiment_status
 from limelight.recsys import EASE
 from limelight.registry import Registry
 from limelight.serving._app import create_app
-from limelight.serving._contract import ContractError, probe
+from limelight.serving._contract import ContractError, check_many, check_one, probe
 from limelight.store import open_store
 
 # -- the probe alone --------------------------------------------------------------------------
@@ -54,6 +54,19 @@ def test_the_probe_refuses_a_broken_model_saying_what_came_back(mode: str, messa
     with pytest.raises(ContractError) as info:
         probe(Ranker(mode), limit=100)
     assert message in str(info.value)
+
+
+def test_seen_filler_and_huge_scores_pass_nan_and_inf_do_not() -> None:
+    assert check_one(([1, 2], [0.0, -np.inf]), 2) == ([1, 2], [0.0, -np.inf])
+    assert check_one((["a", "b"], [1e308, 1e308]), 2)[1] == [1e308, 1e308], "a sum overflowing"
+    with pytest.raises(ContractError, match="got inf at position 0"):
+        check_one(([1, 2], [np.inf, -np.inf]), 2)
+    rows = check_many(([[1, 2], [3, 4]], [[1.0, -np.inf], [2.0, 1.0]]), 2, 2)
+    assert rows == [([1, 2], [1.0, -np.inf]), ([3, 4], [2.0, 1.0])]
+    with pytest.raises(ContractError, match="got nan at position 3"):
+        check_many(([[1, 2], [3, 4]], [[1.0, 0.0], [2.0, np.nan]]), 2, 2)
+    with pytest.raises(ContractError, match="item ids must be integers or strings, got bool"):
+        check_one((np.array([True, 1], dtype=object), [1.0, 0.0]), 2)
 
 
 def test_the_probe_refuses_a_model_slower_than_its_limit() -> None:
