@@ -321,3 +321,31 @@ def test_decided_names_the_one_experiment_that_chose_the_served_model(reg: Regis
         assert variant_model[answer["experiments"][decider]] == answer["models"]["recs"]
         disagreeing += answer["experiments"]["first"] != answer["experiments"]["second"]
     assert disagreeing > 0, "some users get different models from the two experiments"
+
+
+def test_an_experiment_whose_variant_model_is_refused_is_left_out(
+    reg: Registry, caplog: pytest.LogCaptureFixture
+) -> None:
+    reg.set_alias("recs", "challenger", reg.register("recs", Ranker("nan")).version)
+    spec = ExperimentSpec(
+        name="ab",
+        salt="s",
+        variants=(
+            Variant("control", 0.5, "recs@champion"),
+            Variant("treatment", 0.5, "recs@challenger"),
+        ),
+    )
+    metadata = open_store().metadata
+    create_experiment(metadata, spec)
+    set_experiment_status(metadata, "ab", "running")
+    with (
+        caplog.at_level(logging.WARNING, "limelight.serving"),
+        running({"recs": "recs@champion"}) as app,
+    ):
+        app.state.service.models.refresh()  # a second poll: logged once all the same
+        answers = [r.json() for r in recommend(app, [f"user-{i}" for i in range(10)], k=1)]
+    assert all(a["models"] == {"recs": "recs/1"} and a["experiments"] == {} for a in answers)
+    left_out = [
+        r.getMessage() for r in caplog.records if "experiment ab left out" in r.getMessage()
+    ]
+    assert len(left_out) == 1 and "recs/2 (recs@challenger) was refused" in left_out[0]

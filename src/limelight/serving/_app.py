@@ -262,7 +262,7 @@ class _Service:
 
     @staticmethod
     def _refused(snap: Snapshot, slot: str | None = None) -> None:
-        """503 when ``slot`` (default: any recommend slot) has no version but a refused one."""
+        """503 when ``slot`` (default: any slot) has no version to serve, only a refused one."""
         missing = [r for s, r in snap.refused.items() if slot in (None, s) and s not in snap.slots]
         if missing:
             raise ApiError(503, "model_refused", "; ".join(r.describe() for r in missing))

@@ -193,6 +193,7 @@ class ModelSet:
         self.swaps = 0
         self.poll_errors = 0
         self.refusals: dict[tuple[str, int], Refusal] = {}  # every version refused, probed once
+        self._left_out: dict[str, str] = {}  # experiments not run, and why
         self.snapshot: Snapshot | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -245,16 +246,19 @@ class ModelSet:
                 elif slot in old.refused:
                     refused[slot] = old.refused[slot]
         by_ref = {item.ref: item for item in slots.values()}
-        experiments = []
+        experiments, left_out = [], {}
         for spec in running_experiments(self.store.metadata):
             refs = {v.value for v in spec.variants if is_model_ref(v.value)}
             try:
                 for ref in refs - by_ref.keys():
                     by_ref[ref] = self._get(ref, {**known, **by_ref})
             except LimelightError as exc:
-                log.warning("experiment %s left out: %s", spec.name, exc)
+                if self._left_out.get(spec.name) != str(exc):  # once, not on every poll
+                    log.warning("experiment %s left out: %s", spec.name, exc)
+                left_out[spec.name] = str(exc)
                 continue
             experiments.append(spec)
+        self._left_out = left_out
         recommender, artwork = _roles(slots)
         new = Snapshot(slots, by_ref, tuple(experiments), recommender, artwork, refused)
         swapped = old is not None and _key(new) != _key(old)
