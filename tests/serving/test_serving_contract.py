@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -79,6 +80,20 @@ def test_the_probe_learns_the_catalogue_of_a_model_that_states_none() -> None:
     assert probe(Ranker("good", knows_users=False), limit=100) == 6, "probed with users 0, 1, 2"
     assert probe(Ranker("good"), limit=4) is None, "answers all that serving can ask for"
     assert probe(EASE(l2=1.0).fit(interactions()), limit=100) == 6, "its n_items_"
+
+
+def test_a_model_too_slow_to_measure_is_served_without_a_catalogue_bound(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class SlowForLongLists(Ranker):
+        def recommend(self, user_ids: Any, k: int = 10, *, exclude_seen: bool = True) -> Any:
+            if k > 3:
+                time.sleep(1)
+            return super().recommend(user_ids, min(k, 6), exclude_seen=exclude_seen)
+
+    with caplog.at_level(logging.WARNING, "limelight.serving"):
+        assert probe(SlowForLongLists("good"), seconds=0.3, limit=100) is None
+    assert "SlowForLongLists states no catalogue size" in caplog.text
 
 
 def test_a_model_that_takes_one_user_at_a_time_passes() -> None:

@@ -15,8 +15,10 @@ the catalogue bound of a model that states none (no ``n_items_`` or ``item_ids_`
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -33,6 +35,8 @@ __all__ = [
     "check_one",
     "probe",
 ]
+
+log = logging.getLogger("limelight.serving")
 
 DEFAULT_PROBE_SECONDS = 2.0
 PROBE_K = 3
@@ -181,10 +185,7 @@ def _largest_k(model: Any, user: Any, start: int, limit: int) -> int | None:
     return good
 
 
-def _run_probe(model: Any, limit: int) -> int | None:
-    users = _probe_users(model)
-    size = catalogue_size(model)
-    k = min(PROBE_K, size) if size else PROBE_K
+def _check_contract(model: Any, users: list[Any], k: int) -> None:
     try:
         answer = model.recommend(users[0], k, exclude_seen=True)
     except Exception as exc:
@@ -198,36 +199,53 @@ def _run_probe(model: Any, limit: int) -> int | None:
         many = None  # answers one user at a time: allowed, the batcher asks user by user
     if many is not None:
         check_many(many, len(users), k)
-    if size is None:
-        size = _largest_k(model, users[0], k, limit)
-    return size
+
+
+def _within(seconds: float, work: Callable[[], Any]) -> tuple[bool, Any]:
+    """(finished, its result or exception) of ``work`` run in a daemon thread for ``seconds``.
+
+    A thread cannot be stopped: one that overruns goes on, its answer unused.
+    """
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append(work())
+        except BaseException as exc:  # handed to the caller
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, name="limelight-model-probe", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return (True, outcome[0]) if outcome else (False, None)
 
 
 def probe(model: Any, *, seconds: float = DEFAULT_PROBE_SECONDS, limit: int) -> int | None:
     """Check ``model.recommend`` on users it knows; its catalogue size (None: unbounded).
 
     Raises :class:`ContractError` naming what was expected and what came back, or when the
-    probe takes more than ``seconds`` (it goes on in a daemon thread, its answer unused).
-    ``limit`` is the most titles serving ever asks for.
+    checks take more than ``seconds``. ``limit`` is the most titles serving ever asks for. A
+    model that states no catalogue size is then measured, within ``seconds`` again; one that
+    cannot be measured in time is served without a bound (and its log line says so).
     """
-    outcome: list[Any] = []
-
-    def run() -> None:
-        try:
-            outcome.append(_run_probe(model, limit))
-        except BaseException as exc:  # handed to the caller, raised there
-            outcome.append(exc)
-
-    thread = threading.Thread(target=run, name="limelight-model-probe", daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if not outcome:
+    users, size = _probe_users(model), catalogue_size(model)
+    k = min(PROBE_K, size) if size else PROBE_K
+    finished, failure = _within(seconds, lambda: _check_contract(model, users, k))
+    if not finished:
         raise ContractError(f"recommend did not answer the probe within {seconds} s")
-    if isinstance(outcome[0], ContractError):
-        raise outcome[0]
-    if isinstance(outcome[0], BaseException):
-        raise ContractError(
-            f"the probe failed: {type(outcome[0]).__name__}: {outcome[0]}"
-        ) from outcome[0]
-    size: int | None = outcome[0]
-    return size
+    if isinstance(failure, ContractError):
+        raise failure
+    if isinstance(failure, BaseException):
+        raise ContractError(f"the probe failed: {type(failure).__name__}: {failure}") from failure
+    if size is not None:
+        return size
+    finished, size = _within(seconds, lambda: _largest_k(model, users[0], k, limit))
+    if not finished:
+        log.warning(
+            "%s states no catalogue size (n_items_) and was not measured within %s s: "
+            "serving it without a bound on k + len(exclude)",
+            type(model).__name__,
+            seconds,
+        )
+        return None
+    return size if isinstance(size, int) else None
