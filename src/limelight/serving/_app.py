@@ -2,8 +2,10 @@
 
 Handlers run on the event loop (a top-k over a few thousand titles takes well under a
 millisecond, less than a hop to a thread pool). Every error a client can cause is a 4xx with a
-JSON body ``{"error": kind, "message": ...}``; anything else is logged and answered with a 500,
-and the worker goes on.
+JSON body ``{"error": kind, "message": ...}``. A served model that fails (raises, or answers
+against the recommend contract) is a 502 ``model_error`` naming the model version and the
+exception class (not its message, which may hold data; the log has it), counted in /metrics.
+Anything else is logged and answered with a 500, and the worker goes on.
 """
 
 from __future__ import annotations
@@ -30,11 +32,13 @@ from limelight.core.config import Config, resolve_config
 from limelight.core.errors import InvalidInputError, NotFoundError
 from limelight.experiments.allocation import assign, assignment_fields
 from limelight.serving._batching import RecommendBatcher
+from limelight.serving._contract import DEFAULT_PROBE_SECONDS, ModelCallError
 from limelight.serving._ids import RequestIds, load_secret
 from limelight.serving._metrics import Counter, Metrics
-from limelight.serving._models import ModelSet, Snapshot
+from limelight.serving._models import Loaded, ModelSet, Snapshot
 from limelight.serving._openapi import openapi_document
 from limelight.serving._requests import (
+    MAX_EXCLUDE,
     ApiError,
     RecommendRequest,
     parse_feedback,
@@ -155,6 +159,8 @@ class _Service:
                 response = _error(404, "not_found", str(exc))
             except InvalidInputError as exc:
                 response = _error(422, "invalid_request", str(exc))
+            except ModelCallError as exc:
+                response = self._model_failed(exc, f"{method} {path}")
             except Exception:
                 log.exception("%s %s failed", method, path)
                 response = _error(500, "internal", "the server failed to answer; see its log")
@@ -165,6 +171,19 @@ class _Service:
             return response
 
         return Route(path, _Endpoint(endpoint), methods=[method])
+
+    def _model_failed(self, exc: ModelCallError, where: str) -> JSONResponse:
+        log.error("%s: model %s failed", where, exc.label, exc_info=exc.cause)
+        self.metrics.model_error(exc.model, exc.version)
+        return JSONResponse(
+            {
+                "error": "model_error",
+                "message": f"model {exc.label} failed to answer ({exc.kind}); see the server log",
+                "model": exc.label,
+                "exception": exc.kind,
+            },
+            status_code=502,
+        )
 
     def _authorize(self, request: Request) -> None:
         header = request.headers.get("authorization", "")
@@ -241,29 +260,30 @@ class _Service:
             raise ApiError(503, "not_ready", "models are still loading; retry shortly")
         return snap
 
+    @staticmethod
+    def _refused(snap: Snapshot, slot: str | None = None) -> None:
+        """503 when ``slot`` (default: any slot) has no version to serve, only a refused one."""
+        missing = [r for s, r in snap.refused.items() if slot in (None, s) and s not in snap.slots]
+        if missing:
+            raise ApiError(503, "model_refused", "; ".join(r.describe() for r in missing))
+
     # -- endpoints ------------------------------------------------------------------------------
     async def recommend(self, request: Request) -> Response:
         start = time.perf_counter()
         req = parse_recommend(await self._body(request), self.max_k)
         snap = self._snapshot()
         if snap.recommender is None:
+            self._refused(snap)
             raise ApiError(
                 404,
                 "not_found",
                 "no served model has a recommend method; serve one with --model recs=recs@champion",
             )
         now = time.time()
-        chosen = snap.slots
         assignments = assign(req.user_id, snap.experiments, now) if snap.experiments else {}
-        if assignments:
-            chosen = dict(snap.slots)
-            for spec in snap.experiments:
-                if spec.name in assignments:
-                    override = snap.variant_model(spec, assignments[spec.name])
-                    if override is not None:
-                        chosen[override[0]] = override[1]
+        chosen, deciders = snap.choose(assignments)
         ranker = chosen[snap.recommender]
-        item_ids, scores = await self._rank(ranker.obj, req)
+        item_ids, scores = await self._rank(ranker, req)
         artwork = chosen.get(snap.artwork) if snap.artwork else None
         models = {snap.recommender: ranker.label}
         n = len(item_ids)
@@ -274,7 +294,7 @@ class _Service:
         else:
             assert snap.artwork is not None
             models[snap.artwork] = artwork.label
-            arms, chosen_props = self._artworks(artwork.obj, req, item_ids)
+            arms, chosen_props = self._artworks(artwork, req, item_ids)
             items = [
                 {"item_id": i, "score": v, "artwork": a, "propensity": p}
                 for i, v, a, p in zip(item_ids, scores, arms, chosen_props, strict=True)
@@ -295,6 +315,7 @@ class _Service:
                 "propensities": props,
                 "experiments": fields["experiments"],
                 "variants": fields["variants"],
+                "decided": [name in deciders.values() for name in fields["experiments"]],
                 "models": list(models.values()),
                 "latency_ms": (time.perf_counter() - start) * 1000.0,
             }
@@ -309,12 +330,14 @@ class _Service:
             }
         )
 
-    async def _rank(self, model: Any, req: RecommendRequest) -> tuple[list[Any], list[float]]:
+    async def _rank(self, model: Loaded, req: RecommendRequest) -> tuple[list[Any], list[float]]:
         n = req.k + len(req.exclude)
-        n_items = getattr(model, "n_items_", None)
-        if isinstance(n_items, int | np.integer) and n_items > 0:
-            n = min(n, int(n_items))
-        items, scores = await self.batcher.recommend(model, req.user_id, n)
+        if model.n_items is not None:  # stated by the model or learnt by its load-time probe
+            n = min(n, model.n_items)
+        try:
+            items, scores = await self.batcher.recommend(model.obj, req.user_id, n)
+        except Exception as exc:  # raised, or answered against the contract (ContractError)
+            raise ModelCallError(model.version.model, model.version.version, exc) from exc
         if req.exclude or not all(map(math.isfinite, scores)):  # -inf: a seen title as filler
             kept = [
                 (i, v)
@@ -325,7 +348,18 @@ class _Service:
         return items[: req.k], scores[: req.k]
 
     def _artworks(
-        self, policy: Any, req: RecommendRequest, item_ids: list[Any]
+        self, loaded: Loaded, req: RecommendRequest, item_ids: list[Any]
+    ) -> tuple[list[int], list[float]]:
+        try:
+            return self._choose_artworks(loaded.obj, req, item_ids)
+        except Exception as exc:
+            if req.artworks and isinstance(exc, InvalidInputError):
+                raise  # the policy refuses artwork ids the request gave: a 422
+            raise ModelCallError(loaded.version.model, loaded.version.version, exc) from exc
+
+    @staticmethod
+    def _choose_artworks(
+        policy: Any, req: RecommendRequest, item_ids: list[Any]
     ) -> tuple[list[int], list[float]]:
         context = np.asarray(req.features, dtype=np.float64) if req.features is not None else None
         # a policy that carries its catalogue knows each title's artworks; the request may override
@@ -347,6 +381,7 @@ class _Service:
         snap = self._snapshot()
         loaded = snap.slots.get(name)
         if loaded is None:
+            self._refused(snap, name)
             raise ApiError(
                 404,
                 "not_found",
@@ -365,6 +400,8 @@ class _Service:
             raise ApiError(
                 422, "invalid_request", f"{loaded.label} refused the input: {exc}"
             ) from None
+        except Exception as exc:
+            raise ModelCallError(loaded.version.model, loaded.version.version, exc) from exc
         predictions = np.asarray(out)
         values = predictions.tolist()
         if predictions.dtype.kind == "f" and not np.all(np.isfinite(predictions)):
@@ -417,11 +454,25 @@ class _Service:
         return JSONResponse({"status": "ok", "pid": os.getpid()})
 
     async def readyz(self, request: Request) -> Response:
-        if not self.models.ready:
+        snap = self.models.snapshot
+        if snap is None:
             raise ApiError(503, "not_ready", "models are still loading")
-        return JSONResponse(
-            {"status": "ready", "models": {s: f"{m}/{v}" for s, m, v in self.models.versions()}}
-        )
+        refused = {
+            slot: {"model": r.model, "version": r.version, "ref": r.ref, "reason": r.reason}
+            for slot, r in snap.refused.items()
+        }
+        if snap.missing:
+            return JSONResponse(
+                {
+                    "error": "not_ready",
+                    "message": "; ".join(r.describe() for r in snap.missing),
+                    "refused": refused,
+                },
+                status_code=503,
+            )
+        models = {s: f"{m}/{v}" for s, m, v in self.models.versions()}
+        # a refused alias move: the version it would replace still serves, so still ready
+        return JSONResponse({"status": "ready", "models": models, "refused": refused})
 
     async def metrics_text(self, request: Request) -> Response:
         counters = [
@@ -429,6 +480,11 @@ class _Service:
                 "limelight_model_swaps_total",
                 "Model versions switched in without a restart.",
                 self.models.swaps,
+            ),
+            Counter(
+                "limelight_model_refusals_total",
+                "Model versions refused at load: they broke the recommend contract.",
+                len(self.models.refusals),
             ),
             Counter(
                 "limelight_recommend_batches_total",
@@ -497,6 +553,7 @@ def create_app(
     max_k: int = DEFAULT_MAX_K,
     body_timeout: float = 10.0,
     poll_seconds: float = 1.0,
+    probe_seconds: float = DEFAULT_PROBE_SECONDS,
     mounts: Mapping[str, Callable[[Config, str | None], Any]] | None = None,
 ) -> Starlette:
     """The serving app for ``models`` (``{"recs": "recs@champion", ...}``).
@@ -507,13 +564,20 @@ def create_app(
 
     ``token`` (default: the ``LIMELIGHT_TOKEN`` environment variable) protects every endpoint
     but ``/healthz`` and ``/readyz``. Models load when the app starts (its lifespan) and follow
-    their aliases every ``poll_seconds``.
+    their aliases every ``poll_seconds``; a version with ``recommend`` is probed first and
+    refused if it breaks the contract or takes more than ``probe_seconds``.
     """
     config = config or resolve_config()
     token = token if token is not None else os.environ.get("LIMELIGHT_TOKEN") or None
     if max_body_bytes < 1 or max_k < 1:
         raise InvalidInputError("max_body_bytes and max_k must be positive")
-    model_set = ModelSet(models, open_store(config), poll_seconds=poll_seconds)
+    model_set = ModelSet(
+        models,
+        open_store(config),
+        poll_seconds=poll_seconds,
+        probe_seconds=probe_seconds,
+        probe_limit=max_k + MAX_EXCLUDE,
+    )
     service = _Service(
         model_set,
         config,

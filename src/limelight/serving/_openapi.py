@@ -31,6 +31,8 @@ def _errors(*codes: int) -> dict[str, Any]:
         408: "The body did not arrive in time",
         413: "Body too large",
         422: "A field is missing, of the wrong type or out of range",
+        502: "The model failed to answer (error model_error; the model version is in `model`,"
+        " the exception class in `exception`)",
         503: "Models are not loaded yet",
     }
     return {str(c): _json({"$ref": "#/components/schemas/Error"}, text[c]) for c in codes}
@@ -139,7 +141,7 @@ def openapi_document(*, max_k: int, auth: bool) -> dict[str, Any]:
                     },
                     "responses": {
                         "200": _json(recommend_out, "Ranked titles"),
-                        **_errors(400, 401, 404, 408, 413, 422, 503),
+                        **_errors(400, 401, 404, 408, 413, 422, 502, 503),
                     },
                 }
             },
@@ -171,7 +173,7 @@ def openapi_document(*, max_k: int, auth: bool) -> dict[str, Any]:
                             },
                             "Predictions, one per row",
                         ),
-                        **_errors(400, 401, 404, 408, 413, 422, 503),
+                        **_errors(400, 401, 404, 408, 413, 422, 502, 503),
                     },
                 }
             },
