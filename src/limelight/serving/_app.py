@@ -37,6 +37,8 @@ from limelight.serving._openapi import openapi_document
 from limelight.serving._requests import (
     ApiError,
     RecommendRequest,
+    check_content_type,
+    load_json_object,
     parse_feedback,
     parse_predict,
     parse_recommend,
@@ -180,6 +182,7 @@ class _Service:
             )
 
     async def _body(self, request: Request) -> dict[str, Any]:
+        check_content_type(request.headers.get("content-type"))
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
             raise ApiError(413, "too_large", f"the body may have at most {self.max_body} bytes")
@@ -210,15 +213,7 @@ class _Service:
             ) from None
         finally:
             self._reading.pop(task, None)
-        try:
-            body = orjson.loads(b"".join(chunks))
-        except orjson.JSONDecodeError as exc:
-            raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
-        if not isinstance(body, dict):
-            raise ApiError(
-                422, "invalid_request", f"the body must be a JSON object, not {type(body).__name__}"
-            )
-        return body
+        return load_json_object(b"".join(chunks))
 
     async def watch_body_reads(self) -> None:
         """Cancel body reads that outlive ``body_timeout`` (they answer 408).
