@@ -9,7 +9,6 @@ and the worker goes on.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import math
 import os
@@ -29,6 +28,7 @@ from starlette.routing import Mount, Route
 from limelight.core.config import Config, resolve_config
 from limelight.core.errors import InvalidInputError, NotFoundError
 from limelight.experiments.allocation import assign, assignment_fields
+from limelight.serving._auth import UNAUTHORIZED, TokenGuard, token_matches
 from limelight.serving._batching import RecommendBatcher
 from limelight.serving._ids import RequestIds, load_secret
 from limelight.serving._metrics import Counter, Metrics
@@ -169,17 +169,9 @@ class _Service:
         return Route(path, _Endpoint(endpoint), methods=[method])
 
     def _authorize(self, request: Request) -> None:
-        header = request.headers.get("authorization", "")
-        scheme, _, given = header.partition(" ")
         assert self.token is not None
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            given.strip().encode(), self.token
-        ):
-            raise ApiError(
-                401,
-                "unauthorized",
-                "send the API token as 'Authorization: Bearer <LIMELIGHT_TOKEN>'",
-            )
+        if not token_matches(request.headers.get("authorization", ""), self.token):
+            raise ApiError(401, "unauthorized", UNAUTHORIZED)
 
     async def _body(self, request: Request) -> dict[str, Any]:
         check_content_type(request.headers.get("content-type"))
@@ -501,8 +493,9 @@ def create_app(
     never imports it).
 
     ``token`` (default: the ``LIMELIGHT_TOKEN`` environment variable) protects every endpoint
-    but ``/healthz`` and ``/readyz``. Models load when the app starts (its lifespan) and follow
-    their aliases every ``poll_seconds``.
+    but ``/healthz`` and ``/readyz``, the ``mounts`` included (there also as the password of
+    HTTP Basic, for browsers). Models load when the app starts (its lifespan) and follow their
+    aliases every ``poll_seconds``.
     """
     config = config or resolve_config()
     token = token if token is not None else os.environ.get("LIMELIGHT_TOKEN") or None
@@ -540,7 +533,9 @@ def create_app(
         s.route("/openapi.json", s.openapi_json, "GET", open_=True),
     ]
     for path, factory in (mounts or {}).items():
-        routes.append(Mount(path, app=_BuiltOnFirstUse(factory, config, token)))
+        mounted: Any = _BuiltOnFirstUse(factory, config, token)
+        # the token that guards /v1 guards what is mounted beside it, pages included
+        routes.append(Mount(path, app=mounted if token is None else TokenGuard(mounted, token)))
     app = Starlette(
         routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error}
     )
