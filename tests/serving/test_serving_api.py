@@ -25,7 +25,7 @@ def test_recommend_answers_with_artwork_and_logs_an_impression(
     assert answer["models"] == {"recs": "recs/1", "artwork": "artwork/1"}
     assert answer["experiments"] == {}
     fb = client.feedback(answer["request_id"], items[0]["item_id"], "play", 42.0)
-    assert fb == {"accepted": True}
+    assert fb == {"accepted": True, "duplicate": False}
     server.stop()  # flushes the event log
     store = open_store()
     impressions = store.read_events("impressions").to_pylist()

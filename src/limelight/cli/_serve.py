@@ -41,6 +41,13 @@ from limelight.cli._main import cli
     type=click.FloatRange(0, 3600, min_open=True),
     help="Seconds a connection may take to send a request's head; then it is closed.",
 )
+@click.option(
+    "--feedback-ttl",
+    default=86_400.0,
+    show_default=True,
+    type=click.FloatRange(0, min_open=True),
+    help="Seconds after a recommendation that its feedback is taken (then 410).",
+)
 @click.option("--log-level", default="warning", show_default=True)
 @click.option(
     "--ui/--no-ui",
@@ -58,6 +65,7 @@ def serve(
     poll_seconds: float,
     graceful_seconds: float,
     header_timeout: float,
+    feedback_ttl: float,
     log_level: str,
     ui: bool,
 ) -> None:
@@ -91,6 +99,7 @@ def serve(
         poll_seconds=poll_seconds,
         graceful_seconds=graceful_seconds,
         header_timeout=header_timeout,
+        feedback_ttl=feedback_ttl,
         log_level=log_level,
         mounts=mounts,
     )

@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--poll-seconds", type=float)
     parser.add_argument("--body-timeout", type=float)
     parser.add_argument("--header-timeout", type=float)
+    parser.add_argument("--feedback-ttl", type=float)
     parser.add_argument("--graceful-seconds", type=float)
     parser.add_argument("--log-level")
     parser.add_argument("--blas-threads", type=int, help="BLAS threads per worker (default 1)")

@@ -30,7 +30,7 @@ from limelight.core.errors import InvalidInputError, NotFoundError
 from limelight.experiments.allocation import assign, assignment_fields
 from limelight.serving._auth import UNAUTHORIZED, TokenGuard, token_matches
 from limelight.serving._batching import RecommendBatcher
-from limelight.serving._ids import RequestIds, load_secret
+from limelight.serving._ids import RequestIds, SeenFeedback, load_secret
 from limelight.serving._metrics import Counter, Metrics
 from limelight.serving._models import ModelSet, Snapshot
 from limelight.serving._openapi import openapi_document
@@ -46,11 +46,18 @@ from limelight.serving._requests import (
 from limelight.store import open_store
 from limelight.store.events import EventWriter
 
-__all__ = ["DEFAULT_MAX_BODY", "DEFAULT_MAX_K", "JSONResponse", "create_app"]
+__all__ = [
+    "DEFAULT_FEEDBACK_TTL",
+    "DEFAULT_MAX_BODY",
+    "DEFAULT_MAX_K",
+    "JSONResponse",
+    "create_app",
+]
 
 log = logging.getLogger("limelight.serving")
 DEFAULT_MAX_BODY = 1_000_000
 DEFAULT_MAX_K = 1000
+DEFAULT_FEEDBACK_TTL = 86_400.0  # a day: feedback on an older recommendation is refused (410)
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -112,6 +119,7 @@ class _Service:
         max_body: int,
         max_k: int,
         body_timeout: float,
+        feedback_ttl: float,
     ) -> None:
         self.models = models
         self.config = config
@@ -121,7 +129,9 @@ class _Service:
         self.body_timeout = body_timeout
         self.metrics = Metrics()
         self.batcher = RecommendBatcher()
-        self.ids = RequestIds(load_secret(config.home))
+        self.ids = RequestIds(load_secret(config.home), max_items=max_k)
+        self.feedback_ttl = feedback_ttl
+        self.seen_feedback = SeenFeedback()
         self.impressions: EventWriter | None = None
         self.feedback_log: EventWriter | None = None
         self.openapi = orjson.dumps(openapi_document(max_k=max_k, auth=self.token is not None))
@@ -268,7 +278,8 @@ class _Service:
             ]
             shown, props = [str(a) for a in arms], list(chosen_props)
         user = str(req.user_id)
-        request_id = self.ids.issue(user, now)
+        shown_items = [str(i) for i in item_ids]
+        request_id = self.ids.issue(user, now, shown_items)
         fields = assignment_fields(assignments)
         assert self.impressions is not None
         self.impressions.append(
@@ -276,7 +287,7 @@ class _Service:
                 "request_id": request_id,
                 "ts": now,
                 "user_id": user,
-                "items": [str(i) for i in item_ids],
+                "items": shown_items,
                 "scores": scores,
                 "artworks": shown,
                 "propensities": props,
@@ -363,21 +374,38 @@ class _Service:
     async def feedback(self, request: Request) -> Response:
         req = parse_feedback(await self._body(request))
         try:
-            user, _ = self.ids.verify(req.request_id)
+            issued = self.ids.verify(req.request_id)
         except InvalidInputError as exc:
             raise ApiError(404, "unknown_request", str(exc)) from None
+        now = time.time()
+        expires = issued.issued_at + self.feedback_ttl
+        if now > expires:
+            raise ApiError(
+                410,
+                "expired",
+                f"request_id expired: feedback is taken for {self.feedback_ttl:g} s after the "
+                "recommendation",
+            )
+        if not issued.showed(req.item_id):
+            raise ApiError(
+                422,
+                "invalid_request",
+                f"item_id {req.item_id!r} was not among the items of that recommendation",
+            )
+        if not self.seen_feedback.add((req.request_id, req.item_id, req.event), expires, now):
+            return JSONResponse({"accepted": True, "duplicate": True}, status_code=202)
         assert self.feedback_log is not None
         self.feedback_log.append(
             {
                 "request_id": req.request_id,
-                "ts": time.time(),
-                "user_id": user,
+                "ts": now,
+                "user_id": issued.user_id,
                 "item_id": req.item_id,
                 "event": req.event,
                 "value": req.value,
             }
         )
-        return JSONResponse({"accepted": True}, status_code=202)
+        return JSONResponse({"accepted": True, "duplicate": False}, status_code=202)
 
     async def list_models(self, request: Request) -> Response:
         snap = self._snapshot()
@@ -483,6 +511,7 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY,
     max_k: int = DEFAULT_MAX_K,
     body_timeout: float = 10.0,
+    feedback_ttl: float = DEFAULT_FEEDBACK_TTL,
     poll_seconds: float = 1.0,
     mounts: Mapping[str, Callable[[Config, str | None], Any]] | None = None,
 ) -> Starlette:
@@ -501,6 +530,14 @@ def create_app(
     token = token if token is not None else os.environ.get("LIMELIGHT_TOKEN") or None
     if max_body_bytes < 1 or max_k < 1:
         raise InvalidInputError("max_body_bytes and max_k must be positive")
+    if (
+        isinstance(feedback_ttl, bool)
+        or not isinstance(feedback_ttl, int | float)
+        or not feedback_ttl > 0
+    ):
+        raise InvalidInputError(
+            f"feedback_ttl must be a positive number of seconds, not {feedback_ttl!r}"
+        )
     model_set = ModelSet(models, open_store(config), poll_seconds=poll_seconds)
     service = _Service(
         model_set,
@@ -509,6 +546,7 @@ def create_app(
         max_body=max_body_bytes,
         max_k=max_k,
         body_timeout=body_timeout,
+        feedback_ttl=float(feedback_ttl),
     )
 
     @asynccontextmanager

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from limelight.serving._ids import max_id_chars
+from limelight.serving._requests import EVENT_PATTERN, MAX_FEATURE, MAX_FEEDBACK_VALUE
+
 __all__ = ["openapi_document"]
 
 _ID = {
@@ -29,7 +32,9 @@ def _errors(*codes: int) -> dict[str, Any]:
         401: "Missing or wrong bearer token",
         404: "Unknown model or request id",
         408: "The body did not arrive in time",
+        410: "The request id is older than the server's feedback time to live",
         413: "Body too large",
+        415: "The body is not sent as Content-Type: application/json",
         422: "A field is missing, of the wrong type or out of range",
         503: "Models are not loaded yet",
     }
@@ -49,7 +54,14 @@ def openapi_document(*, max_k: int, auth: bool) -> dict[str, Any]:
                 "type": "object",
                 "additionalProperties": False,
                 "properties": {
-                    "features": {"type": "array", "items": {"type": "number"}},
+                    "features": {
+                        "type": "array",
+                        "items": {
+                            "type": "number",
+                            "minimum": -MAX_FEATURE,
+                            "maximum": MAX_FEATURE,
+                        },
+                    },
                     "artworks": {
                         "type": "object",
                         "additionalProperties": {
@@ -89,10 +101,14 @@ def openapi_document(*, max_k: int, auth: bool) -> dict[str, Any]:
         "required": ["request_id", "item_id", "event"],
         "additionalProperties": False,
         "properties": {
-            "request_id": {"type": "string", "minLength": 1, "maxLength": 1024},
-            "item_id": _ID,
-            "event": {"type": "string", "minLength": 1, "maxLength": 64},
-            "value": {"type": "number"},
+            "request_id": {"type": "string", "minLength": 1, "maxLength": max_id_chars(max_k)},
+            "item_id": {**_ID, "description": "One of the items of that recommendation"},
+            "event": {"type": "string", "pattern": f"^{EVENT_PATTERN.pattern}$"},
+            "value": {
+                "type": "number",
+                "minimum": -MAX_FEEDBACK_VALUE,
+                "maximum": MAX_FEEDBACK_VALUE,
+            },
         },
     }
     number_rows = {
@@ -139,7 +155,7 @@ def openapi_document(*, max_k: int, auth: bool) -> dict[str, Any]:
                     },
                     "responses": {
                         "200": _json(recommend_out, "Ranked titles"),
-                        **_errors(400, 401, 404, 408, 413, 422, 503),
+                        **_errors(400, 401, 404, 408, 413, 415, 422, 503),
                     },
                 }
             },
@@ -171,7 +187,7 @@ def openapi_document(*, max_k: int, auth: bool) -> dict[str, Any]:
                             },
                             "Predictions, one per row",
                         ),
-                        **_errors(400, 401, 404, 408, 413, 422, 503),
+                        **_errors(400, 401, 404, 408, 413, 415, 422, 503),
                     },
                 }
             },
@@ -185,10 +201,18 @@ def openapi_document(*, max_k: int, auth: bool) -> dict[str, Any]:
                     },
                     "responses": {
                         "202": _json(
-                            {"type": "object", "properties": {"accepted": {"type": "boolean"}}},
-                            "Logged",
+                            {
+                                "type": "object",
+                                "required": ["accepted", "duplicate"],
+                                "properties": {
+                                    "accepted": {"type": "boolean"},
+                                    "duplicate": {"type": "boolean"},
+                                },
+                            },
+                            "Logged; or, with duplicate true, logged before (the same request "
+                            "id, item and event are logged once)",
                         ),
-                        **_errors(400, 401, 404, 408, 413, 422),
+                        **_errors(400, 401, 404, 408, 410, 413, 415, 422),
                     },
                 }
             },

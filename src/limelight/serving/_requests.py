@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +12,9 @@ import numpy as np
 import orjson
 
 __all__ = [
+    "EVENT_PATTERN",
     "MAX_FEATURE",
+    "MAX_FEEDBACK_VALUE",
     "MAX_ID_CHARS",
     "ApiError",
     "FeedbackRequest",
@@ -27,6 +30,8 @@ MAX_ID_CHARS = 256
 MAX_EXCLUDE = 10_000
 MAX_FEATURES = 10_000
 EVENT_CHARS = 64
+EVENT_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}")
+MAX_FEEDBACK_VALUE = 1e9  # watch seconds, revenue, a rating: far below, and sums stay exact
 MAX_FEATURE = 1e6  # |context feature| at most this: a policy's x @ A^-1 @ x stays finite
 JSON_TYPE = "application/json"
 
@@ -225,15 +230,15 @@ def parse_feedback(body: dict[str, Any]) -> FeedbackRequest:
         raise _invalid("request_id must be the text returned by /v1/recommend")
     item_id = str(_id(body["item_id"], "item_id"))
     event = body["event"]
-    if not isinstance(event, str) or not 0 < len(event) <= EVENT_CHARS:
+    if not isinstance(event, str) or not EVENT_PATTERN.fullmatch(event):
         raise _invalid(
-            f"event must be a name like 'play' or 'click' (1 to {EVENT_CHARS} characters)"
+            f"event must be a name like 'play' or 'add_to_list': a lowercase letter, then up to "
+            f"{EVENT_CHARS - 1} lowercase letters, digits or underscores (got {json.dumps(event)})"
         )
-    _utf8(event, "event")
     value = body.get("value")
-    return FeedbackRequest(
-        request_id, item_id, event, None if value is None else _number(value, "value")
-    )
+    if value is not None:
+        value = _number(value, "value", MAX_FEEDBACK_VALUE)
+    return FeedbackRequest(request_id, item_id, event, value)
 
 
 def _signature_names(signature: dict[str, Any] | None) -> list[str] | None:
