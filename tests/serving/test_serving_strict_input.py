@@ -120,3 +120,43 @@ def test_predict_refuses_numeric_strings_and_booleans(server: ServerHandle, body
 def test_predict_still_takes_integers_and_floats(server: ServerHandle) -> None:
     response = post(server, "/v1/predict/linear", b'{"rows": [[1, 0.0, 0]]}')
     assert response.status_code == 200 and response.json()["predictions"] == [1.5]
+
+
+WRONG_METHODS = {
+    "/v1/recommend": ("GET", "POST"),
+    "/v1/predict/linear": ("PUT", "POST"),
+    "/v1/feedback": ("DELETE", "POST"),
+    "/v1/models": ("POST", "GET, HEAD"),
+    "/healthz": ("POST", "GET, HEAD"),
+    "/readyz": ("PATCH", "GET, HEAD"),
+    "/metrics": ("POST", "GET, HEAD"),
+}
+
+
+def test_a_method_a_path_does_not_take_is_405_with_allow(server: ServerHandle) -> None:
+    for path, (method, allowed) in WRONG_METHODS.items():
+        response = httpx.request(method, server.url + path)
+        assert response.status_code == 405, (path, response.text)
+        assert sorted(response.headers["allow"].split(", ")) == sorted(allowed.split(", ")), path
+        assert response.json()["error"] == "http_error"
+
+
+def test_openapi_marks_what_the_server_needs_as_required(server: ServerHandle) -> None:
+    from limelight.serving._openapi import openapi_document
+
+    doc = httpx.get(server.url + "/openapi.json").json()
+    predict = doc["paths"]["/v1/predict/{model}"]["post"]["requestBody"]["content"]
+    schema = predict["application/json"]["schema"]
+    assert schema["oneOf"] == [{"required": ["rows"]}, {"required": ["columns"]}]
+    assert "415" in doc["paths"]["/v1/recommend"]["post"]["responses"]
+    recommend = doc["paths"]["/v1/recommend"]["post"]["requestBody"]["content"]
+    assert recommend["application/json"]["schema"]["required"] == ["user_id"], (
+        "the served epsilon-greedy policy needs no context"
+    )
+    contextual = openapi_document(max_k=10, auth=False, context_features=3)
+    body = contextual["paths"]["/v1/recommend"]["post"]["requestBody"]["content"]
+    body = body["application/json"]["schema"]
+    assert body["required"] == ["user_id", "context"]
+    assert body["properties"]["context"]["required"] == ["features"]
+    features = body["properties"]["context"]["properties"]["features"]
+    assert features["minItems"] == features["maxItems"] == 3

@@ -134,7 +134,7 @@ class _Service:
         self.seen_feedback = SeenFeedback()
         self.impressions: EventWriter | None = None
         self.feedback_log: EventWriter | None = None
-        self.openapi = orjson.dumps(openapi_document(max_k=max_k, auth=self.token is not None))
+        self._openapi: dict[int | None, bytes] = {}  # by the features the artwork policy needs
         self._reading: dict[asyncio.Task[Any], float] = {}  # body reads and their deadlines
 
     # -- plumbing -------------------------------------------------------------------------------
@@ -472,7 +472,26 @@ class _Service:
         )
 
     async def openapi_json(self, request: Request) -> Response:
-        return Response(self.openapi, media_type="application/json")
+        features = self._context_features()
+        doc = self._openapi.get(features)
+        if doc is None:
+            doc = self._openapi[features] = orjson.dumps(
+                openapi_document(
+                    max_k=self.max_k, auth=self.token is not None, context_features=features
+                )
+            )
+        return Response(doc, media_type="application/json")
+
+    def _context_features(self) -> int | None:
+        """How many context features the served artwork policy needs; None if it needs none."""
+        snap = self.models.snapshot
+        if snap is None or snap.artwork is None:
+            return None
+        policy = snap.slots[snap.artwork].obj
+        if not getattr(policy, "contextual", False):
+            return None
+        n = getattr(policy, "n_features", None)
+        return n if isinstance(n, int) and n > 0 else None
 
 
 class _BuiltOnFirstUse:
@@ -500,7 +519,9 @@ class _BuiltOnFirstUse:
 async def _http_error(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 500)
     detail = getattr(exc, "detail", "error")
-    return _error(status, "not_found" if status == 404 else "http_error", str(detail))
+    response = _error(status, "not_found" if status == 404 else "http_error", str(detail))
+    response.headers.update(getattr(exc, "headers", None) or {})  # 405's Allow (RFC 9110)
+    return response
 
 
 def create_app(

@@ -41,9 +41,19 @@ def _errors(*codes: int) -> dict[str, Any]:
     return {str(c): _json({"$ref": "#/components/schemas/Error"}, text[c]) for c in codes}
 
 
-def openapi_document(*, max_k: int, auth: bool) -> dict[str, Any]:
-    """The document served at ``/openapi.json``."""
-    recommend_in = {
+def openapi_document(
+    *, max_k: int, auth: bool, context_features: int | None = None
+) -> dict[str, Any]:
+    """The document served at ``/openapi.json``; with ``context_features`` (the served artwork
+    policy is contextual), ``context.features`` of that length is required."""
+    features: dict[str, Any] = {
+        "type": "array",
+        "maxItems": 10_000,
+        "items": {"type": "number", "minimum": -MAX_FEATURE, "maximum": MAX_FEATURE},
+    }
+    if context_features is not None:
+        features.update(minItems=context_features, maxItems=context_features)
+    recommend_in: dict[str, Any] = {
         "type": "object",
         "required": ["user_id"],
         "additionalProperties": False,
@@ -54,14 +64,7 @@ def openapi_document(*, max_k: int, auth: bool) -> dict[str, Any]:
                 "type": "object",
                 "additionalProperties": False,
                 "properties": {
-                    "features": {
-                        "type": "array",
-                        "items": {
-                            "type": "number",
-                            "minimum": -MAX_FEATURE,
-                            "maximum": MAX_FEATURE,
-                        },
-                    },
+                    "features": features,
                     "artworks": {
                         "type": "object",
                         "additionalProperties": {
@@ -72,9 +75,12 @@ def openapi_document(*, max_k: int, auth: bool) -> dict[str, Any]:
                     },
                 },
             },
-            "exclude": {"type": "array", "items": _ID},
+            "exclude": {"type": "array", "maxItems": 10_000, "items": _ID},
         },
     }
+    if context_features is not None:
+        recommend_in["required"] = ["user_id", "context"]
+        recommend_in["properties"]["context"]["required"] = ["features"]
     item = {
         "type": "object",
         "required": ["item_id", "score"],
@@ -111,14 +117,12 @@ def openapi_document(*, max_k: int, auth: bool) -> dict[str, Any]:
             },
         },
     }
-    number_rows = {
-        "type": "array",
-        "minItems": 1,
-        "items": {"type": "array", "items": {"type": "number"}},
-    }
+    numbers = {"type": "array", "minItems": 1, "items": {"type": "number"}}
+    number_rows = {"type": "array", "minItems": 1, "items": numbers}
     predict_in = {
         "type": "object",
         "additionalProperties": False,
+        "oneOf": [{"required": ["rows"]}, {"required": ["columns"]}],
         "properties": {
             "rows": {
                 "oneOf": [
@@ -126,13 +130,18 @@ def openapi_document(*, max_k: int, auth: bool) -> dict[str, Any]:
                     {
                         "type": "array",
                         "minItems": 1,
-                        "items": {"type": "object", "additionalProperties": {"type": "number"}},
+                        "items": {
+                            "type": "object",
+                            "minProperties": 1,
+                            "additionalProperties": {"type": "number"},
+                        },
                     },
                 ]
             },
             "columns": {
                 "type": "object",
-                "additionalProperties": {"type": "array", "items": {"type": "number"}},
+                "minProperties": 1,
+                "additionalProperties": numbers,
             },
         },
     }
@@ -142,7 +151,11 @@ def openapi_document(*, max_k: int, auth: bool) -> dict[str, Any]:
         "info": {
             "title": "Limelight serving",
             "version": "1",
-            "description": "Recommendations with artwork, predictions, feedback; health and metrics.",
+            "description": (
+                "Recommendations with artwork, predictions, feedback; health and metrics. "
+                "Every POST body is JSON sent as Content-Type: application/json (else 415). "
+                "A method a path does not take is answered 405 with an Allow header."
+            ),
         },
         "paths": {
             "/v1/recommend": {
