@@ -23,7 +23,7 @@ def test_a_ten_megabyte_body_is_413_announced_or_streamed(server: ServerHandle) 
 
     def chunks() -> Iterator[bytes]:  # no content-length: the server counts as it reads
         for i in range(0, len(big), 1 << 16):
-            yield big[i : i + 1 << 16]
+            yield big[i : i + (1 << 16)]
 
     streamed = httpx.post(server.url + "/v1/recommend", content=chunks(), headers=JSON)
     assert streamed.status_code == 413 and "at most" in streamed.json()["message"]
