@@ -64,13 +64,18 @@ def check_content_type(header: str | None) -> None:
 
 
 def _count_keys(value: Any) -> int:
-    if isinstance(value, dict):
-        return len(value) + sum(
-            _count_keys(v) for v in value.values() if isinstance(v, dict | list)
-        )
-    if isinstance(value, list):
-        return sum(_count_keys(v) for v in value if isinstance(v, dict | list))
-    return 0
+    """The number of keys of every object in a parsed JSON value."""
+    if type(value) is dict:
+        n, children = len(value), value.values()
+    elif type(value) is list:
+        n, children = 0, value
+    else:
+        return 0
+    for child in children:
+        kind = type(child)
+        if kind is dict or kind is list:
+            n += _count_keys(child)
+    return n
 
 
 def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -96,7 +101,9 @@ def load_json_object(raw: bytes) -> dict[str, Any]:
         raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise _invalid(f"the body must be a JSON object, not {type(body).__name__}")
-    if raw.count(b":") != _count_keys(body):
+    colons = raw.count(b":")
+    # colons >= keys as written >= keys parsed >= len(body): equality at any step means no repeat
+    if colons != len(body) and colons != _count_keys(body):
         json.loads(raw, object_pairs_hook=_refuse_duplicate_keys)
     return body
 
