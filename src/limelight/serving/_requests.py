@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +66,7 @@ def check_content_type(header: str | None) -> None:
 
 def _count_keys(value: Any) -> int:
     """The number of keys of every object in a parsed JSON value."""
+    children: Iterable[Any]
     if type(value) is dict:
         n, children = len(value), value.values()
     elif type(value) is list:
