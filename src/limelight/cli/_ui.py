@@ -39,9 +39,10 @@ def ui(host: str, port: int, header_timeout: float) -> None:
         ) from None
     from limelight.serving import bind_socket, run_app
 
+    app = create_app()  # before listening: until it is built, a connection is refused, not kept
     sock = bind_socket(host, port)
     click.echo(f"Limelight dashboard on http://{host}:{sock.getsockname()[1]}/")
     try:
-        run_app(create_app(), sock, header_timeout=header_timeout, graceful_seconds=5)
+        run_app(app, sock, header_timeout=header_timeout, graceful_seconds=5)
     finally:
         sock.close()
