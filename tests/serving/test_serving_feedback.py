@@ -13,7 +13,8 @@ from limelight.core.config import resolve_config
 from limelight.core.errors import InvalidInputError
 from limelight.registry import Registry
 from limelight.serving import Client, RequestIds, ServerHandle, create_app
-from limelight.serving._ids import SeenFeedback, load_secret
+from limelight.serving._ids import load_secret
+from limelight.serving._seen import SeenFeedback
 
 
 def feedback_logged(server: ServerHandle) -> float:
@@ -134,16 +135,35 @@ def test_the_ttl_is_configurable(registry: Registry) -> None:
             create_app(MODELS, feedback_ttl=bad)
 
 
-def test_the_seen_feedback_is_bounded_by_expiry_and_capacity() -> None:
-    seen = SeenFeedback(capacity=3)
-    assert seen.add(("r", "1", "play"), expires=100, now=0)
-    assert not seen.add(("r", "1", "play"), expires=100, now=1)
-    for i in range(10):
-        seen.add(("r", str(i + 2), "play"), expires=100, now=2)
-    assert len(seen) <= 3
-    assert seen.add(("late", "1", "play"), expires=300, now=200)  # everything before expired
-    assert len(seen) == 1
-    assert seen.add(("r", "1", "play"), expires=100, now=99), "dropped when full: taken again"
+def test_the_seen_feedback_is_bounded_by_expiry_and_size() -> None:
+    seen = SeenFeedback(slots=4, probes=4)
+    try:
+        assert seen.add(("r", "1", "play"), expires=100, now=0)
+        assert not seen.add(("r", "1", "play"), expires=100, now=1)
+        for i in range(10):
+            seen.add(("r", str(i + 2), "play"), expires=100 + i, now=2)
+        assert seen.live(now=2) == 4, "a full table reuses the slot that expires first"
+        assert seen.add(("late", "1", "play"), expires=300, now=200)  # the others expired
+        assert seen.live(now=200) == 1
+        assert seen.add(("r", "1", "play"), expires=400, now=200), "expired: taken again"
+    finally:
+        seen.close()
+
+
+def test_the_seen_feedback_is_shared_with_forked_processes() -> None:
+    import os
+
+    seen = SeenFeedback(slots=64)
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child logs a key; the parent must then see it as a repeat
+            os._exit(0 if seen.add(("r", "1", "play"), expires=100, now=0) else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert not seen.add(("r", "1", "play"), expires=100, now=1)
+        assert seen.add(("r", "2", "play"), expires=100, now=1)
+    finally:
+        seen.close()
 
 
 def test_request_ids_carry_the_items_they_showed() -> None:

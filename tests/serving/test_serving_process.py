@@ -38,10 +38,12 @@ def test_two_workers_keep_alive_swap_under_load_and_drain(registry: Registry) ->
         _check_a_killed_worker_is_replaced(handle)
         with Client(handle.url) as client:
             answer = client.recommend("u3", k=2)
-            for event in ("click", "play", "like", "share"):
-                # new connections land on either worker: each checks the HMAC
+            item = answer["items"][0]["item_id"]
+            for event in ("click", "play", "like", "share", "click", "play", "click", "play"):
+                # new connections land on either worker: each checks the HMAC, and the
+                # repeats are logged once whichever worker they reach
                 with Client(handle.url) as other:
-                    other.feedback(answer["request_id"], answer["items"][0]["item_id"], event)
+                    other.feedback(answer["request_id"], item, event)
     finally:
         code = handle.stop()
     assert code == 0, handle.log()

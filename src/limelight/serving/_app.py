@@ -30,7 +30,7 @@ from limelight.core.errors import InvalidInputError, NotFoundError
 from limelight.experiments.allocation import assign, assignment_fields
 from limelight.serving._auth import UNAUTHORIZED, TokenGuard, token_matches
 from limelight.serving._batching import RecommendBatcher
-from limelight.serving._ids import RequestIds, SeenFeedback, load_secret
+from limelight.serving._ids import RequestIds, load_secret
 from limelight.serving._metrics import Counter, Metrics
 from limelight.serving._models import ModelSet, Snapshot
 from limelight.serving._openapi import openapi_document
@@ -43,6 +43,7 @@ from limelight.serving._requests import (
     parse_predict,
     parse_recommend,
 )
+from limelight.serving._seen import SeenFeedback
 from limelight.store import open_store
 from limelight.store.events import EventWriter
 
@@ -120,6 +121,7 @@ class _Service:
         max_k: int,
         body_timeout: float,
         feedback_ttl: float,
+        seen_feedback: SeenFeedback,
     ) -> None:
         self.models = models
         self.config = config
@@ -131,7 +133,7 @@ class _Service:
         self.batcher = RecommendBatcher()
         self.ids = RequestIds(load_secret(config.home), max_items=max_k)
         self.feedback_ttl = feedback_ttl
-        self.seen_feedback = SeenFeedback()
+        self.seen_feedback = seen_feedback
         self.impressions: EventWriter | None = None
         self.feedback_log: EventWriter | None = None
         self._openapi: dict[int | None, bytes] = {}  # by the features the artwork policy needs
@@ -151,6 +153,7 @@ class _Service:
         for writer in (self.impressions, self.feedback_log):
             if writer is not None:
                 writer.close()
+        self.seen_feedback.close()  # this process's mapping; other workers keep theirs
 
     def route(self, path: str, handler: Handler, method: str, *, open_: bool = False) -> Route:
         """``handler`` behind the bearer-token check, error mapping and metrics."""
@@ -533,6 +536,7 @@ def create_app(
     max_k: int = DEFAULT_MAX_K,
     body_timeout: float = 10.0,
     feedback_ttl: float = DEFAULT_FEEDBACK_TTL,
+    seen_feedback: SeenFeedback | None = None,
     poll_seconds: float = 1.0,
     mounts: Mapping[str, Callable[[Config, str | None], Any]] | None = None,
 ) -> Starlette:
@@ -541,6 +545,10 @@ def create_app(
     ``mounts`` adds other apps under a path, each built by ``factory(config, token)`` on its
     first request: the command line mounts the dashboard at ``/ui`` this way (serving itself
     never imports it).
+
+    ``feedback_ttl`` is how long a request id takes feedback; ``seen_feedback`` the table of
+    feedback already logged, which :func:`serve` shares between its workers (default: one of
+    this app's own).
 
     ``token`` (default: the ``LIMELIGHT_TOKEN`` environment variable) protects every endpoint
     but ``/healthz`` and ``/readyz``, the ``mounts`` included (there also as the password of
@@ -568,6 +576,7 @@ def create_app(
         max_k=max_k,
         body_timeout=body_timeout,
         feedback_ttl=float(feedback_ttl),
+        seen_feedback=seen_feedback or SeenFeedback(),
     )
 
     @asynccontextmanager

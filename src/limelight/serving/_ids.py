@@ -19,7 +19,6 @@ import os
 import secrets
 import time
 import zlib
-from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,7 @@ import orjson
 
 from limelight.core.errors import ConfigError, InvalidInputError
 
-__all__ = ["Issued", "RequestIds", "SeenFeedback", "load_secret", "max_id_chars"]
+__all__ = ["Issued", "RequestIds", "load_secret", "max_id_chars"]
 
 SECRET_FILE = "serving.key"
 _SIG_BYTES = 16
@@ -150,27 +149,3 @@ class RequestIds:
         except UnicodeEncodeError:
             return ""
 
-
-class SeenFeedback:
-    """The (request id, item, event) triples this worker logged, to log each one once.
-
-    Bounded: an entry leaves when its request id expires (feedback on it is refused from then
-    on anyway) or, past ``capacity`` entries, oldest first.
-    """
-
-    def __init__(self, capacity: int = 100_000) -> None:
-        self.capacity = capacity
-        self._expiry: OrderedDict[tuple[str, str, str], float] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._expiry)
-
-    def add(self, key: tuple[str, str, str], expires: float, now: float) -> bool:
-        """Remember ``key`` until ``expires``; False if it was already there."""
-        entries = self._expiry
-        if entries.get(key, now) > now:
-            return False
-        while entries and (len(entries) >= self.capacity or next(iter(entries.values())) <= now):
-            entries.popitem(last=False)
-        entries[key] = expires
-        return True

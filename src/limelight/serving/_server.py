@@ -34,6 +34,7 @@ from limelight.core.errors import InvalidInputError, LimelightError
 from limelight.serving._http import DEFAULT_HEADER_TIMEOUT, check_header_timeout, uvicorn_config
 from limelight.serving._ids import load_secret
 from limelight.serving._models import parse_model_specs
+from limelight.serving._seen import SeenFeedback
 
 __all__ = ["ServerHandle", "bind_socket", "bind_sockets", "serve", "serve_in_background"]
 
@@ -218,6 +219,8 @@ def serve(
     config = config or resolve_config()
     _check_models(specs, config)
     load_secret(config.home)  # made once here, not raced by the workers
+    # one table of logged feedback for all workers, mapped before they fork
+    options.setdefault("seen_feedback", SeenFeedback())
     _prepare_to_fork()
 
     sockets = bind_sockets(host, port, workers)
