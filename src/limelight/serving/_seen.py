@@ -4,7 +4,7 @@
 reach any worker, so the workers share one table: a file mapped into memory before they are
 forked (``memfd`` where the system has it), of fixed size, holding a 16-byte fingerprint of
 each key and the time its request id expires. A key is looked for among ``probes`` slots
-from its hash; an expired slot is free, and when all are live the one expiring first is
+from its hash (up to the first never-used one); an expired slot is free, and when all are live the one expiring first is
 reused, so memory never grows and an entry lives until its request id expires unless the
 table is full. A POSIX record lock on the file orders the workers' updates; the system
 releases it if a worker dies holding it.
@@ -71,6 +71,10 @@ class SeenFeedback:
             for j in range(self.probes):
                 slot = (start + j) % self.slots
                 held, expiry = _SLOT.unpack_from(mem, slot * size)
+                if expiry == 0.0:  # never used: no key of this start lies further on
+                    if free < 0:
+                        free = slot
+                    break
                 if expiry > now:
                     if held == fingerprint:
                         return False
