@@ -53,7 +53,7 @@ def test_malformed_json_is_400(server: ServerHandle, body: bytes) -> None:
         (b'{"user_id": "u", "k": 1.5}', "k must be an integer"),
         (b'{"user_id": "u", "k": true}', "k must be an integer"),
         (b'{"user_id": 9223372036854775808}', "64-bit integer range"),
-        (b'{"user_id": -9223372036854775809}', "user_id must be"),  # orjson: a float
+        (b'{"user_id": -9223372036854775809}', "64-bit integer range"),  # orjson: a float
         (b'{"user_id": "u", "exclude": [9223372036854775808]}', "64-bit integer range"),
     ],
 )

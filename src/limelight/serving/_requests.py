@@ -124,6 +124,9 @@ def _check_fields(
 
 
 def _id(value: Any, field: str) -> str | int:
+    if isinstance(value, float) and value.is_integer() and abs(value) >= 2**63:
+        # orjson reads an integer below -2**63 as a float
+        raise _invalid(f"{field} is out of the 64-bit integer range")
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise _invalid(f"{field} must be a string or an integer, not {type(value).__name__}")
     if isinstance(value, str):
