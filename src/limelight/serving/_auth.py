@@ -46,6 +46,9 @@ class TokenGuard:
                 (v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"), ""
             )
             if not token_matches(header, self.token, basic=True):
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 1008})  # policy violation
+                    return
                 body = orjson.dumps({"error": "unauthorized", "message": UNAUTHORIZED})
                 await send(
                     {
