@@ -34,6 +34,20 @@ from limelight.cli._main import cli
     show_default=True,
     help="On SIGTERM, how long requests in flight may take to finish.",
 )
+@click.option(
+    "--header-timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(0, 3600, min_open=True),
+    help="Seconds a connection may take to send a request's head; then it is closed.",
+)
+@click.option(
+    "--feedback-ttl",
+    default=86_400.0,
+    show_default=True,
+    type=click.FloatRange(0, min_open=True),
+    help="Seconds after a recommendation that its feedback is taken (then 410).",
+)
 @click.option("--log-level", default="warning", show_default=True)
 @click.option(
     "--ui/--no-ui",
@@ -50,6 +64,8 @@ def serve(
     max_k: int,
     poll_seconds: float,
     graceful_seconds: float,
+    header_timeout: float,
+    feedback_ttl: float,
     log_level: str,
     ui: bool,
 ) -> None:
@@ -82,6 +98,8 @@ def serve(
         max_k=max_k,
         poll_seconds=poll_seconds,
         graceful_seconds=graceful_seconds,
+        header_timeout=header_timeout,
+        feedback_ttl=feedback_ttl,
         log_level=log_level,
         mounts=mounts,
     )

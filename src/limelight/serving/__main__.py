@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--poll-seconds", type=float)
     parser.add_argument("--body-timeout", type=float)
     parser.add_argument("--probe-seconds", type=float, help="time limit of a model's load probe")
+    parser.add_argument("--header-timeout", type=float)
+    parser.add_argument("--feedback-ttl", type=float)
     parser.add_argument("--graceful-seconds", type=float)
     parser.add_argument("--log-level")
     parser.add_argument("--blas-threads", type=int, help="BLAS threads per worker (default 1)")

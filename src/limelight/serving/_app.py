@@ -11,7 +11,6 @@ Anything else is logged and answered with a 500, and the worker goes on.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import math
 import os
@@ -31,6 +30,7 @@ from starlette.routing import Mount, Route
 from limelight.core.config import Config, resolve_config
 from limelight.core.errors import InvalidInputError, NotFoundError
 from limelight.experiments.allocation import assign, assignment_fields
+from limelight.serving._auth import UNAUTHORIZED, TokenGuard, token_matches
 from limelight.serving._batching import RecommendBatcher
 from limelight.serving._contract import DEFAULT_PROBE_SECONDS, ModelCallError
 from limelight.serving._ids import RequestIds, load_secret
@@ -41,18 +41,28 @@ from limelight.serving._requests import (
     MAX_EXCLUDE,
     ApiError,
     RecommendRequest,
+    check_content_type,
+    load_json_object,
     parse_feedback,
     parse_predict,
     parse_recommend,
 )
+from limelight.serving._seen import SeenFeedback
 from limelight.store import open_store
 from limelight.store.events import EventWriter
 
-__all__ = ["DEFAULT_MAX_BODY", "DEFAULT_MAX_K", "JSONResponse", "create_app"]
+__all__ = [
+    "DEFAULT_FEEDBACK_TTL",
+    "DEFAULT_MAX_BODY",
+    "DEFAULT_MAX_K",
+    "JSONResponse",
+    "create_app",
+]
 
 log = logging.getLogger("limelight.serving")
 DEFAULT_MAX_BODY = 1_000_000
 DEFAULT_MAX_K = 1000
+DEFAULT_FEEDBACK_TTL = 86_400.0  # a day: feedback on an older recommendation is refused (410)
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -114,6 +124,8 @@ class _Service:
         max_body: int,
         max_k: int,
         body_timeout: float,
+        feedback_ttl: float,
+        seen_feedback: SeenFeedback,
     ) -> None:
         self.models = models
         self.config = config
@@ -123,10 +135,12 @@ class _Service:
         self.body_timeout = body_timeout
         self.metrics = Metrics()
         self.batcher = RecommendBatcher()
-        self.ids = RequestIds(load_secret(config.home))
+        self.ids = RequestIds(load_secret(config.home), max_items=max_k)
+        self.feedback_ttl = feedback_ttl
+        self.seen_feedback = seen_feedback
         self.impressions: EventWriter | None = None
         self.feedback_log: EventWriter | None = None
-        self.openapi = orjson.dumps(openapi_document(max_k=max_k, auth=self.token is not None))
+        self._openapi: dict[int | None, bytes] = {}  # by the features the artwork policy needs
         self._reading: dict[asyncio.Task[Any], float] = {}  # body reads and their deadlines
 
     # -- plumbing -------------------------------------------------------------------------------
@@ -143,6 +157,7 @@ class _Service:
         for writer in (self.impressions, self.feedback_log):
             if writer is not None:
                 writer.close()
+        self.seen_feedback.close()  # this process's mapping; other workers keep theirs
 
     def route(self, path: str, handler: Handler, method: str, *, open_: bool = False) -> Route:
         """``handler`` behind the bearer-token check, error mapping and metrics."""
@@ -186,19 +201,12 @@ class _Service:
         )
 
     def _authorize(self, request: Request) -> None:
-        header = request.headers.get("authorization", "")
-        scheme, _, given = header.partition(" ")
         assert self.token is not None
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            given.strip().encode(), self.token
-        ):
-            raise ApiError(
-                401,
-                "unauthorized",
-                "send the API token as 'Authorization: Bearer <LIMELIGHT_TOKEN>'",
-            )
+        if not token_matches(request.headers.get("authorization", ""), self.token):
+            raise ApiError(401, "unauthorized", UNAUTHORIZED)
 
     async def _body(self, request: Request) -> dict[str, Any]:
+        check_content_type(request.headers.get("content-type"))
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
             raise ApiError(413, "too_large", f"the body may have at most {self.max_body} bytes")
@@ -229,15 +237,7 @@ class _Service:
             ) from None
         finally:
             self._reading.pop(task, None)
-        try:
-            body = orjson.loads(b"".join(chunks))
-        except orjson.JSONDecodeError as exc:
-            raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
-        if not isinstance(body, dict):
-            raise ApiError(
-                422, "invalid_request", f"the body must be a JSON object, not {type(body).__name__}"
-            )
-        return body
+        return load_json_object(b"".join(chunks))
 
     async def watch_body_reads(self) -> None:
         """Cancel body reads that outlive ``body_timeout`` (they answer 408).
@@ -301,7 +301,8 @@ class _Service:
             ]
             shown, props = [str(a) for a in arms], list(chosen_props)
         user = str(req.user_id)
-        request_id = self.ids.issue(user, now)
+        shown_items = [str(i) for i in item_ids]
+        request_id = self.ids.issue(user, now, shown_items)
         fields = assignment_fields(assignments)
         assert self.impressions is not None
         self.impressions.append(
@@ -309,7 +310,7 @@ class _Service:
                 "request_id": request_id,
                 "ts": now,
                 "user_id": user,
-                "items": [str(i) for i in item_ids],
+                "items": shown_items,
                 "scores": scores,
                 "artworks": shown,
                 "propensities": props,
@@ -413,21 +414,38 @@ class _Service:
     async def feedback(self, request: Request) -> Response:
         req = parse_feedback(await self._body(request))
         try:
-            user, _ = self.ids.verify(req.request_id)
+            issued = self.ids.verify(req.request_id)
         except InvalidInputError as exc:
             raise ApiError(404, "unknown_request", str(exc)) from None
+        now = time.time()
+        expires = issued.issued_at + self.feedback_ttl
+        if now > expires:
+            raise ApiError(
+                410,
+                "expired",
+                f"request_id expired: feedback is taken for {self.feedback_ttl:g} s after the "
+                "recommendation",
+            )
+        if not issued.showed(req.item_id):
+            raise ApiError(
+                422,
+                "invalid_request",
+                f"item_id {req.item_id!r} was not among the items of that recommendation",
+            )
+        if not self.seen_feedback.add((req.request_id, req.item_id, req.event), expires, now):
+            return JSONResponse({"accepted": True, "duplicate": True}, status_code=202)
         assert self.feedback_log is not None
         self.feedback_log.append(
             {
                 "request_id": req.request_id,
-                "ts": time.time(),
-                "user_id": user,
+                "ts": now,
+                "user_id": issued.user_id,
                 "item_id": req.item_id,
                 "event": req.event,
                 "value": req.value,
             }
         )
-        return JSONResponse({"accepted": True}, status_code=202)
+        return JSONResponse({"accepted": True, "duplicate": False}, status_code=202)
 
     async def list_models(self, request: Request) -> Response:
         snap = self._snapshot()
@@ -513,7 +531,26 @@ class _Service:
         )
 
     async def openapi_json(self, request: Request) -> Response:
-        return Response(self.openapi, media_type="application/json")
+        features = self._context_features()
+        doc = self._openapi.get(features)
+        if doc is None:
+            doc = self._openapi[features] = orjson.dumps(
+                openapi_document(
+                    max_k=self.max_k, auth=self.token is not None, context_features=features
+                )
+            )
+        return Response(doc, media_type="application/json")
+
+    def _context_features(self) -> int | None:
+        """How many context features the served artwork policy needs; None if it needs none."""
+        snap = self.models.snapshot
+        if snap is None or snap.artwork is None:
+            return None
+        policy = snap.slots[snap.artwork].obj
+        if not getattr(policy, "contextual", False):
+            return None
+        n = getattr(policy, "n_features", None)
+        return n if isinstance(n, int) and n > 0 else None
 
 
 class _BuiltOnFirstUse:
@@ -541,7 +578,9 @@ class _BuiltOnFirstUse:
 async def _http_error(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 500)
     detail = getattr(exc, "detail", "error")
-    return _error(status, "not_found" if status == 404 else "http_error", str(detail))
+    response = _error(status, "not_found" if status == 404 else "http_error", str(detail))
+    response.headers.update(getattr(exc, "headers", None) or {})  # 405's Allow (RFC 9110)
+    return response
 
 
 def create_app(
@@ -552,6 +591,8 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY,
     max_k: int = DEFAULT_MAX_K,
     body_timeout: float = 10.0,
+    feedback_ttl: float = DEFAULT_FEEDBACK_TTL,
+    seen_feedback: SeenFeedback | None = None,
     poll_seconds: float = 1.0,
     probe_seconds: float = DEFAULT_PROBE_SECONDS,
     mounts: Mapping[str, Callable[[Config, str | None], Any]] | None = None,
@@ -562,15 +603,28 @@ def create_app(
     first request: the command line mounts the dashboard at ``/ui`` this way (serving itself
     never imports it).
 
+    ``feedback_ttl`` is how long a request id takes feedback; ``seen_feedback`` the table of
+    feedback already logged, which :func:`serve` shares between its workers (default: one of
+    this app's own).
+
     ``token`` (default: the ``LIMELIGHT_TOKEN`` environment variable) protects every endpoint
-    but ``/healthz`` and ``/readyz``. Models load when the app starts (its lifespan) and follow
-    their aliases every ``poll_seconds``; a version with ``recommend`` is probed first and
-    refused if it breaks the contract or takes more than ``probe_seconds``.
+    but ``/healthz`` and ``/readyz``, the ``mounts`` included (there also as the password of
+    HTTP Basic, for browsers). Models load when the app starts (its lifespan) and follow their
+    aliases every ``poll_seconds``; a version with ``recommend`` is probed first and refused if
+    it breaks the contract or takes more than ``probe_seconds``.
     """
     config = config or resolve_config()
     token = token if token is not None else os.environ.get("LIMELIGHT_TOKEN") or None
     if max_body_bytes < 1 or max_k < 1:
         raise InvalidInputError("max_body_bytes and max_k must be positive")
+    if (
+        isinstance(feedback_ttl, bool)
+        or not isinstance(feedback_ttl, int | float)
+        or not feedback_ttl > 0
+    ):
+        raise InvalidInputError(
+            f"feedback_ttl must be a positive number of seconds, not {feedback_ttl!r}"
+        )
     model_set = ModelSet(
         models,
         open_store(config),
@@ -585,6 +639,8 @@ def create_app(
         max_body=max_body_bytes,
         max_k=max_k,
         body_timeout=body_timeout,
+        feedback_ttl=float(feedback_ttl),
+        seen_feedback=seen_feedback or SeenFeedback(),
     )
 
     @asynccontextmanager
@@ -609,7 +665,9 @@ def create_app(
         s.route("/openapi.json", s.openapi_json, "GET", open_=True),
     ]
     for path, factory in (mounts or {}).items():
-        routes.append(Mount(path, app=_BuiltOnFirstUse(factory, config, token)))
+        mounted: Any = _BuiltOnFirstUse(factory, config, token)
+        # the token that guards /v1 guards what is mounted beside it, pages included
+        routes.append(Mount(path, app=mounted if token is None else TokenGuard(mounted, token)))
     app = Starlette(
         routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error}
     )
