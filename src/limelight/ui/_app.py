@@ -186,6 +186,8 @@ def _handler(dash: Dashboard, endpoint: Endpoint, page: Any) -> Any:
     async def handle(request: Request) -> Response:
         try:
             form = await _form(request) if endpoint.method == "POST" else []
+            if endpoint.method == "POST":  # an action: who may ask comes before what was asked
+                dash.csrf.check_action(request, dict(form))
             _check_request(endpoint, request, form)
             if endpoint.method == "POST":
                 response: Response = await run_in_threadpool(page, dash, request, dict(form))

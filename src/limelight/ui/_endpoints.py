@@ -24,6 +24,7 @@ class Param:
     schema: dict[str, Any] = field(default_factory=lambda: {"type": "string"})
     required: bool = False
     repeated: bool = False
+    example: Any = None  # shown in the document, and tried first by tools such as schemathesis
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ _ID = {"type": "integer", "minimum": 1, "maximum": INT64_MAX}
 _TEXT = {"type": "string"}
 _PAGE_OK = {200: "the page"}
 _BAD = {400: "a parameter the page does not take, or one it cannot read (the page says which)"}
-_NAME = Param("name", "the model's name", _TEXT, required=True)
+_NAME = Param("name", "the model's name", _TEXT, required=True, example="recs")
 _ACTION_FORM = (
     Param("csrf", "the form's CSRF token, as the page rendered it", _TEXT, required=True),
     Param("token", "the serving token (LIMELIGHT_TOKEN)", _TEXT, required=True),
@@ -95,8 +96,16 @@ ENDPOINTS: tuple[Endpoint, ...] = (
                 {"type": "string", "enum": ["", "running", "succeeded", "failed", "interrupted"]},
             ),
             Param("tag", "only runs with this tag"),
-            Param("where", "a filter in the tracking grammar, e.g. metrics.auc > 0.6"),
-            Param("order", "metrics.NAME, params.NAME or an attribute, then asc or desc"),
+            Param(
+                "where",
+                "a filter in the tracking grammar (a text that does not follow it is a 400)",
+                example="metrics.auc > 0.6 and params.lr = 0.1",
+            ),
+            Param(
+                "order",
+                "metrics.NAME, params.NAME or an attribute, then asc or desc (else a 400)",
+                example="metrics.auc desc",
+            ),
             Param("page", "the page, from 1", _ID),
             Param("per_page", "runs a page", {"type": "integer", "enum": [25, 50, 100, 200]}),
         ),
@@ -108,8 +117,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "one run: graph, timeline, params, artifacts, metrics, logs",
         {**_PAGE_OK, **_BAD, 404: "no run with that id in that flow"},
         path_params=(
-            Param("flow", "the run's flow", _TEXT, required=True),
-            Param("run_id", "the run's id", _ID, required=True),
+            Param("flow", "the run's flow", _TEXT, required=True, example="Train"),
+            Param("run_id", "the run's id", _ID, required=True, example=1),
         ),
     ),
     Endpoint(
@@ -149,7 +158,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         path_params=(_NAME,),
         form=(
             Param("alias", "the alias to move, e.g. champion", _TEXT, required=True),
-            Param("version", "the version, in the digits 0-9", _TEXT, required=True),
+            Param(
+                "version",
+                "the version, in the digits 0-9",
+                {"type": "string", "pattern": "^[0-9]{1,18}$"},
+                required=True,
+            ),
             Param("why", "a note for the audit log"),
             *_ACTION_FORM,
         ),
@@ -167,7 +181,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "experiment_page",
         "an experiment's analysis",
         {**_PAGE_OK, **_BAD, 404: "no such experiment"},
-        path_params=(Param("name", "the experiment's name", _TEXT, required=True),),
+        path_params=(
+            Param("name", "the experiment's name", _TEXT, required=True, example="button"),
+        ),
     ),
     Endpoint(
         "/experiments/{name}/stop",
@@ -207,6 +223,8 @@ def _parameter(param: Param, where: str) -> dict[str, Any]:
     }
     if param.repeated:
         entry.update(style="form", explode=True)
+    if param.example is not None:
+        entry["example"] = param.example
     return entry
 
 
@@ -216,7 +234,8 @@ def _responses(endpoint: Endpoint) -> dict[str, Any]:
         entry: dict[str, Any] = {"description": description}
         media = endpoint.media_type if status < 300 else "text/html"
         if media and status not in (303, 307):
-            entry["content"] = {media: {"schema": {"type": "string"}}}
+            kind = "object" if media == "application/json" else "string"
+            entry["content"] = {media: {"schema": {"type": kind}}}
         if status in (303, 307):
             entry["headers"] = {"location": {"schema": {"type": "string"}}}
         responses[str(status)] = entry
