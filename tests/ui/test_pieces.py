@@ -186,3 +186,25 @@ def test_the_bandit_page_computes_once_until_new_events_arrive(
         _write_events(config, [_impression("r2", 11.0, ["art-y"], [0.5], 1.0)], [])
         third = client.get("/bandits")
         assert len(calls) == 2 and "art-y" in third.text
+
+
+@pytest.mark.parametrize(
+    ("environ", "verdict"),
+    [
+        ({}, "skip"),
+        ({"CI": "0"}, "skip"),
+        ({"CI": "false"}, "skip"),
+        ({"CI": "1"}, "fail"),
+        ({"CI": "true"}, "fail"),
+    ],
+)
+def test_browser_tests_skip_without_chromium_but_fail_under_ci(
+    tmp_path: Path, environ: dict[str, str], verdict: str
+) -> None:
+    from tests.ui._live import browser_verdict
+
+    found = browser_verdict(environ, chromium=str(tmp_path / "no-chromium"))
+    assert found is not None and found[0] == verdict and "chromium is not installed" in found[1]
+    chromium = tmp_path / "chromium"
+    chromium.write_text("")
+    assert browser_verdict(environ, chromium=str(chromium)) is None  # playwright is in the venv
