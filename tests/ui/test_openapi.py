@@ -31,7 +31,12 @@ def test_the_document_lists_every_route_with_its_parameters(live: LiveServer) ->
     document = httpx.get(live.url + "/openapi.json").json()
     assert document["openapi"].startswith("3.1")
     app = live.server.config.app
-    routes = {(r.path, m) for r in app.routes if isinstance(r, Route) for m in r.methods or ()}
+    routes = {
+        (r.path.replace(":path}", "}"), m)
+        for r in app.routes
+        if isinstance(r, Route)
+        for m in r.methods or ()
+    }
     described = {(p, m.upper()) for p, ops in document["paths"].items() for m in ops}
     assert described == {(p, m) for p, m in routes if m != "HEAD"}
     runs = {p["name"] for p in document["paths"]["/runs"]["get"]["parameters"]}

@@ -224,12 +224,20 @@ def build_app(config: Config | None, token: str | None) -> Starlette:
     built_in = {"static": static, "home": home, "openapi": openapi}
     routes = [
         Route(
-            e.path,
+            e.route,
             _handler(dash, e, built_in.get(e.page) or getattr(_pages, e.page)),
             methods=[e.method],
         )
         for e in ENDPOINTS
     ]
-    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return dash.error(request, NotFoundError(f"there is no page {request.url.path}"))
+
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(SecurityHeaders)],
+        exception_handlers={404: not_found},
+    )
     app.state.dashboard = dash
     return app

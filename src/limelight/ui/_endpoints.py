@@ -25,6 +25,7 @@ class Param:
     required: bool = False
     repeated: bool = False
     example: Any = None  # shown in the document, and tried first by tools such as schemathesis
+    slashes: bool = False  # a path parameter that may hold "/" (flow and experiment names)
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,15 @@ class Endpoint:
     path_params: tuple[Param, ...] = ()
     form: tuple[Param, ...] = ()
     media_type: str = "text/html"
+
+    @property
+    def route(self) -> str:
+        """The path in Starlette's syntax: a parameter that may hold "/" takes the rest."""
+        path = self.path
+        for param in self.path_params:
+            if param.slashes:
+                path = path.replace(f"{{{param.name}}}", f"{{{param.name}:path}}")
+        return path
 
     @property
     def accepted(self) -> tuple[str, ...]:
@@ -117,7 +127,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "one run: graph, timeline, params, artifacts, metrics, logs",
         {**_PAGE_OK, **_BAD, 404: "no run with that id in that flow"},
         path_params=(
-            Param("flow", "the run's flow", _TEXT, required=True, example="Train"),
+            Param("flow", "the run's flow", _TEXT, required=True, example="Train", slashes=True),
             Param("run_id", "the run's id", _ID, required=True, example=1),
         ),
     ),
@@ -175,6 +185,17 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "experiments and interleaving results",
         {**_PAGE_OK, **_BAD},
     ),
+    # before the experiment page, whose name may hold "/": a method the stop action does not take
+    # then answers 405 with Allow: POST rather than reaching the page as "NAME/stop"
+    Endpoint(
+        "/experiments/{name}/stop",
+        "POST",
+        "stop_experiment",
+        "stop an experiment (needs the serving token)",
+        _ACTION_STATUSES,
+        path_params=(Param("name", "the experiment's name", _TEXT, required=True, slashes=True),),
+        form=_ACTION_FORM,
+    ),
     Endpoint(
         "/experiments/{name}",
         "GET",
@@ -182,17 +203,15 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "an experiment's analysis",
         {**_PAGE_OK, **_BAD, 404: "no such experiment"},
         path_params=(
-            Param("name", "the experiment's name", _TEXT, required=True, example="button"),
+            Param(
+                "name",
+                "the experiment's name",
+                _TEXT,
+                required=True,
+                example="button",
+                slashes=True,
+            ),
         ),
-    ),
-    Endpoint(
-        "/experiments/{name}/stop",
-        "POST",
-        "stop_experiment",
-        "stop an experiment (needs the serving token)",
-        _ACTION_STATUSES,
-        path_params=(Param("name", "the experiment's name", _TEXT, required=True),),
-        form=_ACTION_FORM,
     ),
     Endpoint(
         "/bandits",
