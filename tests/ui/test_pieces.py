@@ -11,7 +11,7 @@ import pytest
 from limelight.core.config import resolve_config
 from limelight.registry import Registry
 from limelight.store import open_store
-from limelight.ui._events import ArmStats, arm_stats, ope_rows, serving_stats
+from limelight.ui._events import ArmStats, arm_stats, bandit_stats, ope_rows, serving_stats
 from limelight.ui._svg import GanttBar, gantt_svg, graph_layout, graph_svg
 
 BRANCHES = {
@@ -112,6 +112,17 @@ def test_arm_stats_count_impressions_plays_and_propensities(tmp_path: Path) -> N
     assert sorted(propensities) == [0.25, 0.5, 0.5, 0.75]
 
 
+def test_bandit_stats_bin_the_propensities_on_the_server(tmp_path: Path) -> None:
+    config = resolve_config(home=tmp_path, cwd=tmp_path, environ={})
+    props = [0.0, 0.04, 0.05, 0.5, 0.99, 1.0, 1.2]  # 1.2 is out of range: counted in the last bin
+    _write_events(config, [_impression("r1", 10.0, ["x"] * len(props), props, 1.0)], [])
+    stats = bandit_stats(open_store(config), bins=20)
+    assert stats.choices == 7 and len(stats.bins) == len(stats.counts) == 20
+    assert stats.bins[0] == "0.00-0.05" and stats.bins[-1] == "0.95-1.00"
+    assert stats.counts[0] == 2 and stats.counts[1] == 1 and stats.counts[10] == 1
+    assert stats.counts[-1] == 3 and sum(stats.counts) == 7
+
+
 def test_wilson_interval_matches_the_formula() -> None:
     low, high = ArmStats("a", 100, 20, 0.5).interval
     assert (low, high) == pytest.approx((0.1333, 0.2888), abs=1e-4)
@@ -172,13 +183,13 @@ def test_the_bandit_page_computes_once_until_new_events_arrive(
     config = resolve_config(home=tmp_path, cwd=tmp_path, environ={})
     _write_events(config, [_impression("r1", 10.0, ["art-x"], [0.5], 1.0)], [])
     calls: list[int] = []
-    real = _events.arm_stats
+    real = _events.bandit_stats
 
     def counted(store: object) -> object:
         calls.append(1)
         return real(store)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(_events, "arm_stats", counted)
+    monkeypatch.setattr(_events, "bandit_stats", counted)
     with LiveServer(create_app(config)) as server, httpx.Client(base_url=server.url) as client:
         first, second = client.get("/bandits"), client.get("/bandits")
         assert first.status_code == second.status_code == 200

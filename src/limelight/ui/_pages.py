@@ -281,7 +281,8 @@ def stop_experiment(dash: Dashboard, request: Request, form: Any) -> Response:
 
 
 def bandits_page(dash: Dashboard, request: Request) -> Response:
-    arms, propensities = dash.cache.get("arm_stats", _events.arm_stats)
+    stats = dash.cache.get("bandit_stats", _events.bandit_stats)
+    arms = stats.arms
     ope = _events.ope_rows(Registry(store=dash.store))
     charts = []
     if arms:
@@ -296,7 +297,9 @@ def bandits_page(dash: Dashboard, request: Request) -> Response:
             )
         )
         charts.append(
-            _charts.histogram("logged action probabilities", propensities, x_title="propensity")
+            _charts.bar_chart(
+                "logged action probabilities", stats.bins, stats.counts, y_title="choices"
+            )
         )
     if ope:
         charts.append(
@@ -310,7 +313,7 @@ def bandits_page(dash: Dashboard, request: Request) -> Response:
             )
         )
     return dash.render(
-        request, "bandits.html", arms=arms, ope=ope, charts=charts, choices=len(propensities)
+        request, "bandits.html", arms=arms, ope=ope, charts=charts, choices=stats.choices
     )
 
 
