@@ -260,6 +260,20 @@ def _random_store(factory: pytest.TempPathFactory) -> Config:
 
 
 @pytest.mark.parametrize(
+    "args",
+    [["--limit", "9223372036854775808"], ["--limit", "0"], ["--sort", "metrics.`a"]],
+)
+def test_limelight_runs_refuses_a_bad_limit_or_sort(
+    home: Path, capsys: pytest.CaptureFixture[str], args: list[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["runs", *args])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
     ("where", "message"),
     [
         (r"flow = '\q'", r"unknown escape \q"),

@@ -13,7 +13,7 @@ from limelight.core.errors import InvalidInputError, NotFoundError
 from limelight.store import Store, open_store
 from limelight.store.recording import metric_value_from_row
 from limelight.store.schema import metrics, params, runs, tags
-from limelight.tracking._filter_lexer import check_text
+from limelight.tracking._filter_lexer import INT64_MAX, check_text
 from limelight.tracking._filters import parse_filter, parse_order
 
 if TYPE_CHECKING:  # numpy is imported when a history is read
@@ -173,8 +173,10 @@ def search_runs(
     ``tag`` and ``run_ids`` narrow the search further.
     """
     for name, value, low in (("limit", limit, 1), ("offset", offset, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise InvalidInputError(f"{name} must be an int >= {low}, not {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= INT64_MAX:
+            raise InvalidInputError(
+                f"{name} must be an int from {low} to {INT64_MAX} (int64), not {value!r}"
+            )
     query = sa.select(runs).where(*_conditions(flow, where, status, tag, run_ids))
     orders = [order_by] if isinstance(order_by, str) else list(order_by or [])
     for text in orders:
