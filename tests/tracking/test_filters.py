@@ -221,6 +221,7 @@ _ANY_CHAR = st.characters(codec=None, exclude_categories=())
     max_examples=400,
     deadline=None,
     derandomize=True,
+    database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(

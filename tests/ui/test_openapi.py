@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from tests.ui._live import LiveServer
 
 ST = Path(sys.executable).parent / "st"
@@ -47,6 +48,7 @@ def test_the_document_lists_every_route_with_its_parameters(live: LiveServer) ->
     assert {"303", "400", "403", "404", "409"} == set(alias["responses"])
 
 
+@pytest.mark.slow
 def test_schemathesis_with_every_check_finds_nothing(live: LiveServer, tmp_path: Path) -> None:
     config = tmp_path / "schemathesis.toml"
     config.write_text(CONFIG)
