@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-import sqlalchemy as sa
+from tests._legacy import store_experiment_unchecked
 
 from limelight.core.errors import InvalidInputError
 from limelight.experiments import ExperimentSpec, ExperimentStatus, Variant
@@ -17,7 +17,6 @@ from limelight.experiments.store import (
     set_experiment_status,
 )
 from limelight.store import MetadataStore
-from limelight.store.schema import experiments
 
 
 @pytest.fixture
@@ -58,20 +57,7 @@ def test_a_name_stored_before_the_rule_still_loads_and_can_be_stopped(
 ) -> None:
     legacy = spec("a/b", status=ExperimentStatus.RUNNING)
 
-    def insert(conn: sa.Connection) -> None:
-        conn.execute(
-            experiments.insert().values(
-                name=legacy.name,
-                salt=legacy.salt,
-                status="running",
-                primary_metric=legacy.primary_metric,
-                secondary_metrics=[],
-                spec=legacy.to_dict(),
-                created_at=0.0,
-            )
-        )
-
-    metadata.transaction(insert)  # as an older release stored it, without the name rule
+    store_experiment_unchecked(metadata, legacy)  # as an older release stored it
     assert [s.name for s in running_experiments(metadata)] == ["a/b"]
     assert set_experiment_status(metadata, "a/b", "stopped").status is ExperimentStatus.STOPPED
     assert [s.name for s in list_experiments(metadata)] == ["a/b"]
