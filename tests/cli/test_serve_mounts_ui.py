@@ -68,7 +68,7 @@ def test_the_serving_token_guards_the_dashboard_too(home: Path) -> None:
     registry = Registry()
     registry.register("m", {"weights": [1, 2]})
     registry.register("m", {"weights": [3, 4]})
-    registry.set_alias("m", "champion", 1)
+    registry.set_alias("m", "champion", 1, why="a test model")
     basic = "Basic " + base64.b64encode(b"anyone:s3cret").decode()
     with serve_in_background(
         {"m": "m@champion"},

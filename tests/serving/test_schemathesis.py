@@ -57,14 +57,15 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "413", "422"]
 @pytest.fixture
 def served(home: Path) -> Registry:
     reg = Registry()
-    reg.set_alias(
-        "recs", "champion", reg.register("recs", EASE(l2=1.0).fit(interactions())).version
-    )
+    why = "a test model: trained on no dataset"
+    recs = reg.register("recs", EASE(l2=1.0).fit(interactions()))
+    reg.set_alias("recs", "champion", recs.version, why=why)
     policy = LinUCB(n_actions=4, n_features=3, alpha=0.5, random_state=0)
-    reg.set_alias("artwork", "champion", reg.register("artwork", policy).version)
+    reg.set_alias("artwork", "champion", reg.register("artwork", policy).version, why=why)
     linear = Linear(np.array([1.0, 2.0, 3.0]), 0.5)
     signature = {"inputs": [{"name": "a"}, {"name": "b"}, {"name": "c"}]}
-    reg.set_alias("linear", "champion", reg.register("linear", linear, signature=signature).version)
+    linear_version = reg.register("linear", linear, signature=signature).version
+    reg.set_alias("linear", "champion", linear_version, why=why)
     return reg
 
 

@@ -143,15 +143,19 @@ def recommend(app: Starlette, users: list[Any], **fields: Any) -> list[httpx.Res
 @pytest.fixture
 def reg(home: Path) -> Registry:
     registry = Registry()
-    registry.set_alias("recs", "champion", registry.register("recs", Ranker("good")).version)
+    registry.set_alias(
+        "recs", "champion", registry.register("recs", Ranker("good")).version, why="a test model"
+    )
     linear = Linear(np.array([1.0, 2.0, 3.0]), 0.5)
-    registry.set_alias("linear", "champion", registry.register("linear", linear).version)
+    registry.set_alias(
+        "linear", "champion", registry.register("linear", linear).version, why="a test model"
+    )
     return registry
 
 
 def _register(reg: Registry, name: str, obj: Any) -> int:
     version = reg.register(name, obj).version
-    reg.set_alias(name, "champion", version)
+    reg.set_alias(name, "champion", version, why="a test model")
     return version
 
 
@@ -315,7 +319,7 @@ def test_decided_names_the_one_experiment_that_chose_the_served_model(reg: Regis
             ),
         )
         create_experiment(metadata, spec)
-        set_experiment_status(metadata, name, "running")
+        set_experiment_status(metadata, name, "running", allow_overlap=True)  # on purpose
     colour = ExperimentSpec(
         name="colour", salt="c", variants=(Variant("blue", 0.5, "blue"), Variant("red", 0.5, "red"))
     )

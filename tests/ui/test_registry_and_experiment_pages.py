@@ -8,6 +8,7 @@ environment warns that it wants ``httpx2``, and warnings are errors here.
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,6 @@ from limelight.store import open_store
 from limelight.ui import create_app
 
 TOKEN = "s3cret"
-CSRF = "c" * 43
 
 
 class Research(Flow):
@@ -43,6 +43,7 @@ class Client:
 
     def __init__(self, app: Any) -> None:
         self.app = app
+        self.cookies = httpx.Cookies()  # the CSRF session cookie, kept as a browser keeps it
 
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         async def go() -> httpx.Response:
@@ -50,10 +51,12 @@ class Client:
             async with httpx.AsyncClient(
                 transport=transport,
                 base_url="http://testserver",
-                cookies={"limelight_csrf": CSRF},
+                cookies=self.cookies,
                 follow_redirects=True,
             ) as client:
-                return await client.request(method, url, **kwargs)
+                response = await client.request(method, url, **kwargs)
+                self.cookies.update(client.cookies)
+                return response
 
         return asyncio.run(go())
 
@@ -64,9 +67,22 @@ class Client:
         return self.request("POST", url, data=data)
 
 
+def _csrf(client: Client, name: str) -> str:
+    """The CSRF token of the model page's form, as a browser gets it."""
+    found = re.search(r'name="csrf" value="([^"]+)"', client.get(f"/models/{name}").text)
+    assert found, "the model page carries a CSRF token"
+    return found.group(1)
+
+
+def _post_alias(client: Client, name: str, **form: str) -> httpx.Response:
+    """Post the alias form as the page does."""
+    data = {**form, "token": TOKEN, "csrf": _csrf(client, name)}
+    return client.post(f"/models/{name}/alias", data=data)
+
+
 def _move(client: Client, name: str, **form: str) -> str:
-    """Post the alias form as the page does; the page shown afterwards."""
-    return client.post(f"/models/{name}/alias", data={**form, "token": TOKEN, "csrf": CSRF}).text
+    """Post the alias form; the page shown afterwards."""
+    return _post_alias(client, name, **form).text
 
 
 @pytest.fixture
@@ -103,10 +119,7 @@ def test_the_form_needs_a_why_for_a_version_without_datasets(client: Client) -> 
 )
 def test_the_form_refuses_impossible_versions(client: Client, version: str, message: str) -> None:
     Registry().register("m", [1])
-    response = client.post(
-        "/models/m/alias",
-        data={"alias": "champion", "version": version, "why": "x", "token": TOKEN, "csrf": CSRF},
-    )
+    response = _post_alias(client, "m", alias="champion", version=version, why="x")
     assert response.status_code == 400 and message in response.text
     assert Registry().history("m") == []
 
@@ -114,10 +127,7 @@ def test_the_form_refuses_impossible_versions(client: Client, version: str, mess
 def test_the_form_cannot_set_an_alias_named_latest(client: Client) -> None:
     Registry().register("m", [1])
     Registry().register("m", [2])
-    response = client.post(
-        "/models/m/alias",
-        data={"alias": "latest", "version": "1", "why": "x", "token": TOKEN, "csrf": CSRF},
-    )
+    response = _post_alias(client, "m", alias="latest", version="1", why="x")
     assert response.status_code == 400 and "&#39;latest&#39; is reserved" in response.text
     assert Registry().alias_versions("m") == {}
     assert Registry().get("m@latest").version == 2
