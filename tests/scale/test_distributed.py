@@ -422,3 +422,16 @@ def test_without_an_address_a_loopback_cluster_is_started_for_the_run(
     while _tree(os.getpid()) - before and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not _tree(os.getpid()) - before, "the run's cluster left processes behind"
+
+
+def test_a_cluster_whose_workers_are_gone_is_healed_for_the_next_test(
+    dask_cluster: Any, on_dask: Path
+) -> None:
+    from tests.scale._clusters import WORKERS, healthy
+
+    for nanny in list(dask_cluster.workers.values()):
+        dask_cluster.sync(nanny.close)  # as a nanny that gave up on restarting its worker
+    assert healthy(dask_cluster, patience=1) is dask_cluster
+    assert len(dask_cluster.scheduler_info["workers"]) == WORKERS
+    run = Wide.run(n=4)
+    assert run.successful and len(run.data.pids) >= 1
