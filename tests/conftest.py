@@ -14,6 +14,9 @@ DATASETS = SHARED / "datasets"
 if str(ROOT) not in sys.path:  # lets tests use benchmarks.peers
     sys.path.insert(0, str(ROOT))
 
+# pytester drives inner pytest runs; the backstop ends a test that its timeout could not stop
+pytest_plugins = ["pytester", "tests._timeout_backstop"]
+
 
 @pytest.fixture
 def datasets_dir() -> Path:
