@@ -10,6 +10,24 @@ import pytest
 WORKERS = 2
 
 
+def _running(cluster: Any, n: int, seconds: float) -> bool:
+    """Whether ``cluster`` has ``n`` workers within ``seconds``, asked of its scheduler.
+
+    Not ``cluster.wait_for_workers``: it replaces the cluster's own view of its workers, which
+    the cluster's watcher of worker events keeps, and the watcher then fails on the removal of
+    a worker that the new view never had (a KeyError when the cluster closes).
+    """
+    from distributed import Client
+
+    deadline = time.monotonic() + seconds
+    with Client(cluster.scheduler_address, set_as_default=False) as client:
+        while len(client.nthreads()) != n:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+    return True
+
+
 def healthy(cluster: Any, patience: float = 30.0) -> Any:
     """``cluster`` with its two workers running, replaced if an earlier test lost them for good.
 
@@ -17,19 +35,13 @@ def healthy(cluster: Any, patience: float = 30.0) -> Any:
     loaded machine its restart can time out) leaves the cluster short, and no later test may
     inherit that.
     """
-    from distributed import TimeoutError as DaskTimeout
-
-    try:
-        cluster.wait_for_workers(WORKERS, timeout=patience)  # a nanny may be restarting one
+    if _running(cluster, WORKERS, patience):  # a nanny may be restarting one
         return cluster
-    except DaskTimeout:
-        pass
     cluster.scale(0)
-    deadline = time.monotonic() + 60
-    while cluster.workers and time.monotonic() < deadline:
-        time.sleep(0.1)
+    _running(cluster, 0, 60)
     cluster.scale(WORKERS)
-    cluster.wait_for_workers(WORKERS, timeout=120)
+    if not _running(cluster, WORKERS, 120):
+        pytest.fail(f"the Dask cluster could not be given {WORKERS} workers again: {cluster}")
     return cluster
 
 

@@ -432,6 +432,9 @@ def test_a_cluster_whose_workers_are_gone_is_healed_for_the_next_test(
     for nanny in list(dask_cluster.workers.values()):
         dask_cluster.sync(nanny.close)  # as a nanny that gave up on restarting its worker
     assert healthy(dask_cluster, patience=1) is dask_cluster
-    assert len(dask_cluster.scheduler_info["workers"]) == WORKERS
+    from distributed import Client
+
+    with Client(dask_cluster.scheduler_address, set_as_default=False) as client:
+        assert len(client.nthreads()) == WORKERS
     run = Wide.run(n=4)
     assert run.successful and len(run.data.pids) >= 1
