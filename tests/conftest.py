@@ -15,6 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # lets tests use benchmarks.peers
     sys.path.insert(0, str(ROOT))
 
+# pytester drives inner pytest runs; the backstop ends a test that its timeout could not stop
+pytest_plugins = ["pytester", "tests._timeout_backstop"]
+
 
 # -- public datasets (never copied into the project) ---------------------------------------
 REQUIRE_DATA_ENV = "LIMELIGHT_REQUIRE_DATA"
