@@ -368,3 +368,16 @@ def test_an_experiment_whose_variant_model_is_refused_is_left_out(
         r.getMessage() for r in caplog.records if "experiment ab left out" in r.getMessage()
     ]
     assert len(left_out) == 1 and "recs/2 (recs@challenger) was refused" in left_out[0]
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon"])
+def test_limelight_serve_refuses_a_probe_limit_that_is_not_a_positive_number(
+    home: Path, value: str
+) -> None:
+    from click.testing import CliRunner
+
+    from limelight.cli._main import cli
+
+    args = ["serve", "--model", "recs=recs@champion", "--probe-seconds", value]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2 and "Invalid value for '--probe-seconds'" in result.output

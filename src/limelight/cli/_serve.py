@@ -48,6 +48,13 @@ from limelight.cli._main import cli
     type=click.FloatRange(0, min_open=True),
     help="Seconds after a recommendation that its feedback is taken (then 410).",
 )
+@click.option(
+    "--probe-seconds",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(0, 600, min_open=True),
+    help="Time a model's recommend may take on its load-time contract probe; slower is refused.",
+)
 @click.option("--log-level", default="warning", show_default=True)
 @click.option(
     "--ui/--no-ui",
@@ -66,6 +73,7 @@ def serve(
     graceful_seconds: float,
     header_timeout: float,
     feedback_ttl: float,
+    probe_seconds: float,
     log_level: str,
     ui: bool,
 ) -> None:
@@ -100,6 +108,7 @@ def serve(
         graceful_seconds=graceful_seconds,
         header_timeout=header_timeout,
         feedback_ttl=feedback_ttl,
+        probe_seconds=probe_seconds,
         log_level=log_level,
         mounts=mounts,
     )
