@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from limelight.core.errors import InvalidInputError, LimelightError
+from limelight.core.names import model_ref_name
 from limelight.experiments.spec import ExperimentSpec
 from limelight.experiments.store import running_experiments
 from limelight.registry import ModelVersion, Registry, parse_model_ref
@@ -41,13 +42,7 @@ log = logging.getLogger("limelight.serving")
 
 def is_model_ref(value: object) -> bool:
     """True for ``name@alias`` and ``name/3`` (a bare word is data, not a model reference)."""
-    if not isinstance(value, str) or ("@" not in value and "/" not in value):
-        return False
-    try:
-        parse_model_ref(value)
-    except InvalidInputError:
-        return False
-    return True
+    return model_ref_name(value) is not None
 
 
 def parse_model_specs(specs: Mapping[str, str] | list[str]) -> dict[str, str]:
