@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from tests.serving._toy import Linear
@@ -130,3 +131,18 @@ def test_schemathesis_finds_nothing_with_a_token(
 ) -> None:
     out = run_schemathesis(guarded_server, tmp_path, "--header", f"Authorization: Bearer {TOKEN}")
     assert out.returncode == 0, report(out)
+
+
+@pytest.mark.parametrize(
+    ("context", "given"),
+    [({"artworks": {}}, "none"), ({"features": [0.5]}, "1"), ({"features": [1, 2, 3, 4]}, "4")],
+)
+def test_a_contextual_policy_without_its_features_is_the_clients_422(
+    open_server: ServerHandle, context: dict[str, object], given: str
+) -> None:
+    """Schemathesis found this one as a 502: the policy's refusal is about the request."""
+    body = {"user_id": "0", "k": 3, "context": context}
+    response = httpx.post(f"{open_server.url}/v1/recommend", json=body)
+    assert response.status_code == 422, response.text
+    message = response.json()["message"]
+    assert "artwork/1 needs context.features: 3 numbers" in message and f"given: {given}" in message

@@ -351,6 +351,15 @@ class _Service:
     def _artworks(
         self, loaded: Loaded, req: RecommendRequest, item_ids: list[Any]
     ) -> tuple[list[int], list[float]]:
+        needed = _features_needed(loaded.obj)
+        if needed is not None and (req.features is None or len(req.features) != needed):
+            given = "none" if req.features is None else f"{len(req.features)}"
+            raise ApiError(
+                422,
+                "invalid_request",
+                f"the artwork policy {loaded.label} needs context.features: {needed} numbers "
+                f"(given: {given})",
+            )
         try:
             return self._choose_artworks(loaded.obj, req, item_ids)
         except Exception as exc:
@@ -546,11 +555,15 @@ class _Service:
         snap = self.models.snapshot
         if snap is None or snap.artwork is None:
             return None
-        policy = snap.slots[snap.artwork].obj
-        if not getattr(policy, "contextual", False):
-            return None
-        n = getattr(policy, "n_features", None)
-        return n if isinstance(n, int) and n > 0 else None
+        return _features_needed(snap.slots[snap.artwork].obj)
+
+
+def _features_needed(policy: Any) -> int | None:
+    """How many context features ``policy`` needs for a choice; None if it takes none."""
+    if not getattr(policy, "contextual", False):
+        return None
+    n = getattr(policy, "n_features", None)
+    return n if isinstance(n, int) and n > 0 else None
 
 
 class _BuiltOnFirstUse:
