@@ -1,19 +1,18 @@
 """The model page's alias form goes through the usage-rights gate and the page shows the
 switch; the experiment page leaves out what another experiment decided.
 
-Requests go in process through httpx's ASGI transport: Starlette's TestClient in this
-environment warns that it wants ``httpx2``, and warnings are errors here.
+Requests go to a live dashboard, as from a browser that keeps the CSRF session cookie.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
+from tests.ui._live import LiveServer
 
 from limelight import Flow, current, step
 from limelight.core.config import resolve_config
@@ -38,59 +37,35 @@ class Research(Flow):
         pass
 
 
-class Client:
-    """A synchronous in-process HTTP client of the dashboard app."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.cookies = httpx.Cookies()  # the CSRF session cookie, kept as a browser keeps it
-
-    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        async def go() -> httpx.Response:
-            transport = httpx.ASGITransport(app=self.app)
-            async with httpx.AsyncClient(
-                transport=transport,
-                base_url="http://testserver",
-                cookies=self.cookies,
-                follow_redirects=True,
-            ) as client:
-                response = await client.request(method, url, **kwargs)
-                self.cookies.update(client.cookies)
-                return response
-
-        return asyncio.run(go())
-
-    def get(self, url: str) -> httpx.Response:
-        return self.request("GET", url)
-
-    def post(self, url: str, data: dict[str, str]) -> httpx.Response:
-        return self.request("POST", url, data=data)
-
-
-def _csrf(client: Client, name: str) -> str:
+def _csrf(client: httpx.Client, name: str) -> str:
     """The CSRF token of the model page's form, as a browser gets it."""
     found = re.search(r'name="csrf" value="([^"]+)"', client.get(f"/models/{name}").text)
     assert found, "the model page carries a CSRF token"
     return found.group(1)
 
 
-def _post_alias(client: Client, name: str, **form: str) -> httpx.Response:
+def _post_alias(client: httpx.Client, name: str, **form: str) -> httpx.Response:
     """Post the alias form as the page does."""
     data = {**form, "token": TOKEN, "csrf": _csrf(client, name)}
     return client.post(f"/models/{name}/alias", data=data)
 
 
-def _move(client: Client, name: str, **form: str) -> str:
+def _move(client: httpx.Client, name: str, **form: str) -> str:
     """Post the alias form; the page shown afterwards."""
     return _post_alias(client, name, **form).text
 
 
 @pytest.fixture
-def client(home: Path) -> Client:
-    return Client(create_app(resolve_config(), token=TOKEN))
+def client(home: Path) -> Iterator[httpx.Client]:
+    """A browser-like client (it keeps the CSRF session cookie) of a live dashboard."""
+    with (
+        LiveServer(create_app(resolve_config(), token=TOKEN)) as server,
+        httpx.Client(base_url=server.url, follow_redirects=True) as browser,
+    ):
+        yield browser
 
 
-def test_the_form_is_refused_for_research_data_until_the_gate_is_off(client: Client) -> None:
+def test_the_form_is_refused_for_research_data_until_the_gate_is_off(client: httpx.Client) -> None:
     Research.run()
     page = _move(client, "research", alias="champion", version="1", why="best offline")
     assert Registry().alias_versions("research") == {}
@@ -103,7 +78,7 @@ def test_the_form_is_refused_for_research_data_until_the_gate_is_off(client: Cli
     assert Registry().get("research@champion").version == 1
 
 
-def test_the_form_needs_a_why_for_a_version_without_datasets(client: Client) -> None:
+def test_the_form_needs_a_why_for_a_version_without_datasets(client: httpx.Client) -> None:
     Registry().register("m", [1])
     page = _move(client, "m", alias="champion", version="1", why="")
     assert "no dataset in its lineage" in page
@@ -117,14 +92,16 @@ def test_the_form_needs_a_why_for_a_version_without_datasets(client: Client) -> 
     ("version", "message"),
     [("99999999999999999999", "from 1 to 9223372036854775807"), ("1_0", "digits 0-9 only")],
 )
-def test_the_form_refuses_impossible_versions(client: Client, version: str, message: str) -> None:
+def test_the_form_refuses_impossible_versions(
+    client: httpx.Client, version: str, message: str
+) -> None:
     Registry().register("m", [1])
     response = _post_alias(client, "m", alias="champion", version=version, why="x")
     assert response.status_code == 400 and message in response.text
     assert Registry().history("m") == []
 
 
-def test_the_form_cannot_set_an_alias_named_latest(client: Client) -> None:
+def test_the_form_cannot_set_an_alias_named_latest(client: httpx.Client) -> None:
     Registry().register("m", [1])
     Registry().register("m", [2])
     response = _post_alias(client, "m", alias="latest", version="1", why="x")
@@ -134,7 +111,7 @@ def test_the_form_cannot_set_an_alias_named_latest(client: Client) -> None:
 
 
 def test_the_experiment_page_counts_impressions_another_experiment_decided(
-    client: Client,
+    client: httpx.Client,
 ) -> None:
     store = open_store()
     spec = ExperimentSpec(
