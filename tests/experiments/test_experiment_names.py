@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from tests._legacy import store_experiment_unchecked
 
@@ -17,13 +15,6 @@ from limelight.experiments.store import (
     set_experiment_status,
 )
 from limelight.store import MetadataStore
-
-
-@pytest.fixture
-def metadata(db_url: str) -> Iterator[MetadataStore]:
-    store = MetadataStore(db_url)
-    yield store
-    store.dispose()
 
 
 def spec(name: str, **kw: object) -> ExperimentSpec:

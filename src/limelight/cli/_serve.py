@@ -7,6 +7,7 @@ import sys
 import click
 
 from limelight.cli._main import cli
+from limelight.cli._options import header_timeout_option
 
 
 @cli.command()
@@ -34,13 +35,7 @@ from limelight.cli._main import cli
     show_default=True,
     help="On SIGTERM, how long requests in flight may take to finish.",
 )
-@click.option(
-    "--header-timeout",
-    default=10.0,
-    show_default=True,
-    type=click.FloatRange(0, 3600, min_open=True),
-    help="Seconds a connection may take to send a request's head; then it is closed.",
-)
+@header_timeout_option
 @click.option(
     "--feedback-ttl",
     default=86_400.0,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from limelight.cli._main import cli
+from limelight.cli._options import header_timeout_option
 
 
 @cli.command()
@@ -16,13 +17,7 @@ from limelight.cli._main import cli
     type=click.IntRange(0, 65535),
     help="Port to listen on.",
 )
-@click.option(
-    "--header-timeout",
-    default=10.0,
-    show_default=True,
-    type=click.FloatRange(0, 3600, min_open=True),
-    help="Seconds a connection may take to send a request's head; then it is closed.",
-)
+@header_timeout_option
 def ui(host: str, port: int, header_timeout: float) -> None:
     """Serve the dashboard (runs, models, experiments, bandits, serving) in a browser.
 
