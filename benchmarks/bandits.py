@@ -40,8 +40,8 @@ from limelight.bandits import (  # noqa: E402
     evaluate,
     load_obd,
 )
+from limelight.core.data import find_data  # noqa: E402
 
-DATASETS = ROOT.parent / "shared" / "datasets"
 K, D = 10, 20
 
 OBP_REQUIREMENTS = [
@@ -102,7 +102,7 @@ def obp_ope_values(log: BanditLog, dist: np.ndarray, q: np.ndarray) -> tuple[dic
     with tempfile.TemporaryDirectory() as folder:
         np.save(f"{folder}/dist.npy", dist)
         np.save(f"{folder}/q.npy", q)
-        out = run_in_peer(obp_python(), OBP_OPE, str(DATASETS / "obd"), folder)
+        out = run_in_peer(obp_python(), OBP_OPE, str(find_data("obd")), folder)
         with np.load(f"{folder}/feedback.npz") as f:
             feedback = {k: f[k] for k in f.files}
     raw = json.loads(out.strip().splitlines()[-1])
@@ -139,7 +139,7 @@ print(json.dumps({"ipw": float(ipw), "relative": float(ipw / bf["reward"].mean()
 
 def obp_quickstart(n_sim: int) -> tuple[dict, np.ndarray]:
     with tempfile.TemporaryDirectory() as folder:
-        out = run_in_peer(obp_python(), OBP_QUICKSTART, str(DATASETS / "obd"), str(n_sim), folder)
+        out = run_in_peer(obp_python(), OBP_QUICKSTART, str(find_data("obd")), str(n_sim), folder)
         dist = np.load(f"{folder}/bts_dist.npy")
     return json.loads(out.strip().splitlines()[-1]), dist
 
@@ -296,7 +296,7 @@ def main() -> None:
     summary: dict[str, object] = {"quick": args.quick}
 
     # 1. OPE parity with OBP
-    log = load_obd(DATASETS / "obd", "random")
+    log = load_obd(None, "random")
     rng = np.random.default_rng(0)
     dist = rng.dirichlet(np.ones(log.n_actions), size=(log.n_rounds, log.len_list))
     dist = dist.transpose(0, 2, 1)
@@ -338,7 +338,7 @@ def main() -> None:
         estimators=["ips"],
         random_state=0,
     )["ips"]
-    truth = load_obd(DATASETS / "obd", "bts").reward.mean()
+    truth = load_obd(None, "bts").reward.mean()
     base = log.reward.mean()
     print("\nOBP quickstart: BernoulliTS (ZOZOTOWN prior) valued on the random log")
     print(f"{'':<40}{'IPS':>10}{'x random':>10}{'95% interval':>22}")

@@ -375,14 +375,14 @@ def run(args: argparse.Namespace, work: Path) -> None:
     registry = Registry(resolve_config())
     model = factor_model(N_USERS)
     version = registry.register("recs", model)
-    registry.set_alias("recs", "champion", version.version)
+    registry.set_alias("recs", "champion", version.version, why="a benchmark model")
     np.save(work / "user_factors.npy", np.asarray(model.user_factors_))
     np.save(work / "item_factors.npy", np.asarray(model.item_factors_))
     table = np.random.default_rng(1).standard_normal((MEMORY_USERS, FACTORS), dtype=np.float32)
     from benchmarks.serving import ScanModel as Scan  # importable by the workers, not __main__
 
     scan = registry.register("scan", Scan(table))
-    registry.set_alias("scan", "champion", scan.version)
+    registry.set_alias("scan", "champion", scan.version, why="a benchmark model")
     del table
 
     print("[serving] installing MLflow in its own venv (once)", file=sys.stderr, flush=True)

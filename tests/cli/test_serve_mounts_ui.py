@@ -15,7 +15,7 @@ from limelight.ui import create_app as dashboard
 def test_dashboard_is_mounted_under_ui_beside_the_api(home: Path) -> None:
     registry = Registry()
     registry.register("m", {"weights": [1, 2]})
-    registry.set_alias("m", "champion", 1)
+    registry.set_alias("m", "champion", 1, why="a test model")
     with serve_in_background(
         {"m": "m@champion"}, config=resolve_config(), in_process=True, mounts={"/ui": dashboard}
     ) as server:
@@ -33,7 +33,7 @@ def test_a_mounted_app_is_built_once_on_its_first_request(home: Path) -> None:
 
     registry = Registry()
     registry.register("m", {"weights": [1, 2]})
-    registry.set_alias("m", "champion", 1)
+    registry.set_alias("m", "champion", 1, why="a test model")
     built: list[str | None] = []
     lock = threading.Lock()
 
@@ -60,3 +60,34 @@ def test_a_mounted_app_is_built_once_on_its_first_request(home: Path) -> None:
             t.join()
         assert httpx.get(server.url + "/x/again").text.endswith("/again")
     assert built == [None], "built once, with the server's token"
+
+
+def test_the_serving_token_guards_the_dashboard_too(home: Path) -> None:
+    import base64
+
+    registry = Registry()
+    registry.register("m", {"weights": [1, 2]})
+    registry.register("m", {"weights": [3, 4]})
+    registry.set_alias("m", "champion", 1, why="a test model")
+    basic = "Basic " + base64.b64encode(b"anyone:s3cret").decode()
+    with serve_in_background(
+        {"m": "m@champion"},
+        config=resolve_config(),
+        in_process=True,
+        token="s3cret",
+        mounts={"/ui": dashboard},
+    ) as server:
+        ui = server.url + "/ui"
+        for headers in ({}, {"authorization": "Bearer nope"}, {"authorization": "Basic !!"}):
+            page = httpx.get(ui + "/models", headers=headers)
+            assert page.status_code == 401, (headers, page.text)
+            assert page.headers["www-authenticate"].startswith("Basic")
+            assert httpx.get(server.url + "/v1/models", headers=headers).status_code == 401
+        move = httpx.post(ui + "/models/m/alias", data={"alias": "champion", "version": "2"})
+        assert move.status_code == 401 and "LIMELIGHT_TOKEN" in move.json()["message"]
+        assert registry.get("m@champion").version == 1, "the refused write changed nothing"
+        for good in ("Bearer s3cret", basic):
+            page = httpx.get(ui + "/models", headers={"authorization": good})
+            assert page.status_code == 200 and ">m<" in page.text
+        api = httpx.get(server.url + "/v1/models", headers={"authorization": "Bearer s3cret"})
+        assert api.status_code == 200

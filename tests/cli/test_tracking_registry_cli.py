@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import http.server
+import dataclasses
+import hashlib
 import io
-import threading
 import zipfile
 from pathlib import Path
 
 import pytest
+from tests.conftest import ArchiveServer
 
 from limelight.cli import main
-from limelight.recsys import DATASETS
+from limelight.core.data import SOURCES
 from limelight.registry import Registry
 from limelight.tracking import start_run
 
@@ -95,7 +96,7 @@ def test_experiments_lifecycle_and_bad_input(
     home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     Registry().register("recs", [1])
-    Registry().set_alias("recs", "champion", 1)
+    Registry().set_alias("recs", "champion", 1, why="no data lineage: a test model")
     args = [
         "experiments",
         "create",
@@ -128,47 +129,71 @@ def test_experiments_lifecycle_and_bad_input(
         assert code == 2 and message in err, err
 
 
-def test_datasets_download_verifies_the_checksum(
-    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _ml_100k(server: ArchiveServer, monkeypatch: pytest.MonkeyPatch, sha256: str = "") -> bytes:
+    """movielens-100k served by the local server, pinned to its SHA-256 (or ``sha256``)."""
     payload = io.BytesIO()
     with zipfile.ZipFile(payload, "w") as archive:
         archive.writestr("ml-100k/u.data", "1\t1\t5\t881250949\n2\t1\t3\t881250950\n")
     body = payload.getvalue()
+    server.files["/ml-100k.zip"] = body
+    pinned = dataclasses.replace(
+        SOURCES["movielens-100k"], sha256=sha256 or hashlib.sha256(body).hexdigest()
+    )
+    monkeypatch.setitem(SOURCES, "movielens-100k", pinned)
+    return body
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
 
-        def log_message(self, *args: object) -> None:
-            pass
+def test_datasets_fetch_prints_the_licence_and_needs_it_accepted(
+    archive_server: ArchiveServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _ml_100k(archive_server, monkeypatch)
+    into = tmp_path / "data"
+    base = ["--into", str(into), "--base-url", archive_server.url]
+    code, out, err = _cli(capsys, "datasets", "fetch", "movielens-100k", *base)
+    assert code == 2 and "research use only" in out and "--accept-licence" in err
+    assert not into.exists() and archive_server.requests == []  # nothing downloaded or written
+    code, out, err = _cli(capsys, "datasets", "fetch", "movielens-100k", "--accept-licence", *base)
+    assert code == 0, err
+    assert out.index("GroupLens") < out.index("SHA-256 verified")  # the licence comes first
+    assert (into / "movielens" / "ml-100k" / "u.data").is_file()
+    assert f"LIMELIGHT_DATA={into}" in out
+    code, out, _ = _cli(capsys, "datasets", "fetch", "movielens-100k", "--accept-licence", *base)
+    assert code == 0 and "already at" in out and archive_server.requests == ["/ml-100k.zip"]
+    monkeypatch.setenv("LIMELIGHT_DATA", str(into))
+    code, out, _ = _cli(capsys, "datasets", "where", "movielens-100k")
+    assert code == 0 and out.strip() == str(into / "movielens" / "ml-100k")
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        import dataclasses
-        import hashlib
 
-        url = f"http://127.0.0.1:{server.server_port}/ml-100k.zip"
-        good = dataclasses.replace(
-            DATASETS["movielens-100k"], url=url, md5=hashlib.md5(body).hexdigest()
-        )
-        monkeypatch.setitem(DATASETS, "movielens-100k", good)
-        code, out, _ = _cli(
-            capsys, "datasets", "download", "movielens-100k", "--cache-dir", str(tmp_path / "c")
-        )
-        assert code == 0 and "checksum verified" in out and "research-only" in out
-        bad = dataclasses.replace(good, md5="0" * 32)
-        monkeypatch.setitem(DATASETS, "movielens-100k", bad)
-        code, _, err = _cli(
-            capsys, "datasets", "download", "movielens-100k", "--cache-dir", str(tmp_path / "d")
-        )
-        assert code == 2 and "does not match the published" in err
-        assert not (tmp_path / "d" / "ml-100k").exists(), "nothing is kept after a bad checksum"
-    finally:
-        server.shutdown()
-        server.server_close()
+def test_datasets_fetch_refuses_a_bad_download_and_keeps_nothing(
+    archive_server: ArchiveServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _ml_100k(archive_server, monkeypatch, sha256="0" * 64)
+    monkeypatch.setenv("LIMELIGHT_DATASETS_URL", archive_server.url)
+    into = ["--into", str(tmp_path / "d"), "--accept-licence"]
+    code, _, err = _cli(capsys, "datasets", "fetch", "movielens-100k", *into)
+    assert code == 2 and "does not match the pinned" in err
+    _ml_100k(archive_server, monkeypatch)
+    archive_server.truncated.add("/ml-100k.zip")
+    code, _, err = _cli(capsys, "datasets", "fetch", "movielens-100k", *into)
+    assert code == 2 and "cut short" in err
+    assert [p for p in (tmp_path / "d").rglob("*") if p.is_file()] == []
+    code, _, err = _cli(capsys, "datasets", "fetch", "movielens-5k", *into)
+    assert code == 2 and "'movielens-5k' is not one of" in err
+    code, _, err = _cli(capsys, "datasets", "fetch", *into)
+    assert code == 2 and "Missing argument" in err
+
+
+def test_datasets_list_and_where_a_dataset_is_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, _ = _cli(capsys, "datasets", "list")
+    assert code == 0 and "obd" in out and "CC-BY-4.0" in out and "research-only" in out
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    code, _, err = _cli(capsys, "datasets", "where", "movielens-25m")
+    assert code == 2 and "looked in" in err and "limelight datasets fetch movielens-25m" in err

@@ -62,3 +62,40 @@ def test_bad_config_file(tmp_path: Path, text: str, message: str) -> None:
     (tmp_path / "limelight.toml").write_text(text)
     with pytest.raises(ConfigError, match=message):
         resolve_config(cwd=tmp_path, environ={})
+
+
+def test_placement_timeout_from_argument_environment_file_or_default(tmp_path: Path) -> None:
+    assert resolve_config(cwd=tmp_path, environ={}).placement_timeout == 120.0
+    (tmp_path / "limelight.toml").write_text("placement_timeout = 45\n")
+    assert resolve_config(cwd=tmp_path, environ={}).placement_timeout == 45.0
+    env = {"LIMELIGHT_PLACEMENT_TIMEOUT": "2.5"}
+    assert resolve_config(cwd=tmp_path, environ=env).placement_timeout == 2.5
+    assert resolve_config(cwd=tmp_path, environ=env, placement_timeout=7).placement_timeout == 7.0
+    empty = {"LIMELIGHT_PLACEMENT_TIMEOUT": ""}  # an empty variable is unset, as for every setting
+    assert resolve_config(cwd=tmp_path, environ=empty).placement_timeout == 45.0
+
+
+@pytest.mark.parametrize("value", ["-5", "0", "soon", "nan", "inf"])
+def test_a_bad_placement_timeout_says_what_and_where(tmp_path: Path, value: str) -> None:
+    with pytest.raises(
+        ConfigError,
+        match=rf"environment variable LIMELIGHT_PLACEMENT_TIMEOUT: '{value}' is not a number of "
+        "seconds; give a positive number",
+    ):
+        resolve_config(cwd=tmp_path, environ={"LIMELIGHT_PLACEMENT_TIMEOUT": value})
+    with pytest.raises(ConfigError, match="argument placement_timeout: 'True' is not a number"):
+        resolve_config(cwd=tmp_path, environ={}, placement_timeout=True)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("placement_timeout = -1", "setting 'placement_timeout': '-1' is not a number of seconds"),
+        ("placement_timeout = true", "'placement_timeout' must be a number or a string"),
+        ("placement_timeout = 'later'", "'later' is not a number of seconds"),
+    ],
+)
+def test_a_bad_placement_timeout_in_the_file(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "limelight.toml").write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        resolve_config(cwd=tmp_path, environ={})

@@ -14,13 +14,6 @@ from limelight.experiments.store import (
 from limelight.store import MetadataStore
 
 
-@pytest.fixture
-def metadata(db_url: str) -> MetadataStore:
-    store = MetadataStore(db_url)
-    yield store
-    store.dispose()
-
-
 def spec(name: str, **kw: object) -> ExperimentSpec:
     variants = (
         Variant("control", 0.5, "recs@champion"),

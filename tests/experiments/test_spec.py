@@ -42,7 +42,7 @@ def test_shares_may_be_floats_that_sum_to_one_within_tolerance() -> None:
         ({"variants": (Variant("a", 0.5), Variant("b", 0.4))}, "sum to"),
         ({"variants": (Variant("a", 1.0),)}, "at least two"),
         ({"variants": (Variant("a", 0.5), Variant("a", 0.5))}, "repeats variant names"),
-        ({"name": ""}, "non-empty string name"),
+        ({"name": ""}, "is not an experiment name"),
         ({"salt": ""}, "non-empty string salt"),
         ({"start": 10.0, "stop": 5.0}, "stops"),
         ({"start": datetime(2026, 1, 1)}, "time zone"),
@@ -88,3 +88,4 @@ def test_check_layers_rejects_overlapping_slices_and_duplicate_names() -> None:
         check_layers([a, b])
     with pytest.raises(InvalidInputError, match="used twice"):
         check_layers([a, a])
+

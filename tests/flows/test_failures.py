@@ -335,3 +335,34 @@ def test_a_second_ctrl_c_during_cleanup_is_held() -> None:
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(0.05)  # an ignored signal is dropped: no KeyboardInterrupt here
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_an_attempt_after_one_whose_end_was_lost_replaces_its_artifacts(home: Path) -> None:
+    """A worker can die after its attempt committed but before the scheduler heard of it (seen
+    on Dask: the next task killed the worker). The retry must not fail on the first's rows."""
+    from limelight.core.config import resolve_config
+    from limelight.flows._task import TaskJob, execute_task
+    from limelight.store import Store
+
+    run = Caught.run()
+    risky = run["risky"].task  # its attempt saved `partial` and the caught `problem`
+    store = Store(resolve_config())
+    try:
+        job = TaskJob(
+            run_id=run.id,
+            flow_name="Caught",
+            step="risky",
+            task_id=risky.id,
+            path="",
+            attempt=1,
+            max_attempts=1,
+            input_task_ids=[run["start"].task.id],
+            foreach_stack=[],
+            params={},
+            catch_var="problem",
+        )
+        result = execute_task(job, Caught, Caught.graph(), store)
+    finally:
+        store.dispose()
+    assert result.ok, result.error
+    assert Run(f"Caught/{run.id}")["risky"].task.data.partial == 1

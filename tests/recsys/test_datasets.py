@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import http.server
 import io
-import threading
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from tests.conftest import ArchiveServer
 
+from limelight.core import data as data_module
 from limelight.core.errors import InvalidInputError, NotFoundError
 from limelight.recsys import (
     DATASETS,
@@ -27,8 +27,8 @@ from limelight.recsys import (
 )
 
 
-def test_movielens_100k_from_its_folder(datasets_dir: Path) -> None:
-    data = load_dataset("movielens-100k", datasets_dir / "movielens" / "ml-100k")
+def test_movielens_100k_from_its_folder(movielens_100k_dir: Path) -> None:
+    data = load_dataset("movielens-100k", movielens_100k_dir)
     assert (len(data), data.n_users, data.n_items) == (100_000, 943, 1682)
     assert data.rating is not None and set(np.unique(data.rating)) == {1, 2, 3, 4, 5}
     assert data.timestamp is not None and data.timestamp.dtype == np.int64
@@ -39,19 +39,30 @@ def test_movielens_100k_from_its_folder(datasets_dir: Path) -> None:
     assert first == (196, 242) and data.rating[0] == 3 and data.timestamp[0] == 881250949
 
 
-def test_movielens_1m_pairs_from_parquet_and_ratings_dat_gz(datasets_dir: Path) -> None:
-    folder = datasets_dir / "movielens" / "ml-1m"
-    pairs = load_dataset("movielens-1m", folder)
-    assert (len(pairs), pairs.n_users, pairs.n_items) == (1_000_209, 6040, 3706)
-    assert pairs.user_ids.dtype == np.int64 and pairs.rating is None
-    assert pairs.usage == "research-only"
-    part = read_movielens(folder / "ratings_first487650.dat.gz", "ml-1m")
-    assert (len(part), part.n_users) == (487_650, 2999)
+def test_movielens_1m_from_its_folder(movielens_1m_dir: Path) -> None:
+    data = load_dataset("movielens-1m", movielens_1m_dir)
+    assert (len(data), data.n_users, data.n_items) == (1_000_209, 6040, 3706)
+    assert data.user_ids.dtype == np.int64 and data.usage == "research-only"
+    if not (movielens_1m_dir / "ratings.dat").is_file():  # the shared copy: pairs only
+        assert data.rating is None
+
+
+def test_movielens_1m_ratings_dat_reads_with_ratings(movielens_1m_dir: Path) -> None:
+    partial = movielens_1m_dir / "ratings_first487650.dat.gz"  # in the shared copy
+    if partial.is_file():
+        part, expected = read_movielens(partial, "ml-1m"), (487_650, 2999)
+    else:  # the published archive
+        part, expected = (
+            read_movielens(movielens_1m_dir / "ratings.dat", "ml-1m"),
+            (1_000_209, 6040),
+        )
+    assert (len(part), part.n_users) == expected
+    assert part.rating is not None and set(np.unique(part.rating)) == {1, 2, 3, 4, 5}
     assert part.user_ids[part.user_index[0]] == 1 and part.item_ids[part.item_index[0]] == 1193
 
 
-def test_csv_with_a_column_mapping(datasets_dir: Path) -> None:
-    path = datasets_dir / "movielens" / "ml-latest-small" / "ratings.csv"
+def test_csv_with_a_column_mapping(movielens_latest_small_dir: Path) -> None:
+    path = movielens_latest_small_dir / "ratings.csv"
     data = load_interactions(
         path,
         user="userId",
@@ -121,17 +132,26 @@ def test_lookup_order_path_then_limelight_data_then_cache(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("LIMELIGHT_DATA", raising=False)
+    monkeypatch.setattr(data_module, "_project_roots", lambda: [tmp_path / "project"])
     cache = tmp_path / "cache"
-    with pytest.raises(NotFoundError, match="LIMELIGHT_DATA"):
+    with pytest.raises(NotFoundError, match="LIMELIGHT_DATA") as caught:
         load_dataset("movielens-100k", cache_dir=cache)
+    assert "limelight datasets fetch movielens-100k" in str(caught.value)
     (cache / "ml-100k").mkdir(parents=True)
     (cache / "ml-100k" / "u.data").write_text("1\t1\t5\t10\n")
     assert len(load_dataset("movielens-100k", cache_dir=cache)) == 1
+    shared = tmp_path / "shared" / "datasets" / "movielens" / "ml-100k"
+    shared.mkdir(parents=True)
+    (shared / "u.data").write_text("1\t1\t5\t10\n2\t1\t4\t11\n")
+    assert len(load_dataset("movielens-100k", cache_dir=cache)) == 2
     root = tmp_path / "data"
     (root / "ml-100k").mkdir(parents=True)
-    (root / "ml-100k" / "u.data").write_text("1\t1\t5\t10\n2\t1\t4\t11\n")
+    (root / "ml-100k" / "u.data").write_text("1\t1\t5\t10\n2\t1\t4\t11\n3\t1\t4\t11\n")
     monkeypatch.setenv("LIMELIGHT_DATA", str(root))
-    assert len(load_dataset("movielens-100k", cache_dir=cache)) == 2
+    assert len(load_dataset("movielens-100k", cache_dir=cache)) == 3
+    assert len(load_dataset("movielens-100k", shared)) == 2  # an explicit path wins
+    with pytest.raises(NotFoundError, match=r"no movielens-100k ratings file \(u\.data\) at"):
+        load_dataset("movielens-100k", tmp_path / "nowhere")
 
 
 def _archive(folder: str, files: dict[str, str]) -> bytes:
@@ -142,89 +162,51 @@ def _archive(folder: str, files: dict[str, str]) -> bytes:
     return buf.getvalue()
 
 
-@pytest.fixture
-def server() -> Iterator[tuple[str, dict[str, bytes], list[str]]]:
-    """A local HTTP server on 127.0.0.1 serving the bytes in a dict, stopped after the test."""
-    files: dict[str, bytes] = {}
-    requests: list[str] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            requests.append(self.path)
-            body = files.get(self.path)
-            if body is None:
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}", files, requests
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
-
-
-def _spec(url: str, md5: str | None) -> DatasetSpec:
+def _spec(server: ArchiveServer, body: bytes, sha256: str | None = None) -> DatasetSpec:
+    """movielens-100k, downloaded from the local server."""
+    server.files["/ml-100k.zip"] = body
     base = DATASETS["movielens-100k"]
-    return DatasetSpec(
-        "movielens-100k-test",
-        base.folder,
-        base.ratings_file,
-        base.format,
-        url,
-        md5,
-        base.license,
-        base.usage,
+    source = dataclasses.replace(
+        base.source,
+        url=server.url + "/ml-100k.zip",
+        sha256=sha256 or hashlib.sha256(body).hexdigest(),
     )
+    return dataclasses.replace(base, source=source)
 
 
-def test_download_verifies_caches_and_loads(
-    server: tuple[str, dict[str, bytes], list[str]], tmp_path: Path
-) -> None:
-    url, files, requests = server
+def test_download_verifies_caches_and_loads(archive_server: ArchiveServer, tmp_path: Path) -> None:
     body = _archive("ml-100k", {"u.data": "1\t10\t5\t100\n2\t10\t3\t200\n", "README": "hi"})
-    files["/ml-100k.zip"] = body
-    spec = _spec(url + "/ml-100k.zip", hashlib.md5(body).hexdigest())
-    folder = download_dataset(spec, cache_dir=tmp_path)
-    assert folder == tmp_path / "ml-100k" and (folder / "u.data").is_file()
-    assert download_dataset(spec, cache_dir=tmp_path) == folder  # cached: no second request
-    assert requests == ["/ml-100k.zip"]
-    data = load_dataset(spec, cache_dir=tmp_path)
+    spec = _spec(archive_server, body)
+    with pytest.raises(InvalidInputError, match="accepts its terms: MovieLens is published"):
+        download_dataset(spec, cache_dir=tmp_path)
+    assert archive_server.requests == [] and list(tmp_path.iterdir()) == []
+    folder = download_dataset(spec, cache_dir=tmp_path, accept_licence=True)
+    assert folder == tmp_path / "movielens" / "ml-100k" and (folder / "u.data").is_file()
+    assert download_dataset(spec, cache_dir=tmp_path, accept_licence=True) == folder
+    assert archive_server.requests == ["/ml-100k.zip"]  # cached: no second request
+    data = load_dataset(spec, folder)
     assert len(data) == 2 and data.usage == "research-only"
-    assert [p.name for p in tmp_path.iterdir()] == ["ml-100k"]  # no temporary files left
+    assert [p.name for p in tmp_path.iterdir()] == ["movielens"]  # no temporary files left
+    assert [p.name for p in (tmp_path / "movielens").iterdir()] == ["ml-100k"]
 
 
 def test_download_with_a_checksum_mismatch_keeps_nothing(
-    server: tuple[str, dict[str, bytes], list[str]], tmp_path: Path
+    archive_server: ArchiveServer, tmp_path: Path
 ) -> None:
-    url, files, _ = server
-    files["/ml-100k.zip"] = _archive("ml-100k", {"u.data": "1\t1\t1\t1\n"})
-    spec = _spec(url + "/ml-100k.zip", DATASETS["movielens-100k"].md5)
-    with pytest.raises(ChecksumError, match="does not match the published"):
-        download_dataset(spec, cache_dir=tmp_path)
-    assert list(tmp_path.iterdir()) == []
-    missing = _spec(url + "/gone.zip", None)
-    with pytest.raises(Exception, match="failed"):
-        download_dataset(missing, cache_dir=tmp_path)
+    spec = _spec(archive_server, _archive("ml-100k", {"u.data": "1\t1\t1\t1\n"}),
+                 DATASETS["movielens-100k"].source.sha256)  # fmt: skip
+    with pytest.raises(ChecksumError, match="does not match the pinned"):
+        download_dataset(spec, cache_dir=tmp_path, accept_licence=True)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_load_dataset_can_download_when_missing(
-    server: tuple[str, dict[str, bytes], list[str]], tmp_path: Path
+    archive_server: ArchiveServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    url, files, _ = server
-    body = _archive("ml-100k", {"u.data": "4\t2\t5\t100\n"})
-    files["/a.zip"] = body
-    spec = _spec(url + "/a.zip", hashlib.md5(body).hexdigest())
-    data = load_dataset(spec, cache_dir=tmp_path, download=True)
+    monkeypatch.delenv("LIMELIGHT_DATA", raising=False)
+    monkeypatch.setattr(data_module, "_project_roots", lambda: [tmp_path / "project"])
+    spec = _spec(archive_server, _archive("ml-100k", {"u.data": "4\t2\t5\t100\n"}))
+    with pytest.raises(InvalidInputError, match="accept_licence=True"):
+        load_dataset(spec, cache_dir=tmp_path, download=True)
+    data = load_dataset(spec, cache_dir=tmp_path, download=True, accept_licence=True)
     assert data.user_ids.tolist() == [4]

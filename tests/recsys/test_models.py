@@ -305,9 +305,9 @@ def test_bad_parameters_are_refused_at_fit() -> None:
 
 
 @pytest.mark.slow
-def test_quality_on_movielens_100k(datasets_dir: Path) -> None:
+def test_quality_on_movielens_100k(movielens_100k_dir: Path) -> None:
     """Protocol A: every rating a positive, seeded 80/20 holdout per user, full ranking."""
-    data = load_dataset("movielens-100k", datasets_dir / "movielens" / "ml-100k")
+    data = load_dataset("movielens-100k", movielens_100k_dir)
     train, test = random_holdout(data, 0.2, seed=0)
     ndcg = {
         type(m).__name__: evaluate(m.fit(train), test, k=10)["ndcg@10"]

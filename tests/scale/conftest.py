@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.scale._clusters import WORKERS, use_dask
 
 S3_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -29,7 +30,7 @@ def dask_cluster(s3_endpoint: str) -> Iterator[Any]:
 
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
         cluster = LocalCluster(
-            n_workers=2,
+            n_workers=WORKERS,
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
@@ -47,9 +48,8 @@ def dask_cluster(s3_endpoint: str) -> Iterator[Any]:
 
 @pytest.fixture
 def on_dask(home: Path, dask_cluster: Any, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh home whose flows run on the Dask cluster, chosen by environment as a user would."""
-    monkeypatch.setenv("LIMELIGHT_EXECUTOR", "dask")
-    monkeypatch.setenv("LIMELIGHT_CLUSTER_ADDRESS", dask_cluster.scheduler_address)
+    """A fresh home whose flows run on the Dask cluster."""
+    use_dask(dask_cluster, monkeypatch)
     return home
 
 

@@ -385,82 +385,12 @@ def test_resources_become_engine_amounts() -> None:
     assert _needs({"cpu": 0.5, "gpu": 1}) == {"CPU": 0.5, "GPU": 1.0}
 
 
-class _FakeRef:
-    def __init__(self, future: Any) -> None:
-        self.future = future
-
-    def hex(self) -> str:
-        return f"{id(self):032x}"
-
-
-class _FakeRemote:
-    """``ray.remote(...)(fn)``: runs ``fn`` in a pool of spawned processes, records options."""
-
-    def __init__(self, fake: _FakeRay, fn: Any, options: dict[str, Any]) -> None:
-        self.fake, self.fn, self.opts = fake, fn, options
-
-    def options(self, **options: Any) -> _FakeRemote:
-        return _FakeRemote(self.fake, self.fn, {**self.opts, **options})
-
-    def remote(self, *args: Any) -> _FakeRef:
-        self.fake.submitted.append(self.opts)
-        return _FakeRef(self.fake.pool.submit(self.fn, *args))
-
-
-class _FakeRay:
-    """Just enough of Ray's documented API to drive ``RayExecutor`` without a Ray cluster."""
-
-    class exceptions:
-        class WorkerCrashedError(Exception):
-            pass
-
-    def __init__(self) -> None:
-        import concurrent.futures
-        import multiprocessing
-
-        self.pool = concurrent.futures.ProcessPoolExecutor(
-            2, mp_context=multiprocessing.get_context("spawn")
-        )
-        self.submitted: list[dict[str, Any]] = []
-        self.inits: list[str] = []
-        self.initialized = False
-
-    def is_initialized(self) -> bool:
-        return self.initialized
-
-    def init(self, address: str, log_to_driver: bool) -> None:
-        self.inits.append(address)
-        self.initialized = True
-
-    def shutdown(self) -> None:
-        self.initialized = False
-
-    def remote(self, **options: Any) -> Any:
-        return lambda fn: _FakeRemote(self, fn, options)
-
-    def wait(self, refs: list[_FakeRef], **kwargs: Any) -> tuple[list[Any], list[Any]]:
-        import concurrent.futures
-
-        done, _ = concurrent.futures.wait(
-            [r.future for r in refs], timeout=kwargs["timeout"], return_when="FIRST_COMPLETED"
-        )
-        ready = [r for r in refs if r.future in done][: kwargs["num_returns"]]
-        return ready, [r for r in refs if r not in ready]
-
-    def get(self, ref: _FakeRef) -> Any:
-        return ref.future.result()
-
-    def cancel(self, ref: _FakeRef, force: bool) -> None:
-        ref.future.cancel()
-
-    def cluster_resources(self) -> dict[str, float]:
-        return {"CPU": 2.0}
-
-
 def test_the_ray_executor_drives_ray_as_documented(
     home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fake = _FakeRay()
+    from tests.scale._fake_ray import FakeRay  # not at the top: workers import this file
+
+    fake = FakeRay()
     monkeypatch.setitem(sys.modules, "ray", fake)
     try:
         with pytest.raises(ConfigError, match="runs on an existing Ray cluster"):
@@ -492,3 +422,19 @@ def test_without_an_address_a_loopback_cluster_is_started_for_the_run(
     while _tree(os.getpid()) - before and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not _tree(os.getpid()) - before, "the run's cluster left processes behind"
+
+
+def test_a_cluster_whose_workers_are_gone_is_healed_for_the_next_test(
+    dask_cluster: Any, on_dask: Path
+) -> None:
+    from tests.scale._clusters import WORKERS, healthy
+
+    for nanny in list(dask_cluster.workers.values()):
+        dask_cluster.sync(nanny.close)  # as a nanny that gave up on restarting its worker
+    assert healthy(dask_cluster, patience=1) is dask_cluster
+    from distributed import Client
+
+    with Client(dask_cluster.scheduler_address, set_as_default=False) as client:
+        assert len(client.nthreads()) == WORKERS
+    run = Wide.run(n=4)
+    assert run.successful and len(run.data.pids) >= 1

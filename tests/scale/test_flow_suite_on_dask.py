@@ -34,13 +34,13 @@ from tests.flows.test_run import (  # noqa: F401 - collected here again
     test_linear_flow_passes_artifacts_and_params,
     test_nested_foreach,
 )
+from tests.scale._clusters import use_dask
 
 
 @pytest.fixture
 def home(home: Path, dask_cluster: Any, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The suite's fresh home, with its flows sent to the Dask cluster."""
-    monkeypatch.setenv("LIMELIGHT_EXECUTOR", "dask")
-    monkeypatch.setenv("LIMELIGHT_CLUSTER_ADDRESS", dask_cluster.scheduler_address)
+    use_dask(dask_cluster, monkeypatch)
     return home
 
 

@@ -34,14 +34,17 @@ def registry(home: Path) -> Registry:
     data = interactions()
     v1 = reg.register("recs", EASE(l2=1.0).fit(data))
     v2 = reg.register("recs", Popularity().fit(data))
-    reg.set_alias("recs", "champion", v1.version)
+    reg.set_alias("recs", "champion", v1.version, why="a test model")
     reg.set_alias("recs", "challenger", v2.version)
     policy = EpsilonGreedy(n_actions=4, epsilon=0.2, random_state=0)
     policy.update(None, 2, 1.0)
-    reg.set_alias("artwork", "champion", reg.register("artwork", policy).version)
+    reg.set_alias(
+        "artwork", "champion", reg.register("artwork", policy).version, why="a test model"
+    )
     linear = Linear(np.array([1.0, 2.0, 3.0]), 0.5)
     signature = {"inputs": [{"name": "a"}, {"name": "b"}, {"name": "c"}]}
-    reg.set_alias("linear", "champion", reg.register("linear", linear, signature=signature).version)
+    linear_version = reg.register("linear", linear, signature=signature).version
+    reg.set_alias("linear", "champion", linear_version, why="a test model")
     return reg
 
 

@@ -25,7 +25,7 @@ def test_recommend_answers_with_artwork_and_logs_an_impression(
     assert answer["models"] == {"recs": "recs/1", "artwork": "artwork/1"}
     assert answer["experiments"] == {}
     fb = client.feedback(answer["request_id"], items[0]["item_id"], "play", 42.0)
-    assert fb == {"accepted": True}
+    assert fb == {"accepted": True, "duplicate": False}
     server.stop()  # flushes the event log
     store = open_store()
     impressions = store.read_events("impressions").to_pylist()
@@ -68,6 +68,7 @@ def test_predict_rows_records_and_columns(server: ServerHandle, client: Client) 
     assert client.predict("linear", columns={"a": [1, 2], "b": [0, 0], "c": [0, 0]}) == [1.5, 2.5]
 
 
+JSON = {"content-type": "application/json"}
 BAD = [
     ("/v1/recommend", b"{not json", 400, "not valid JSON"),
     ("/v1/recommend", b"[1, 2]", 422, "must be a JSON object"),
@@ -115,7 +116,7 @@ BAD = [
 def test_bad_input_is_a_4xx_that_says_what_was_wrong(server: ServerHandle) -> None:
     with httpx.Client(base_url=server.url) as http:  # one server for every case: fast
         for path, body, status, message in BAD:
-            response = http.post(path, content=body)
+            response = http.post(path, content=body, headers=JSON)
             assert response.status_code == status, (path, body, response.text)
             payload = response.json()
             assert message in payload["message"], (body, payload)
@@ -127,7 +128,9 @@ def test_oversized_body_forged_id_and_unknown_route(registry: Registry) -> None:
     handle = serve_in_background(MODELS, in_process=True, max_body_bytes=200)
     try:
         response = httpx.post(
-            handle.url + "/v1/recommend", content=b'{"user_id": "' + b"x" * 500 + b'"}'
+            handle.url + "/v1/recommend",
+            content=b'{"user_id": "' + b"x" * 500 + b'"}',
+            headers=JSON,
         )
         assert response.status_code == 413 and "at most 200 bytes" in response.json()["message"]
         with Client(handle.url) as c:
@@ -200,7 +203,7 @@ def test_unknown_model_reference_fails_at_start(registry: Registry) -> None:
 
 def test_alias_move_is_picked_up_while_serving(client: Client, registry: Registry) -> None:
     assert client.recommend("u0", k=1)["models"]["recs"] == "recs/1"
-    registry.set_alias("recs", "champion", 2)
+    registry.set_alias("recs", "champion", 2, why="a test model")
     deadline = time.monotonic() + 10
     while client.recommend("u0", k=1)["models"]["recs"] != "recs/2":
         assert time.monotonic() < deadline, "the moved alias was not picked up"

@@ -38,9 +38,12 @@ def test_two_workers_keep_alive_swap_under_load_and_drain(registry: Registry) ->
         _check_a_killed_worker_is_replaced(handle)
         with Client(handle.url) as client:
             answer = client.recommend("u3", k=2)
-            for _ in range(4):  # new connections land on either worker: each checks the HMAC
+            item = answer["items"][0]["item_id"]
+            for event in ("click", "play", "like", "share", "click", "play", "click", "play"):
+                # new connections land on either worker: each checks the HMAC, and the
+                # repeats are logged once whichever worker they reach
                 with Client(handle.url) as other:
-                    other.feedback(answer["request_id"], answer["items"][0]["item_id"], "click")
+                    other.feedback(answer["request_id"], item, event)
     finally:
         code = handle.stop()
     assert code == 0, handle.log()
@@ -129,9 +132,9 @@ def _check_swap_under_load(handle: ServerHandle, registry: Registry) -> None:
         t.start()
     try:
         time.sleep(0.3)
-        registry.set_alias("recs", "champion", 2)
+        registry.set_alias("recs", "champion", 2, why="a test model")
         time.sleep(1.0)
-        registry.set_alias("recs", "champion", 1)
+        registry.set_alias("recs", "champion", 1, why="a test model")
         time.sleep(1.0)
     finally:
         stop.set()
@@ -178,7 +181,8 @@ def test_experiment_variant_chooses_the_model_and_is_logged(registry: Registry) 
 def test_request_ids_are_signed_per_home(tmp_path: object) -> None:
     ids = RequestIds(b"k" * 32)
     rid = ids.issue("user-1", now=1000.0)
-    assert ids.verify(rid) == ("user-1", 1000.0)
+    issued = ids.verify(rid)
+    assert (issued.user_id, issued.issued_at) == ("user-1", 1000.0)
     for bad in (rid + "x", "x" + rid, rid.replace(".", ""), "", "é.é", 42):
         with pytest.raises(ValueError, match="request_id"):
             ids.verify(bad)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import socket
 import threading
 import time
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 CHROMIUM = "/usr/bin/chromium"
@@ -18,6 +21,24 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 TOKEN = "test-token-0123456789"
+
+
+def under_ci(environ: Mapping[str, str]) -> bool:
+    """True when ``CI`` is set to anything but an empty, 0, false or no value."""
+    return environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def browser_verdict(environ: Mapping[str, str], chromium: str = CHROMIUM) -> tuple[str, str] | None:
+    """None when the browser tests can run, else ("skip" or "fail", why): fail only under CI."""
+    if not Path(chromium).exists():
+        reason = f"chromium is not installed at {chromium} (apt-get install -y chromium)"
+    elif importlib.util.find_spec("playwright") is None:
+        reason = "the playwright package is not installed (pip install playwright)"
+    else:
+        return None
+    if under_ci(environ):
+        return "fail", f"browser tests need chromium under CI: {reason}"
+    return "skip", reason
 
 
 def free_port() -> int:

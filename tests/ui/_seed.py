@@ -128,6 +128,7 @@ def seed_registry(config: Config) -> None:
     registry = Registry(config)
     registry.register("recs", {"v": 2}, metrics={"ndcg@10": 0.35})
     registry.register("recs", {"v": 3}, metrics={"ndcg@10": 0.33})
+    registry.set_usage_gate("recs", False, why="seeded from research-only MovieLens for the tests")
     registry.set_alias("recs", "champion", 1, why="first model")
     registry.set_gates("recs", [MetricGate("ndcg@10")])
     registry.set_alias("recs", "champion", 2, why="better ndcg")

@@ -2,18 +2,17 @@
 
 The server is uvicorn in a thread of the test process on 127.0.0.1 and a free port, stopped by
 asking it to exit. Without chromium (or Playwright) the browser tests skip with the reason,
-except under CI (``CI`` set), where they fail.
+except under CI (``CI`` set to anything but empty, 0, false or no), where they fail.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.ui._live import CHROMIUM, CHROMIUM_ARGS, TOKEN, Console, LiveServer
+from tests.ui._live import CHROMIUM, CHROMIUM_ARGS, TOKEN, Console, LiveServer, browser_verdict
 from tests.ui._seed import seed_all
 
 from limelight.core.config import Config, resolve_config
@@ -36,18 +35,14 @@ def live(seeded: tuple[Config, dict[str, Any]]) -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    reason = None
-    if not Path(CHROMIUM).exists():
-        reason = f"chromium is not installed at {CHROMIUM} (apt-get install -y chromium)"
-    else:
-        try:
-            from playwright.sync_api import sync_playwright
-        except ImportError:
-            reason = "the playwright package is not installed (pip install playwright)"
-    if reason is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"browser tests need chromium under CI: {reason}")
+    verdict = browser_verdict(os.environ)
+    if verdict is not None:
+        action, reason = verdict
+        if action == "fail":
+            pytest.fail(reason)
         pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as pw:
         launched = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield launched

@@ -69,11 +69,11 @@ def test_bad_query_parameters_say_what_to_fix(tmp_path: Path) -> None:
     app = create_app(resolve_config(home=tmp_path, cwd=tmp_path, environ={}))
     cases = {
         "/runs?page=0": "page must be 1 or more",
-        "/runs?page=two": "page must be a whole number",
+        "/runs?page=two": "page must be a whole number written with the digits 0-9",
         "/runs?per_page=7": "per_page must be one of 25, 50, 100, 200",
         "/runs?status=done": "unknown status 'done'",
         "/runs?order=colour": "cannot sort by 'colour'",
-        "/compare?run=Flow/x": "is not a run id",
+        "/compare?run=Flow/x": "is not a run",
     }
     with LiveServer(app) as server, httpx.Client(base_url=server.url) as client:
         for path, message in cases.items():

@@ -1,10 +1,9 @@
 """The dashboard's parts on tiny inputs with known answers: graph layout, SVG escaping, arm
-statistics, serving percentiles, off-policy rows and the security checks."""
+statistics, serving percentiles and off-policy rows."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -12,8 +11,7 @@ import pytest
 from limelight.core.config import resolve_config
 from limelight.registry import Registry
 from limelight.store import open_store
-from limelight.ui._events import ArmStats, arm_stats, ope_rows, serving_stats
-from limelight.ui._security import ForbiddenError, check_action
+from limelight.ui._events import ArmStats, arm_stats, bandit_stats, ope_rows, serving_stats
 from limelight.ui._svg import GanttBar, gantt_svg, graph_layout, graph_svg
 
 BRANCHES = {
@@ -114,6 +112,17 @@ def test_arm_stats_count_impressions_plays_and_propensities(tmp_path: Path) -> N
     assert sorted(propensities) == [0.25, 0.5, 0.5, 0.75]
 
 
+def test_bandit_stats_bin_the_propensities_on_the_server(tmp_path: Path) -> None:
+    config = resolve_config(home=tmp_path, cwd=tmp_path, environ={})
+    props = [0.0, 0.04, 0.05, 0.5, 0.99, 1.0, 1.2]  # 1.2 is out of range: counted in the last bin
+    _write_events(config, [_impression("r1", 10.0, ["x"] * len(props), props, 1.0)], [])
+    stats = bandit_stats(open_store(config), bins=20)
+    assert stats.choices == 7 and len(stats.bins) == len(stats.counts) == 20
+    assert stats.bins[0] == "0.00-0.05" and stats.bins[-1] == "0.95-1.00"
+    assert stats.counts[0] == 2 and stats.counts[1] == 1 and stats.counts[10] == 1
+    assert stats.counts[-1] == 3 and sum(stats.counts) == 7
+
+
 def test_wilson_interval_matches_the_formula() -> None:
     low, high = ArmStats("a", 100, 20, 0.5).interval
     assert (low, high) == pytest.approx((0.1333, 0.2888), abs=1e-4)
@@ -155,43 +164,58 @@ def test_ope_rows_pair_each_estimate_with_its_interval(tmp_path: Path) -> None:
     ]
 
 
-def _request(cookie: str = "c" * 43, origin: str | None = None) -> SimpleNamespace:
-    headers = {"host": "127.0.0.1:8080"}
-    if origin is not None:
-        headers["origin"] = origin
-    return SimpleNamespace(cookies={"limelight_csrf": cookie} if cookie else {}, headers=headers)
-
-
-@pytest.mark.parametrize(
-    ("token", "request_", "form", "message"),
-    [
-        (None, _request(), {"csrf": "c" * 43, "token": "t"}, "read-only"),
-        ("t", _request(), {"csrf": "d" * 43, "token": "t"}, "CSRF token does not match"),
-        ("t", _request(cookie=""), {"csrf": "", "token": "t"}, "CSRF token does not match"),
-        ("t", _request(), {"csrf": "c" * 43, "token": "nope"}, "wrong token"),
-        (
-            "t",
-            _request(origin="https://evil.example"),
-            {"csrf": "c" * 43, "token": "t"},
-            "another origin",
-        ),
-    ],
-)
-def test_actions_are_refused_without_token_csrf_or_same_origin(
-    token: str | None, request_: SimpleNamespace, form: dict, message: str
-) -> None:
-    with pytest.raises(ForbiddenError, match=message):
-        check_action(request_, form, token)  # type: ignore[arg-type]
-
-
-def test_an_action_with_token_csrf_and_same_origin_passes() -> None:
-    form = {"csrf": "c" * 43, "token": "t"}
-    check_action(_request(origin="http://127.0.0.1:8080"), form, "t")  # type: ignore[arg-type]
-
-
 def test_thin_keeps_short_curves_and_thins_long_ones_evenly() -> None:
     from limelight.ui._charts import thin
 
     assert thin(np.arange(5), np.arange(5) * 2.0) == ([0, 1, 2, 3, 4], [0.0, 2.0, 4.0, 6.0, 8.0])
     x, y = thin(np.arange(10_001), np.arange(10_001) * 1.0, limit=101)
     assert len(x) == 101 and x[0] == 0 and x[-1] == 10_000 and x[1] == 100 and y == x
+
+
+def test_the_bandit_page_computes_once_until_new_events_arrive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import httpx
+    from tests.ui._live import LiveServer
+
+    from limelight.ui import _events, create_app
+
+    config = resolve_config(home=tmp_path, cwd=tmp_path, environ={})
+    _write_events(config, [_impression("r1", 10.0, ["art-x"], [0.5], 1.0)], [])
+    calls: list[int] = []
+    real = _events.bandit_stats
+
+    def counted(store: object) -> object:
+        calls.append(1)
+        return real(store)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_events, "bandit_stats", counted)
+    with LiveServer(create_app(config)) as server, httpx.Client(base_url=server.url) as client:
+        first, second = client.get("/bandits"), client.get("/bandits")
+        assert first.status_code == second.status_code == 200
+        assert len(calls) == 1 and "art-x" in second.text and "art-y" not in second.text
+        _write_events(config, [_impression("r2", 11.0, ["art-y"], [0.5], 1.0)], [])
+        third = client.get("/bandits")
+        assert len(calls) == 2 and "art-y" in third.text
+
+
+@pytest.mark.parametrize(
+    ("environ", "verdict"),
+    [
+        ({}, "skip"),
+        ({"CI": "0"}, "skip"),
+        ({"CI": "false"}, "skip"),
+        ({"CI": "1"}, "fail"),
+        ({"CI": "true"}, "fail"),
+    ],
+)
+def test_browser_tests_skip_without_chromium_but_fail_under_ci(
+    tmp_path: Path, environ: dict[str, str], verdict: str
+) -> None:
+    from tests.ui._live import browser_verdict
+
+    found = browser_verdict(environ, chromium=str(tmp_path / "no-chromium"))
+    assert found is not None and found[0] == verdict and "chromium is not installed" in found[1]
+    chromium = tmp_path / "chromium"
+    chromium.write_text("")
+    assert browser_verdict(environ, chromium=str(chromium)) is None  # playwright is in the venv

@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from limelight.bandits._log import BanditLog
+from limelight.core.data import find_data, source
 from limelight.core.errors import InvalidInputError, NotFoundError
 
 __all__ = ["OBD_LICENCE", "load_obd"]
@@ -16,7 +17,7 @@ __all__ = ["OBD_LICENCE", "load_obd"]
 # The full Open Bandit Dataset is published by ZOZO under CC BY 4.0 (commercial use allowed
 # with attribution); the 10,000-row samples also ship inside the Apache-2.0 `obp` package.
 # Cite Saito et al., "Open Bandit Dataset and Pipeline", arXiv:2008.07146.
-OBD_LICENCE = "CC-BY-4.0"
+OBD_LICENCE = source("obd").licence
 
 _POLICIES = ("random", "bts")
 _CAMPAIGNS = ("all", "men", "women")
@@ -43,13 +44,16 @@ def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
 
 
 def load_obd(
-    root: str | Path,
+    root: str | Path | None = None,
     behavior_policy: str = "random",
     campaign: str = "all",
     *,
     with_affinity: bool = False,
 ) -> BanditLog:
-    """Load ``root/<behavior_policy>/<campaign>/all.csv`` (the OBD layout) as a bandit log.
+    """Load ``root/<behavior_policy>/<campaign>/<campaign>.csv`` (the OBD layout) as a log.
+
+    Without ``root`` the dataset is looked for where :func:`limelight.core.data.find_data`
+    looks, the sample inside an installed ``obp`` package before copied files.
 
     Rows are ordered by timestamp; positions 1..3 become 0..2; the context is the one-hot coded
     user features (first category dropped, as Open Bandit Pipeline does), optionally followed by
@@ -61,13 +65,14 @@ def load_obd(
         )
     if campaign not in _CAMPAIGNS:
         raise InvalidInputError(f"campaign must be one of {_CAMPAIGNS}, got {campaign!r}")
-    folder = Path(root) / behavior_policy / campaign
-    header, rows = _read_csv(folder / "all.csv")
+    folder = Path(root if root is not None else find_data("obd")) / behavior_policy / campaign
+    table = folder / f"{campaign}.csv"  # all/all.csv, men/men.csv, women/women.csv
+    header, rows = _read_csv(table)
     col = {name: i for i, name in enumerate(header)}
     needed = ("timestamp", "item_id", "position", "click", "propensity_score")
     missing = [c for c in needed if c not in col]
     if missing:
-        raise InvalidInputError(f"{folder / 'all.csv'} lacks the OBD columns {missing}")
+        raise InvalidInputError(f"{table} lacks the OBD columns {missing}")
     order = np.argsort(np.array([r[col["timestamp"]] for r in rows]), kind="stable")
     rows = [rows[i] for i in order]
 
@@ -103,6 +108,6 @@ def load_obd(
         len_list=len(levels),
         action_context=action_context,
         licence=OBD_LICENCE,
-        usage="production",
+        usage=source("obd").usage,
         source=f"Open Bandit Dataset (ZOZO), {behavior_policy}/{campaign}",
     )

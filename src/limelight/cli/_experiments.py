@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,11 @@ def experiments() -> None:
 )
 @click.option("--secondary", multiple=True, type=click.Choice(sorted(METRICS)))
 @click.option("--start", "start_now", is_flag=True, help="Start it right away.")
+@click.option(
+    "--allow-overlap",
+    is_flag=True,
+    help="Start it even if a running experiment outside its layer steers the same model.",
+)
 def create(
     name: str,
     variants: tuple[str, ...],
@@ -85,8 +91,11 @@ def create(
     primary: str,
     secondary: tuple[str, ...],
     start_now: bool,
+    allow_overlap: bool,
 ) -> None:
     """Define experiment NAME."""
+    if allow_overlap and not start_now:
+        raise InvalidInputError("--allow-overlap goes with --start (or give it to 'start')")
     spec = ExperimentSpec(
         name=name,
         salt=salt or name,
@@ -95,14 +104,16 @@ def create(
         layer_slice=layer_slice,
         primary_metric=primary,
         secondary_metrics=secondary,
-        status=ExperimentStatus.DRAFT,
+        start=time.time() if start_now else None,
+        status=ExperimentStatus.RUNNING if start_now else ExperimentStatus.DRAFT,
     )
     store = open_store()
-    create_experiment(
-        store.metadata, spec, check_value=model_reference_checker(Registry(store=store))
+    create_experiment(  # one transaction: a refused start stores nothing
+        store.metadata,
+        spec,
+        check_value=model_reference_checker(Registry(store=store)),
+        allow_overlap=allow_overlap,
     )
-    if start_now:
-        set_experiment_status(store.metadata, name, "running")
     click.echo(f"created experiment {name!r}" + (" and started it" if start_now else " (draft)"))
 
 
@@ -137,9 +148,16 @@ def show(name: str) -> None:
 
 @experiments.command()
 @click.argument("name")
-def start(name: str) -> None:
+@click.option(
+    "--allow-overlap",
+    is_flag=True,
+    help="Start even if a running experiment outside NAME's layer steers the same model.",
+)
+def start(name: str, allow_overlap: bool) -> None:
     """Start assigning users to NAME's variants."""
-    spec = set_experiment_status(open_store().metadata, name, "running")
+    spec = set_experiment_status(
+        open_store().metadata, name, "running", allow_overlap=allow_overlap
+    )
     click.echo(f"experiment {name!r} running since {format_time(spec.start)}")
 
 

@@ -8,7 +8,8 @@ import click
 
 from limelight.cli._main import cli
 from limelight.cli._table import format_table, format_time
-from limelight.registry import Gate, MetricGate, Registry, UsageGate
+from limelight.core.errors import InvalidInputError
+from limelight.registry import MetricGate, Registry, UsageGateStatus, parse_version
 
 
 @cli.group()
@@ -59,6 +60,18 @@ def show(name: str) -> None:
     gates = registry.gates(name)
     if gates:
         click.echo("gates: " + "; ".join(json.dumps(g.to_json()) for g in gates))
+    click.echo(_usage_line(registry.usage_gate(name)))
+
+
+def _usage_line(status: UsageGateStatus) -> str:
+    if status.on:
+        return "usage-rights gate on champion: on" + (
+            f" (switched on by {status.who} at {format_time(status.at)})" if status.at else ""
+        )
+    return (
+        f"usage-rights gate on champion: OFF, switched off by {status.who} at "
+        f"{format_time(status.at)}: {status.why}"
+    )
 
 
 @models.command()
@@ -84,12 +97,17 @@ def register(pathspec: str, name: str, metric_pairs: tuple[str, ...]) -> None:
 
 @models.command()
 @click.argument("name")
-@click.argument("version", type=int)
+@click.argument("version")
 @click.argument("alias")
-@click.option("--why", required=True, help="Why the alias moves (kept in the audit log).")
-def alias(name: str, version: int, alias: str, why: str) -> None:
+@click.option(
+    "--why",
+    required=True,
+    help="Why the alias moves (kept in the audit log); champion needs one that is not blank "
+    "for a version with no dataset in its lineage.",
+)
+def alias(name: str, version: str, alias: str, why: str) -> None:
     """Point NAME@ALIAS at VERSION, through the model's promotion gates."""
-    event = Registry().set_alias(name, alias, version, why=why)
+    event = Registry().set_alias(name, alias, parse_version(version), why=why)
     click.echo(f"{name}@{alias}: {event.from_version or '-'} -> {event.to_version}")
     for gate in event.gates:
         click.echo(f"  passed {gate['gate']}: {gate['reason']}")
@@ -123,20 +141,42 @@ def history(name: str) -> None:
 @models.command()
 @click.argument("name")
 @click.option("--metric", help="An offline metric the challenger must beat the holder on.")
-@click.option("--margin", default=0.0, show_default=True, help="By more than this much.")
+@click.option("--margin", type=float, help="By more than this much (default 0).")
 @click.option("--lower-is-better", is_flag=True, help="For metrics like loss or RMSE.")
 @click.option(
-    "--usage/--no-usage",
-    default=True,
-    show_default=True,
-    help="Require production usage rights on every dataset for champion.",
+    "--usage-gate/--no-usage-gate",
+    "usage_gate",
+    default=None,
+    help="Switch the usage-rights gate on champion back on, or off (off needs --why). "
+    "It is on for every model unless switched off.",
 )
-def gates(name: str, metric: str | None, margin: float, lower_is_better: bool, usage: bool) -> None:
-    """Declare the promotion gates of NAME for its champion alias."""
-    declared: list[Gate] = []
-    if metric:
-        declared.append(MetricGate(metric, margin=margin, higher_is_better=not lower_is_better))
-    if usage:
-        declared.append(UsageGate())
-    Registry().set_gates(name, declared)
-    click.echo(f"{name}: {len(declared)} gate(s) for champion")
+@click.option("--why", help="Why the usage-rights gate is switched (kept in the audit log).")
+def gates(
+    name: str,
+    metric: str | None,
+    margin: float | None,
+    lower_is_better: bool,
+    usage_gate: bool | None,
+    why: str | None,
+) -> None:
+    """Declare the metric gate of NAME's champion, or switch its usage-rights gate.
+
+    With no option, show the gates in force.
+    """
+    if metric is None and (margin is not None or lower_is_better):
+        raise InvalidInputError("--margin and --lower-is-better go with --metric NAME")
+    if why is not None and usage_gate is None:
+        raise InvalidInputError("--why goes with --usage-gate or --no-usage-gate")
+    registry = Registry()
+    if metric is not None:
+        if not metric.strip():
+            raise InvalidInputError("--metric needs a metric name, e.g. --metric ndcg@10")
+        gate = MetricGate(metric, margin=margin or 0.0, higher_is_better=not lower_is_better)
+        registry.set_gates(name, [gate])
+        click.echo(f"{name}: champion needs {metric} to beat the holder's by > {gate.margin:g}")
+    if usage_gate is not None:
+        registry.set_usage_gate(name, usage_gate, why=why or "")
+    declared = registry.gates(name)
+    if declared:
+        click.echo("gates: " + "; ".join(json.dumps(g.to_json()) for g in declared))
+    click.echo(_usage_line(registry.usage_gate(name)))

@@ -7,6 +7,7 @@ import sys
 import click
 
 from limelight.cli._main import cli
+from limelight.cli._options import header_timeout_option
 
 
 @cli.command()
@@ -34,6 +35,21 @@ from limelight.cli._main import cli
     show_default=True,
     help="On SIGTERM, how long requests in flight may take to finish.",
 )
+@header_timeout_option
+@click.option(
+    "--feedback-ttl",
+    default=86_400.0,
+    show_default=True,
+    type=click.FloatRange(0, min_open=True),
+    help="Seconds after a recommendation that its feedback is taken (then 410).",
+)
+@click.option(
+    "--probe-seconds",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(0, 600, min_open=True),
+    help="Time a model's recommend may take on its load-time contract probe; slower is refused.",
+)
 @click.option("--log-level", default="warning", show_default=True)
 @click.option(
     "--ui/--no-ui",
@@ -50,6 +66,9 @@ def serve(
     max_k: int,
     poll_seconds: float,
     graceful_seconds: float,
+    header_timeout: float,
+    feedback_ttl: float,
+    probe_seconds: float,
     log_level: str,
     ui: bool,
 ) -> None:
@@ -82,6 +101,9 @@ def serve(
         max_k=max_k,
         poll_seconds=poll_seconds,
         graceful_seconds=graceful_seconds,
+        header_timeout=header_timeout,
+        feedback_ttl=feedback_ttl,
+        probe_seconds=probe_seconds,
         log_level=log_level,
         mounts=mounts,
     )

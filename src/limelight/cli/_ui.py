@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from limelight.cli._main import cli
+from limelight.cli._options import header_timeout_option
 
 
 @cli.command()
@@ -16,19 +17,27 @@ from limelight.cli._main import cli
     type=click.IntRange(0, 65535),
     help="Port to listen on.",
 )
-def ui(host: str, port: int) -> None:
+@header_timeout_option
+def ui(host: str, port: int, header_timeout: float) -> None:
     """Serve the dashboard (runs, models, experiments, bandits, serving) in a browser.
 
     Read-only unless LIMELIGHT_TOKEN is set: then moving an alias or stopping an experiment
     asks for that token.
     """
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401  (the dashboard's extra is installed)
 
         from limelight.ui import create_app
     except ImportError as exc:
         raise click.ClickException(
             f"the dashboard needs the ui extra ({exc.name} is missing): pip install 'limelight[ui]'"
         ) from None
-    click.echo(f"Limelight dashboard on http://{host}:{port}/")
-    uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+    from limelight.serving import bind_socket, run_app
+
+    app = create_app()  # before listening: until it is built, a connection is refused, not kept
+    sock = bind_socket(host, port)
+    click.echo(f"Limelight dashboard on http://{host}:{sock.getsockname()[1]}/")
+    try:
+        run_app(app, sock, header_timeout=header_timeout, graceful_seconds=5)
+    finally:
+        sock.close()

@@ -3,8 +3,11 @@
 from limelight.core.config import Config, resolve_config
 from limelight.core.errors import (
     BlobNotFoundError,
+    ChecksumError,
     ConfigError,
     CorruptBlobError,
+    DatasetNotFoundError,
+    DownloadError,
     InvalidInputError,
     LimelightError,
     NotFoundError,
@@ -15,9 +18,12 @@ from limelight.core.errors import (
 
 __all__ = [
     "BlobNotFoundError",
+    "ChecksumError",
     "Config",
     "ConfigError",
     "CorruptBlobError",
+    "DatasetNotFoundError",
+    "DownloadError",
     "InvalidInputError",
     "LimelightError",
     "NotFoundError",

@@ -2,7 +2,7 @@
 
 One resolution order everywhere, field by field: an explicit argument, then the environment
 (``LIMELIGHT_HOME``, ``LIMELIGHT_DB``, ``LIMELIGHT_ARTIFACTS``, ``LIMELIGHT_EXECUTOR``,
-``LIMELIGHT_EVENTS``), then
+``LIMELIGHT_EVENTS``, ``LIMELIGHT_PLACEMENT_TIMEOUT``), then
 ``limelight.toml`` in the working directory, then the defaults. The default home is
 ``./.limelight`` with the SQLite file ``limelight.db`` and the folder ``artifacts/`` inside it.
 Resolving a configuration writes nothing; folders are made when something is stored.
@@ -10,6 +10,7 @@ Resolving a configuration writes nothing; folders are made when something is sto
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -18,9 +19,10 @@ from pathlib import Path
 
 from limelight.core.errors import ConfigError
 
-__all__ = ["EXECUTORS", "Config", "resolve_config"]
+__all__ = ["EXECUTORS", "PLACEMENT_TIMEOUT", "Config", "resolve_config"]
 
 EXECUTORS = ("local", "inline", "ray", "dask")
+PLACEMENT_TIMEOUT = 120.0  # seconds a cluster task may wait for a worker that can run it
 CONFIG_FILE = "limelight.toml"
 _ENV = {
     "home": "LIMELIGHT_HOME",
@@ -28,19 +30,24 @@ _ENV = {
     "artifacts": "LIMELIGHT_ARTIFACTS",
     "executor": "LIMELIGHT_EXECUTOR",
     "events": "LIMELIGHT_EVENTS",
+    "placement_timeout": "LIMELIGHT_PLACEMENT_TIMEOUT",
 }
+_NUMBERS = {"placement_timeout"}  # settings that limelight.toml may also give as numbers
 
 
 @dataclass(frozen=True)
 class Config:
     """A resolved configuration. ``db`` is a SQLAlchemy URL; ``artifacts`` and ``events`` are
-    fsspec URLs or paths."""
+    fsspec URLs or paths; ``placement_timeout`` is how many seconds a task of a distributed
+    executor may wait for a worker that can run it (none at all, or none with the resources
+    its step asks for) before it fails."""
 
     home: Path
     db: str
     artifacts: str
     executor: str = "local"
     events: str = ""
+    placement_timeout: float = PLACEMENT_TIMEOUT
 
     def __post_init__(self) -> None:
         if not self.events:
@@ -73,9 +80,25 @@ def _read_toml(cwd: Path) -> dict[str, object]:
             f"{', '.join(sorted(_ENV))}"
         )
     for key, value in section.items():
-        if not isinstance(value, str):
-            raise ConfigError(f"{path}: setting {key!r} must be a string, not {value!r}")
+        number = key in _NUMBERS and isinstance(value, int | float) and not isinstance(value, bool)
+        if not isinstance(value, str) and not number:
+            kind = "a number or a string" if key in _NUMBERS else "a string"
+            raise ConfigError(f"{path}: setting {key!r} must be {kind}, not {value!r}")
     return dict(section)
+
+
+def _check_seconds(value: str, origin: str) -> float:
+    """A positive, finite number of seconds, from its text."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ConfigError(
+            f"{origin}: {value!r} is not a number of seconds; give a positive number "
+            f"such as {PLACEMENT_TIMEOUT:g}"
+        )
+    return seconds
 
 
 def _check_db_url(url: str, origin: str) -> str:
@@ -104,6 +127,7 @@ def resolve_config(
     artifacts: str | None = None,
     executor: str | None = None,
     events: str | None = None,
+    placement_timeout: float | str | None = None,
     cwd: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Config:
@@ -111,12 +135,20 @@ def resolve_config(
     workdir = Path(cwd) if cwd is not None else Path.cwd()
     env = os.environ if environ is None else environ
     file_settings = _read_toml(workdir)
-    given = {"home": home, "db": db, "artifacts": artifacts, "executor": executor, "events": events}
+    given = {
+        "home": home,
+        "db": db,
+        "artifacts": artifacts,
+        "executor": executor,
+        "events": events,
+        "placement_timeout": placement_timeout,
+    }
 
     def pick(key: str) -> tuple[str | None, str]:
         value = given[key]
         if value is not None:
-            return os.fspath(value), f"argument {key}"
+            text = str(value) if isinstance(value, int | float) else os.fspath(value)
+            return text, f"argument {key}"
         if env.get(_ENV[key]):
             return env[_ENV[key]], f"environment variable {_ENV[key]}"
         if key in file_settings:
@@ -151,10 +183,14 @@ def resolve_config(
             f"{executor_origin}: unknown executor {executor_name!r}; "
             f"choose one of {', '.join(EXECUTORS)}"
         )
+    timeout_value, timeout_origin = pick("placement_timeout")
     return Config(
         home=home_path,
         db=db_url,
         artifacts=artifacts_url,
         executor=executor_name,
         events=events_url,
+        placement_timeout=(
+            _check_seconds(timeout_value, timeout_origin) if timeout_value else PLACEMENT_TIMEOUT
+        ),
     )

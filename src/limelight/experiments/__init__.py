@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         MetricResult,
         analyze,
         analyze_events,
+        analyze_log,
         daily_series,
     )
     from limelight.experiments.events import ExposureLog, UserTable, exposure_log
@@ -43,7 +44,13 @@ if TYPE_CHECKING:
         sequential_from_stats,
         sequential_p_value,
     )
-    from limelight.experiments.spec import ExperimentSpec, ExperimentStatus, Variant, check_layers
+    from limelight.experiments.spec import (
+        ExperimentSpec,
+        ExperimentStatus,
+        Variant,
+        check_layers,
+        check_overlap,
+    )
     from limelight.experiments.stats import (
         ArmMoments,
         Estimate,
@@ -83,10 +90,12 @@ _EXPORTS: dict[str, str] = {
     "allocate_many": "limelight.experiments.allocation",
     "analyze": "limelight.experiments.analysis",
     "analyze_events": "limelight.experiments.analysis",
+    "analyze_log": "limelight.experiments.analysis",
     "assign": "limelight.experiments.allocation",
     "assignment_fields": "limelight.experiments.allocation",
     "benjamini_hochberg": "limelight.experiments.stats",
     "check_layers": "limelight.experiments.spec",
+    "check_overlap": "limelight.experiments.spec",
     "compare_from_stats": "limelight.experiments.stats",
     "compare_moments": "limelight.experiments.stats",
     "confidence_sequence": "limelight.experiments.sequential",
@@ -148,10 +157,12 @@ __all__ = [
     "allocate_many",
     "analyze",
     "analyze_events",
+    "analyze_log",
     "assign",
     "assignment_fields",
     "benjamini_hochberg",
     "check_layers",
+    "check_overlap",
     "compare_from_stats",
     "compare_moments",
     "confidence_sequence",

@@ -10,7 +10,7 @@ check guards the whole read-out.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -41,6 +41,7 @@ __all__ = [
     "MetricResult",
     "analyze",
     "analyze_events",
+    "analyze_log",
     "daily_series",
 ]
 
@@ -76,6 +77,8 @@ class ExperimentAnalysis:
     planned_n: float
     conflicting_users: int = 0
     unknown_variant_exposures: int = 0
+    undecided_exposures: int = 0  # dropped: another experiment chose the model served
+    unattributed_exposures: int = 0  # kept: logged before serving recorded who decided
 
     def result(self, metric: str, variant: str | None = None) -> MetricResult:
         """The result of ``metric`` for ``variant`` (default: the first treatment)."""
@@ -215,15 +218,26 @@ def analyze_events(
     log = exposure_log(
         impressions, feedback, spec, play_event=play_event, pre_period=pre_period, until=until
     )
+    return analyze_log(log, alpha=alpha, correction=correction, use_cuped=use_cuped)
+
+
+def analyze_log(
+    log: ExposureLog,
+    *,
+    alpha: float = 0.05,
+    correction: Correction = "holm",
+    use_cuped: bool = True,
+) -> ExperimentAnalysis:
+    """Analyse an :class:`ExposureLog` as it stands at its end, with what it dropped counted."""
     result = analyze(
-        log.users_until(), spec, alpha=alpha, correction=correction, use_cuped=use_cuped
+        log.users_until(), log.spec, alpha=alpha, correction=correction, use_cuped=use_cuped
     )
-    return ExperimentAnalysis(
-        **{
-            **result.__dict__,
-            "conflicting_users": log.conflicting_users,
-            "unknown_variant_exposures": log.unknown_variant_exposures,
-        },
+    return replace(
+        result,
+        conflicting_users=log.conflicting_users,
+        unknown_variant_exposures=log.unknown_variant_exposures,
+        undecided_exposures=log.undecided_exposures,
+        unattributed_exposures=log.unattributed_exposures,
     )
 
 

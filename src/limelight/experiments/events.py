@@ -2,7 +2,8 @@
 
 The serving layer writes two Arrow tables. Impressions: ``request_id`` string, ``ts`` float64
 (unix seconds), ``user_id`` string, ``items`` list<string>, ``experiments`` and ``variants``
-(parallel list<string>). Feedback: ``request_id``, ``ts``, ``user_id``, ``item_id``, ``event``
+(parallel list<string>), and optionally ``decided`` (parallel list<bool>: whether that
+experiment chose the model served; null where unknown, as in logs written before it existed). Feedback: ``request_id``, ``ts``, ``user_id``, ``item_id``, ``event``
 (e.g. "play") and ``value`` float64 (nullable). Everything here is vectorised with
 ``pyarrow.compute`` and numpy: no Python loop over events.
 """
@@ -67,6 +68,37 @@ def _parent_indices(lists: pa.ChunkedArray) -> NDArray[np.intp]:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.intp)
 
 
+def _decided(
+    impressions: pa.Table, experiments: pa.ChunkedArray, parent: NDArray[np.intp]
+) -> NDArray[np.int8]:
+    """Per flattened (impression, experiment) entry: 1 decided, 0 did not, -1 unknown.
+
+    ``parent`` is the impression row of each entry. A table without the column, a null list
+    and a null entry all mean unknown.
+    """
+    codes = np.full(parent.size, -1, dtype=np.int8)
+    if "decided" not in impressions.column_names:
+        return codes
+    column = impressions.column("decided")
+    if not pa.types.is_list(column.type) or not pa.types.is_boolean(column.type.value_type):
+        raise InvalidInputError(
+            f"impressions column 'decided' has type {column.type}, expected list<bool>"
+        )
+    lengths = pc.list_value_length(column)
+    wrong = pc.and_(pc.is_valid(lengths), pc.not_equal(lengths, pc.list_value_length(experiments)))
+    if pc.any(wrong).as_py():
+        raise InvalidInputError(
+            "impressions: 'decided' must be null or parallel to 'experiments' (one entry per "
+            "experiment) in every row"
+        )
+    row_known = np.asarray(pc.is_valid(column).to_numpy(zero_copy_only=False), dtype=bool)
+    flat = pc.list_flatten(column)
+    values = np.asarray(pc.fill_null(flat, False).to_numpy(zero_copy_only=False), dtype=np.int8)
+    values[~np.asarray(pc.is_valid(flat).to_numpy(zero_copy_only=False), dtype=bool)] = -1
+    codes[row_known[parent]] = values  # known rows list one entry per experiment, in order
+    return codes
+
+
 def _np(array: pa.Array | pa.ChunkedArray) -> NDArray[np.float64]:
     return np.asarray(array.to_numpy(zero_copy_only=False), dtype=np.float64)
 
@@ -121,6 +153,8 @@ class ExposureLog:
     conflicting_users: int
     unknown_variant_exposures: int
     window: tuple[float, float]
+    undecided_exposures: int = 0
+    unattributed_exposures: int = 0
 
     def users_until(self, cutoff: float = math.inf) -> UserTable:
         """Per-user arrays counting only events before ``cutoff`` (unix seconds)."""
@@ -156,8 +190,11 @@ def exposure_log(
 
     A user's variant is the one logged on their impressions; users logged in two variants
     (impossible with deterministic allocation, so a sign of a bug upstream) are dropped and
-    counted. Plays count from the user's first exposure; the pre-period covariate counts
-    plays in the ``pre_period`` seconds before the experiment's start.
+    counted. An impression whose ``decided`` entry for this experiment is false was served a
+    model another experiment chose: it is no exposure of this one, and is dropped and counted
+    (``undecided_exposures``); a missing entry (older logs) is kept and counted
+    (``unattributed_exposures``). An experiment whose variants name no model ignores ``decided``. Plays count from the user's first exposure; the pre-period
+    covariate counts plays in the ``pre_period`` seconds before the experiment's start.
     """
     if not isinstance(spec, ExperimentSpec):
         raise InvalidInputError("spec must be an ExperimentSpec")
@@ -184,6 +221,13 @@ def exposure_log(
         pc.equal(pc.list_flatten(exps), spec.name).to_numpy(zero_copy_only=False), dtype=bool
     )
     hit &= (imp_ts[parent] >= lo) & (imp_ts[parent] < hi)
+    if spec.steered_models:
+        decided = _decided(impressions, exps, parent)
+    else:  # its variants are data, not models: no other experiment can serve in its place
+        decided = np.ones(parent.size, dtype=np.int8)
+    undecided = hit & (decided == 0)
+    unattributed = int((hit & (decided < 0)).sum())
+    hit &= ~undecided
     codes = pc.index_in(
         pc.filter(pc.list_flatten(variants), pa.array(hit)), value_set=pa.array(spec.variant_names)
     )
@@ -252,4 +296,6 @@ def exposure_log(
         conflicting_users=conflicting,
         unknown_variant_exposures=unknown,
         window=(lo, hi),
+        undecided_exposures=int(undecided.sum()),
+        unattributed_exposures=unattributed,
     )

@@ -42,6 +42,16 @@ def format_analysis(analysis: ExperimentAnalysis) -> str:
             f"dropped: {analysis.conflicting_users} users seen in several variants, "
             f"{analysis.unknown_variant_exposures} exposures to unknown variants"
         )
+    if analysis.undecided_exposures:
+        lines.append(
+            f"dropped: {analysis.undecided_exposures} impressions served a model that another "
+            "experiment chose (they are not this experiment's exposures)"
+        )
+    if analysis.unattributed_exposures:
+        lines.append(
+            f"note: {analysis.unattributed_exposures} impressions do not record which experiment "
+            "chose the model served (logged before serving recorded it): kept"
+        )
     header = (
         f"{'metric':<22}{'variant':<12}{'control':>10}{'treatment':>11}{'diff':>11}"
         f"{'95% CI':>24}{'lift':>9}{'p':>9}{'p adj':>9}{'seq. CI':>24}  method"

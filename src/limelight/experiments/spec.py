@@ -16,9 +16,17 @@ from enum import StrEnum
 from typing import Any
 
 from limelight.core.errors import InvalidInputError
+from limelight.core.names import check_name, model_ref_name
 from limelight.experiments.metrics import METRICS
 
-__all__ = ["SHARE_TOLERANCE", "ExperimentSpec", "ExperimentStatus", "Variant", "check_layers"]
+__all__ = [
+    "SHARE_TOLERANCE",
+    "ExperimentSpec",
+    "ExperimentStatus",
+    "Variant",
+    "check_layers",
+    "check_overlap",
+]
 
 SHARE_TOLERANCE = 1e-9
 
@@ -97,10 +105,12 @@ class ExperimentSpec:
     description: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
-        for attr in ("name", "salt"):
-            value = getattr(self, attr)
-            if not isinstance(value, str) or not value.strip():
-                raise InvalidInputError(f"an experiment needs a non-empty string {attr}")
+        # The whole name rule is checked when an experiment is stored (create_experiment), so
+        # that a definition stored before the rule existed still loads and can be stopped.
+        if not isinstance(self.name, str) or not self.name.strip():
+            check_name(self.name, "experiment")  # raises, saying what a name looks like
+        if not isinstance(self.salt, str) or not self.salt.strip():
+            raise InvalidInputError("an experiment needs a non-empty string salt")
         variants = tuple(self.variants)
         if len(variants) < 2:
             raise InvalidInputError(
@@ -167,6 +177,17 @@ class ExperimentSpec:
         if self.layer is not None and (not isinstance(self.layer, str) or not self.layer.strip()):
             raise InvalidInputError(f"experiment {self.name!r}: layer must be a non-empty string")
         object.__setattr__(self, "layer_slice", (low, high))
+
+    @property
+    def steered_models(self) -> frozenset[str]:
+        """The model slots this experiment steers: the models its variants' values name."""
+        return frozenset(n for v in self.variants if (n := model_ref_name(v.value)) is not None)
+
+    def overlaps_in_time(self, other: ExperimentSpec) -> bool:
+        """Whether the two experiments' start/stop windows intersect (open ends never end)."""
+        return (self.stop is None or other.start is None or other.start < self.stop) and (
+            other.stop is None or self.start is None or self.start < other.stop
+        )
 
     @property
     def variant_names(self) -> tuple[str, ...]:
@@ -252,3 +273,26 @@ def check_layers(experiments: Sequence[ExperimentSpec]) -> None:
                     f"{right.layer_slice} overlap in layer {layer!r}: a user could be in both; "
                     "give them disjoint layer slices"
                 )
+
+
+def check_overlap(running: Sequence[ExperimentSpec], spec: ExperimentSpec) -> None:
+    """Raise if ``spec`` steers a model that a running experiment outside its layer also steers.
+
+    Two such experiments both pick the served model for a user in both, so one of them logs a
+    variant it did not serve and its analysis is contaminated. Experiments of one layer are
+    mutually exclusive and may share a model.
+    """
+    for other in running:
+        if other.name == spec.name or not spec.overlaps_in_time(other):
+            continue
+        if spec.layer is not None and spec.layer == other.layer:
+            continue
+        shared = sorted(spec.steered_models & other.steered_models)
+        if shared:
+            raise InvalidInputError(
+                f"experiment {spec.name!r} steers model {shared[0]!r}, which the running "
+                f"experiment {other.name!r} also steers: a user in both would be served one "
+                f"experiment's model while logged in the other's variant. Put both in one layer "
+                f"(--layer), stop {other.name!r}, or allow it (--allow-overlap; "
+                "allow_overlap=True)"
+            )

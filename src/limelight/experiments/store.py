@@ -14,7 +14,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from limelight.core.errors import InvalidInputError, NotFoundError
-from limelight.experiments.spec import ExperimentSpec, ExperimentStatus, check_layers
+from limelight.core.names import check_name
+from limelight.experiments.spec import (
+    ExperimentSpec,
+    ExperimentStatus,
+    check_layers,
+    check_overlap,
+)
 from limelight.store import MetadataStore
 from limelight.store.schema import experiment_variants, experiments
 
@@ -44,10 +50,15 @@ def create_experiment(
     spec: ExperimentSpec,
     *,
     check_value: Callable[[Any], None] | None = None,
+    allow_overlap: bool = False,
 ) -> ExperimentSpec:
-    """Store ``spec``; ``check_value`` vets each variant's value (e.g. that a model exists)."""
+    """Store ``spec``; ``check_value`` vets each variant's value (e.g. that a model exists).
+
+    A running ``spec`` is checked against the running experiments like :func:`set_experiment_status`.
+    """
     if not isinstance(spec, ExperimentSpec):
         raise InvalidInputError(f"expected an ExperimentSpec, not {type(spec).__name__}")
+    check_name(spec.name, "experiment")  # the model rule: a name appears in URLs and paths
     if check_value is not None:
         for variant in spec.variants:
             check_value(variant.value)
@@ -60,7 +71,7 @@ def create_experiment(
                 f"an experiment called {spec.name!r} exists already; choose another name"
             )
         if spec.status is ExperimentStatus.RUNNING:
-            _check_layer_against_running(conn, spec)
+            _check_against_running(conn, spec, allow_overlap)
         conn.execute(
             experiments.insert().values(
                 name=spec.name,
@@ -93,20 +104,21 @@ def create_experiment(
     return spec
 
 
-def _check_layer_against_running(conn: sa.Connection, spec: ExperimentSpec) -> None:
-    if spec.layer is None:
-        return
+def _check_against_running(conn: sa.Connection, spec: ExperimentSpec, allow_overlap: bool) -> None:
+    """Refuse overlapping slices of one layer, and (unless allowed) a model another steers."""
     others = [
         _spec(r)
         for r in conn.execute(
             sa.select(experiments).where(
-                experiments.c.layer == spec.layer,
                 experiments.c.status == ExperimentStatus.RUNNING.value,
                 experiments.c.name != spec.name,
             )
         )
     ]
-    check_layers([*others, spec])
+    if spec.layer is not None:
+        check_layers([*(o for o in others if o.layer == spec.layer), spec])
+    if not allow_overlap:
+        check_overlap(others, spec)
 
 
 def get_experiment(metadata: MetadataStore, name: str) -> ExperimentSpec:
@@ -136,8 +148,14 @@ def running_experiments(metadata: MetadataStore, now: float | None = None) -> li
     return [s for s in list_experiments(metadata, "running") if s.is_active(moment)]
 
 
-def set_experiment_status(metadata: MetadataStore, name: str, status: str) -> ExperimentSpec:
-    """Start (``running``) or stop (``stopped``) an experiment; stopping records the stop time."""
+def set_experiment_status(
+    metadata: MetadataStore, name: str, status: str, *, allow_overlap: bool = False
+) -> ExperimentSpec:
+    """Start (``running``) or stop (``stopped``) an experiment; stopping records the stop time.
+
+    Starting is refused when a running experiment outside the experiment's layer steers one of
+    its models (see :func:`~limelight.experiments.spec.check_overlap`), unless ``allow_overlap``.
+    """
     new_status = _status(status)
 
     def work(conn: sa.Connection) -> ExperimentSpec:
@@ -157,7 +175,7 @@ def set_experiment_status(metadata: MetadataStore, name: str, status: str) -> Ex
             changes["start"] = now
         updated = replace(spec, **changes)
         if new_status is ExperimentStatus.RUNNING:
-            _check_layer_against_running(conn, updated)
+            _check_against_running(conn, updated, allow_overlap)
         conn.execute(
             experiments.update()
             .where(experiments.c.name == name)

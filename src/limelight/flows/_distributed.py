@@ -8,6 +8,11 @@ never travel through the engine's scheduler. Retries stay Limelight's: the engin
 to re-run a task whose worker died, so a killed worker is one failed attempt, as with the local
 executor. A timeout cancels the engine task and kills the worker process running it.
 
+A task that no worker can run (the cluster has no workers, lost them all, or has none with the
+resources its step asks for) fails once that has lasted ``Config.placement_timeout`` seconds
+with the cluster unchanged, with an error that names the cluster and what was missing; the
+engine task is cancelled, so the run fails cleanly and can be resumed once workers are back.
+
 One task runs at a time in a worker process (``current`` is per process), so Dask workers need
 one thread each (``dask worker --nthreads 1``); Ray runs one task per worker process anyway.
 The engines are optional: they are imported only when chosen.
@@ -24,7 +29,9 @@ import tempfile
 import threading
 import time
 import traceback
+import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Hashable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +45,18 @@ from limelight.flows._loading import load_flow_class
 from limelight.flows._task import TaskJob, TaskResult
 from limelight.store import Store, open_store
 
-__all__ = ["ADDRESS_ENV", "DaskExecutor", "RayExecutor", "cluster_address", "run_remote"]
+__all__ = [
+    "ADDRESS_ENV",
+    "DaskExecutor",
+    "RayExecutor",
+    "cluster_address",
+    "missing_for",
+    "run_remote",
+]
 
 ADDRESS_ENV = "LIMELIGHT_CLUSTER_ADDRESS"
 _CAPACITY_REFRESH = 2.0  # seconds between looks at how many workers the cluster has
+_PLACEMENT_CHECK = 1.0  # seconds between looks at whether the waiting tasks can be placed
 _WORKER_GONE = 30.0  # seconds to wait for the scheduler to notice a worker killed for a timeout
 _WORKER_BACK = 15.0  # seconds to wait for its replacement (workers without a nanny get none)
 
@@ -149,6 +164,19 @@ def _needs(options_resources: dict[str, float]) -> dict[str, float]:
     return wanted
 
 
+def missing_for(
+    needs: Mapping[str, float], workers: Iterable[Mapping[str, float]], kind: str = "worker"
+) -> str | None:
+    """What the cluster lacks to run a task that asks for ``needs``, or None when one of the
+    ``workers`` (each the resources it declares) can run it."""
+    declared = list(workers)
+    if not declared:
+        return f"no {kind}s"
+    if any(all(w.get(name, 0) >= amount for name, amount in needs.items()) for w in declared):
+        return None
+    return f"no {kind} with resources {dict(needs)}"
+
+
 def _check_importable(flow_class: type[Flow], graph: FlowGraph) -> None:
     """Workers import the flow from its file: it must be a class at the top level of one."""
     if "<locals>" in flow_class.__qualname__ or not Path(graph.file).is_file():
@@ -176,10 +204,51 @@ class _Distributed(ABC):
         self._log_dir = tempfile.mkdtemp(prefix="limelight-logs-")
         self._capacity = 0
         self._capacity_at = 0.0
+        self.address = ""  # the cluster's, for messages; each subclass sets it
+        self._placement_at = 0.0
+        self._workers_seen: Hashable = None
+        self._missing_since: dict[str, float] = {}  # what is missing -> since when
 
     @abstractmethod
     def _cluster_slots(self) -> int:
         """Each subclass says."""
+
+    @abstractmethod
+    def _unplaceable(self) -> tuple[Hashable, dict[int, str]]:
+        """The cluster's workers (anything that changes when they change), and the running
+        tasks that none of them can run, each with what is missing for it."""
+
+    @abstractmethod
+    def _cancel(self, handle: Any) -> None:
+        """Tell the engine to forget a task; its handle then settles."""
+
+    def _check_placement(self) -> None:
+        """Stop every task that no worker can run once that has lasted the placement timeout.
+
+        The clock of a lack ("no workers", "no worker with resources {...}") runs while the
+        cluster's workers stay the same, so a task submitted after the lack has lasted that
+        long fails at once, and any worker joining or leaving starts every clock again.
+        """
+        now = time.monotonic()
+        limit = self.config.placement_timeout
+        lasted = any(now - since >= limit for since in self._missing_since.values())
+        # while a lack has lasted too long, look at every wait: its tasks fail one after another
+        if not self._running or (now - self._placement_at < _PLACEMENT_CHECK and not lasted):
+            return
+        self._placement_at = now
+        workers, missing = self._unplaceable()
+        if workers != self._workers_seen:
+            self._workers_seen, self._missing_since = workers, {}
+        for task_id, what in missing.items():
+            since = self._missing_since.setdefault(what, now)
+            if now - since < limit or task_id in self._stopped:
+                continue
+            self._stopped[task_id] = (
+                f"the {self.name} task never started: {what} at {self.address} for {limit:g} s "
+                "(the placement timeout, LIMELIGHT_PLACEMENT_TIMEOUT); start workers that can "
+                "run it, then resume the run"
+            )
+            self._cancel(self._running[task_id][1])
 
     def free_slots(self) -> int:
         if self.max_workers is not None:
@@ -217,6 +286,7 @@ class _Distributed(ABC):
         if not self._running:
             time.sleep(max(0.0, min(timeout, 0.05)))
             return []
+        self._check_placement()
         finished = []
         with contextlib.suppress(queue.Empty):
             finished.append(self._done.get(timeout=timeout))
@@ -288,6 +358,8 @@ class DaskExecutor(_Distributed):
                     scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                 )
             address = self._cluster.scheduler_address
+        self.address = address
+        self._token = uuid.uuid4().hex[:12]
         try:
             self._client: Any = Client(address, set_as_default=False)
         except OSError as exc:
@@ -313,17 +385,44 @@ class DaskExecutor(_Distributed):
     def _cluster_slots(self) -> int:
         return int(sum(self._client.nthreads().values()))
 
+    def _unplaceable(self) -> tuple[Hashable, dict[int, str]]:
+        workers = self._client.scheduler_info(n_workers=-1)["workers"]
+        declared = {a: dict(w.get("resources") or {}) for a, w in workers.items()}
+        seen = frozenset((a, tuple(sorted(r.items()))) for a, r in declared.items())
+        missing = {}
+        for task_id, (job, future) in list(self._running.items()):
+            if future.done():
+                continue
+            what = missing_for(self._asked(job), declared.values())
+            if what is not None:
+                missing[task_id] = what
+        return seen, missing
+
+    def _cancel(self, handle: Any) -> None:
+        handle.cancel()
+
+    def _asked(self, job: TaskJob) -> dict[str, float]:
+        """The resources the Dask task of ``job`` asks for.
+
+        Workers that declare resources (dask worker --resources "CPU=8,GPU=1") get tasks by
+        them. CPU and memory no worker declares are not asked for (every worker has some, in
+        amounts Dask is not told); a GPU always is, so that a GPU step never runs without one.
+        """
+        return {
+            k: v for k, v in self._resources(job).items() if k in self._advertised or k == "GPU"
+        }
+
     def submit(self, job: TaskJob) -> str:
         job = self._prepare(job)
-        # workers that declare resources (dask worker --resources "CPU=8,GPU=1") get tasks by
-        # them; an amount no worker declares is not asked for, or the task would never start
-        needs = {k: v for k, v in self._resources(job).items() if k in self._advertised}
+        needs = self._asked(job)
         future = self._client.submit(
             _dask_task,
             job,
             self.graph,
             self.config,
-            key=f"limelight-{job.run_id}-{job.task_id}-{job.attempt}",
+            # unique per executor: two runs with the same ids (two metadata stores, or one run
+            # after another in a fresh home) must never share a task on a shared cluster
+            key=f"limelight-{job.run_id}-{job.task_id}-{job.attempt}-{self._token}",
             resources=needs or None,
             pure=False,
             retries=0,
@@ -419,6 +518,7 @@ class RayExecutor(_Distributed):
             except ConnectionError as exc:
                 raise ConfigError(f"cannot reach the Ray cluster at {address}: {exc}") from exc
         super().__init__(flow_class, graph, config, max_workers)
+        self.address = address
         self._remote = ray.remote(max_retries=0, retry_exceptions=False)(_ray_task)
         self._watcher = threading.Thread(target=self._watch, name="limelight-ray", daemon=True)
         self._stopping = threading.Event()
@@ -440,12 +540,36 @@ class RayExecutor(_Distributed):
     def _cluster_slots(self) -> int:
         return int(self._ray.cluster_resources().get("CPU", 1))
 
+    def _asked(self, job: TaskJob) -> dict[str, float]:
+        """The resources of ``job``'s step by Ray's names (``memory`` in bytes)."""
+        needs = self._resources(job)
+        asked = {"CPU": needs["CPU"]}
+        if "GPU" in needs:
+            asked["GPU"] = needs["GPU"]
+        if "MEMORY" in needs:
+            asked["memory"] = float(int(needs["MEMORY"]))
+        return asked
+
+    def _unplaceable(self) -> tuple[Hashable, dict[int, str]]:
+        nodes = [n for n in self._ray.nodes() if n.get("Alive")]
+        declared = {str(n.get("NodeID")): dict(n.get("Resources") or {}) for n in nodes}
+        seen = frozenset((i, tuple(sorted(r.items()))) for i, r in declared.items())
+        missing = {}
+        for task_id, (job, _ref) in list(self._running.items()):
+            what = missing_for(self._asked(job), declared.values(), kind="node")
+            if what is not None:
+                missing[task_id] = what
+        return seen, missing
+
+    def _cancel(self, handle: Any) -> None:
+        self._ray.cancel(handle, force=True)
+
     def submit(self, job: TaskJob) -> str:
         job = self._prepare(job)
-        needs = self._resources(job)
+        needs = self._asked(job)
         options: dict[str, Any] = {"num_cpus": needs["CPU"], "num_gpus": needs.get("GPU", 0)}
-        if "MEMORY" in needs:
-            options["memory"] = int(needs["MEMORY"])
+        if "memory" in needs:
+            options["memory"] = int(needs["memory"])
         ref = self._remote.options(**options).remote(job, self.graph, self.config)
         self._running[job.task_id] = (job, ref)
         return f"ray {ref.hex()[:16]}"

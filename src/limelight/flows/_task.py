@@ -263,6 +263,10 @@ def execute_task(
         taken = recorder.take()
 
         def complete(conn: sa.Connection) -> None:
+            # an earlier attempt may have committed its artifacts and then lost its worker
+            # before the scheduler heard of it (on a cluster, the next task killed the worker):
+            # this attempt's artifacts replace that attempt's
+            conn.execute(artifacts.delete().where(artifacts.c.task_id == job.task_id))
             if refs:
                 conn.execute(
                     artifacts.insert(),

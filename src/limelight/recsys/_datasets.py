@@ -1,28 +1,36 @@
 """Datasets: MovieLens in its published formats, any CSV/Parquet of interactions, downloads.
 
-Each dataset is described by a :class:`DatasetSpec` that carries its licence and usage right
-(MovieLens: ``research-only``), and the loaded :class:`Interactions` carry them on. Files are
-found, in order: at an explicit ``path``, under ``$LIMELIGHT_DATA``, in the download cache
-(``$XDG_CACHE_HOME/limelight/datasets`` or ``~/.cache/limelight/datasets``).
+Each dataset is described by a :class:`DatasetSpec`: how its ratings file is laid out, and the
+:class:`~limelight.core.data.DataSource` that says where it is found, where it is downloaded
+from, its licence and usage right (MovieLens: ``research-only``), which the loaded
+:class:`Interactions` carry on. Files are found at an explicit ``path``, else where
+:func:`limelight.core.data.find_data` looks: ``$LIMELIGHT_DATA``, ``../shared/datasets``
+beside the project, the cache (``$XDG_CACHE_HOME/limelight/datasets``).
 """
 
 from __future__ import annotations
 
 import gzip
-import hashlib
-import os
-import shutil
-import tempfile
-import urllib.request
-import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NoReturn
 
 import numpy as np
 
-from limelight.core.errors import InvalidInputError, LimelightError, NotFoundError
+from limelight.core.data import (
+    SOURCES,
+    DataSource,
+    Progress,
+    default_cache_dir,
+    fetch_data,
+    find_data,
+)
+from limelight.core.errors import (
+    ChecksumError,
+    DatasetNotFoundError,
+    InvalidInputError,
+    NotFoundError,
+)
 from limelight.recsys._interactions import Interactions, as_id_array
 
 __all__ = [
@@ -36,49 +44,40 @@ __all__ = [
     "read_movielens",
 ]
 
-MOVIELENS_LICENSE = (
-    "GroupLens MovieLens terms: research use only; no redistribution or commercial use "
-    "without permission; cite Harper & Konstan (2015)"
-)
-_ML = "https://files.grouplens.org/datasets/movielens/"
-
-
-class ChecksumError(LimelightError):
-    """A downloaded archive whose checksum is not the published one."""
+MOVIELENS_LICENSE = SOURCES["movielens-100k"].licence
 
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """Where a dataset comes from, how its ratings file is laid out and what it may be used for.
+    """A ratings dataset: its name, its ratings file and layout, and where it comes from.
 
     ``format`` is ``"ml-100k"`` (tab-separated ``u.data``), ``"ml-1m"`` (``::``-separated
     ``ratings.dat``) or ``"csv"`` (``userId,movieId,rating,timestamp`` with a header).
     """
 
     name: str
-    folder: str  # the folder the archive unpacks to, and the folder looked for on disk
     ratings_file: str
     format: Literal["ml-100k", "ml-1m", "csv"]
-    url: str | None = None
-    md5: str | None = None
-    license: str = "unknown"
-    usage: str = "unknown"
+    source: DataSource
+
+    @property
+    def license(self) -> str:
+        return self.source.licence
+
+    @property
+    def usage(self) -> str:
+        return self.source.usage
 
 
 DATASETS: dict[str, DatasetSpec] = {
     spec.name: spec
     for spec in (
-        DatasetSpec("movielens-100k", "ml-100k", "u.data", "ml-100k", _ML + "ml-100k.zip",
-                    "0e33842e24a9c977be4e0107933c0723", MOVIELENS_LICENSE, "research-only"),
-        DatasetSpec("movielens-1m", "ml-1m", "ratings.dat", "ml-1m", _ML + "ml-1m.zip",
-                    "c4d9eecfca2ab87c1945afe126590906", MOVIELENS_LICENSE, "research-only"),
-        DatasetSpec("movielens-20m", "ml-20m", "ratings.csv", "csv", _ML + "ml-20m.zip",
-                    "cd245b17a1ae2cc31bb14903e1204af3", MOVIELENS_LICENSE, "research-only"),
-        DatasetSpec("movielens-25m", "ml-25m", "ratings.csv", "csv", _ML + "ml-25m.zip",
-                    "6b51fb2759a8657d3bfcbfc42b592ada", MOVIELENS_LICENSE, "research-only"),
-        # The "latest" archives change over time, so they have no fixed checksum.
-        DatasetSpec("movielens-latest-small", "ml-latest-small", "ratings.csv", "csv",
-                    _ML + "ml-latest-small.zip", None, MOVIELENS_LICENSE, "research-only"),
+        DatasetSpec("movielens-100k", "u.data", "ml-100k", SOURCES["movielens-100k"]),
+        DatasetSpec("movielens-1m", "ratings.dat", "ml-1m", SOURCES["movielens-1m"]),
+        DatasetSpec("movielens-20m", "ratings.csv", "csv", SOURCES["movielens-20m"]),
+        DatasetSpec("movielens-25m", "ratings.csv", "csv", SOURCES["movielens-25m"]),
+        DatasetSpec("movielens-latest-small", "ratings.csv", "csv",
+                    SOURCES["movielens-latest-small"]),
     )
 }  # fmt: skip
 
@@ -86,12 +85,6 @@ _FORMATS = {
     "ml-100k": ("\t", 4, "user<TAB>item<TAB>rating<TAB>timestamp (4 integers)"),
     "ml-1m": ("::", 4, "user::item::rating::timestamp (4 integers)"),
 }
-
-
-def default_cache_dir() -> Path:
-    """Where downloads are kept: ``$XDG_CACHE_HOME/limelight/datasets`` or ``~/.cache/...``."""
-    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(root) / "limelight" / "datasets"
 
 
 def _spec(name: str | DatasetSpec) -> DatasetSpec:
@@ -258,19 +251,6 @@ def _check_columns(path: Path, wanted: list[str], present: list[str]) -> None:
 # -- finding, downloading and loading named datasets ----------------------------------------
 
 
-def _candidates(spec: DatasetSpec, path: str | Path | None, cache_dir: Path | None) -> list[Path]:
-    if path is not None:
-        p = Path(path)
-        return [p] if p.is_file() else [p, p / spec.folder]
-    found = []
-    data_root = os.environ.get("LIMELIGHT_DATA")
-    if data_root:
-        root = Path(data_root)
-        found += [root / spec.folder, root / "movielens" / spec.folder]
-    found.append((cache_dir or default_cache_dir()) / spec.folder)
-    return found
-
-
 def _read_spec_file(spec: DatasetSpec, file: Path) -> Interactions:
     meta: dict[str, Any] = {"name": spec.name, "license": spec.license, "usage": spec.usage}
     if file.suffix == ".parquet":
@@ -283,97 +263,71 @@ def _read_spec_file(spec: DatasetSpec, file: Path) -> Interactions:
     return read_movielens(file, spec.format, name=spec.name, license=spec.license, usage=spec.usage)
 
 
+def _ratings_file(spec: DatasetSpec, place: Path) -> Path | None:
+    """The ratings file at ``place`` (a file, or a folder holding one), or None."""
+    if place.is_file():
+        return place
+    names = [spec.ratings_file, spec.ratings_file + ".gz"]
+    if spec.format == "ml-1m":
+        names.append("ratings.parquet")
+    return next((place / n for n in names if (place / n).is_file()), None)
+
+
 def load_dataset(
     name: str | DatasetSpec,
     path: str | Path | None = None,
     *,
     cache_dir: str | Path | None = None,
     download: bool = False,
+    accept_licence: bool = False,
 ) -> Interactions:
     """A named dataset (see :data:`DATASETS`) as :class:`Interactions` with its licence.
 
-    ``path`` is the ratings file or its folder; otherwise ``$LIMELIGHT_DATA`` and then the
-    cache are searched, and with ``download=True`` a missing dataset is downloaded. For
-    ``movielens-1m`` a folder without ``ratings.dat`` but with ``ratings.parquet`` (pairs
-    only) is read too.
+    ``path`` is the ratings file or its folder; otherwise the dataset is looked for where
+    :func:`~limelight.core.data.find_data` looks (the error lists those places), and with
+    ``download=True`` a missing dataset is downloaded into the cache (MovieLens only with
+    ``accept_licence=True``, accepting the GroupLens terms). For ``movielens-1m`` a
+    folder without ``ratings.dat`` but with ``ratings.parquet`` (pairs only) is read too.
     """
     spec = _spec(name)
-    cache = Path(cache_dir) if cache_dir is not None else None
-    names = [spec.ratings_file, spec.ratings_file + ".gz"]
-    if spec.format == "ml-1m":
-        names.append("ratings.parquet")
-    looked: list[str] = []
-    for place in _candidates(spec, path, cache):
-        if place.is_file():
-            return _read_spec_file(spec, place)
-        for file_name in names:
-            looked.append(str(place / file_name))
-            if (place / file_name).is_file():
-                return _read_spec_file(spec, place / file_name)
-    if download and path is None:
-        folder = download_dataset(spec, cache_dir=cache)
-        return _read_spec_file(spec, folder / spec.ratings_file)
-    raise NotFoundError(
-        f"dataset {spec.name!r} not found; looked for {', '.join(looked)}. Pass path=, set "
-        f"LIMELIGHT_DATA, or download it (download=True or `limelight datasets download "
-        f"{spec.name}`)"
-    )
+    if path is not None:
+        given = Path(path)
+        places = [given, given / spec.source.folder.rsplit("/", 1)[-1]]
+        for place in places:
+            if (file := _ratings_file(spec, place)) is not None:
+                return _read_spec_file(spec, file)
+        raise NotFoundError(
+            f"no {spec.name} ratings file ({spec.ratings_file}) at {given}; pass the file or "
+            "the folder that holds it, or leave path out to look in the usual places"
+        )
+    try:
+        folder = find_data(spec.source, cache_dir=cache_dir)
+    except DatasetNotFoundError:
+        if not download:
+            raise
+        folder = download_dataset(spec, cache_dir=cache_dir, accept_licence=accept_licence)
+    file = _ratings_file(spec, folder)
+    if file is None:  # find_data only returns folders that hold a marker file
+        raise NotFoundError(f"{folder} holds no {spec.ratings_file}")
+    return _read_spec_file(spec, file)
 
 
 def download_dataset(
     name: str | DatasetSpec,
     *,
     cache_dir: str | Path | None = None,
+    accept_licence: bool = False,
     force: bool = False,
     timeout: float = 60.0,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
 ) -> Path:
-    """Download the dataset's official archive, verify its MD5, unpack it into the cache.
+    """Download the dataset's official archive, verify its SHA-256, unpack it into the cache.
 
-    Returns the unpacked folder. Nothing is kept when the checksum does not match.
+    Returns the unpacked folder; see :func:`limelight.core.data.fetch_data`. Nothing is kept
+    when the download is cut short or its checksum does not match.
     """
     spec = _spec(name)
-    if spec.url is None:
-        raise InvalidInputError(f"dataset {spec.name!r} has no download URL")
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    target = cache / spec.folder
-    if target.is_dir() and not force:
-        return target
-    cache.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=cache, prefix=".download-") as tmp:
-        archive = Path(tmp) / "archive.zip"
-        digest = hashlib.md5(usedforsecurity=False)
-        try:
-            with (
-                urllib.request.urlopen(spec.url, timeout=timeout) as response,
-                archive.open("wb") as out,
-            ):
-                while chunk := response.read(1 << 20):
-                    digest.update(chunk)
-                    out.write(chunk)
-                    if progress is not None:
-                        progress(len(chunk))
-        except OSError as exc:
-            raise LimelightError(f"downloading {spec.url} failed: {exc}") from exc
-        if spec.md5 is not None and digest.hexdigest() != spec.md5:
-            raise ChecksumError(
-                f"{spec.url}: MD5 {digest.hexdigest()} does not match the published "
-                f"{spec.md5}; the download was discarded. Retry, or check the source"
-            )
-        unpacked = Path(tmp) / "unpacked"
-        try:
-            with zipfile.ZipFile(archive) as zf:
-                for member in zf.namelist():
-                    dest = (unpacked / member).resolve()
-                    if not dest.is_relative_to(unpacked.resolve()):
-                        raise ChecksumError(f"{spec.url}: archive entry {member!r} escapes")
-                zf.extractall(unpacked)
-        except zipfile.BadZipFile as exc:
-            raise ChecksumError(f"{spec.url} is not a zip archive: {exc}") from exc
-        source = unpacked / spec.folder
-        if not source.is_dir():
-            raise InvalidInputError(f"{spec.url} does not hold the folder {spec.folder}/")
-        if target.exists():
-            shutil.rmtree(target)
-        source.rename(target)
-    return target
+    return fetch_data(
+        spec.source, cache_dir=cache_dir, accept_licence=accept_licence, force=force,
+        timeout=timeout, progress=progress,
+    )  # fmt: skip

@@ -25,7 +25,9 @@ from limelight.registry._registry import (
     GateRefused,
     ModelVersion,
     Registry,
+    UsageGateStatus,
     parse_model_ref,
+    parse_version,
 )
 
 __all__ = [
@@ -39,9 +41,11 @@ __all__ = [
     "ModelVersion",
     "Registry",
     "UsageGate",
+    "UsageGateStatus",
     "get",
     "load",
     "parse_model_ref",
+    "parse_version",
     "register_model",
     "register_model_hook",
     "set_alias",

@@ -10,7 +10,9 @@ whether a candidate version may take it from the version that holds it now:
   rule of ``limelight.bandits.beats``;
 - ``UsageGate``: every dataset in the version's lineage carries a usage right that the alias
   allows (by default ``champion`` allows ``production`` and ``consented-likeness``, so a model
-  trained on ``research-only`` data cannot become champion);
+  trained on ``research-only`` data cannot become champion); a version with no dataset in its
+  lineage passes only when the move gives a why. It guards ``champion`` of every model unless
+  switched off for that model (:func:`effective_gates`);
 - ``CustomGate``: a Python function ``module:function(candidate, holder, alias) -> (ok, reason)``.
 """
 
@@ -35,8 +37,12 @@ __all__ = [
     "IntervalGate",
     "MetricGate",
     "UsageGate",
+    "check_gates",
+    "effective_gates",
     "gate_from_json",
 ]
+
+USAGE_ALIAS = "champion"
 
 
 @dataclass(frozen=True)
@@ -58,9 +64,9 @@ class Gate(ABC):
 
     @abstractmethod
     def check(
-        self, candidate: ModelVersion, holder: ModelVersion | None, alias: str
+        self, candidate: ModelVersion, holder: ModelVersion | None, alias: str, why: str = ""
     ) -> GateDecision:
-        """Whether ``candidate`` may take ``alias`` from ``holder``, and why."""
+        """Whether ``candidate`` may take ``alias`` from ``holder`` (the move says ``why``)."""
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)  # type: ignore[call-overload]
@@ -88,7 +94,7 @@ class MetricGate(Gate):
     kind = "metric"
 
     def check(
-        self, candidate: ModelVersion, holder: ModelVersion | None, alias: str
+        self, candidate: ModelVersion, holder: ModelVersion | None, alias: str, why: str = ""
     ) -> GateDecision:
         name = f"metric {self.metric}"
         mine = _metric(candidate, self.metric)
@@ -122,7 +128,7 @@ class IntervalGate(Gate):
     kind = "interval"
 
     def check(
-        self, candidate: ModelVersion, holder: ModelVersion | None, alias: str
+        self, candidate: ModelVersion, holder: ModelVersion | None, alias: str, why: str = ""
     ) -> GateDecision:
         name = f"interval {self.metric}"
         low = _metric(candidate, f"{self.metric}.low")
@@ -159,10 +165,21 @@ class UsageGate(Gate):
         return alias in self.allowed
 
     def check(
-        self, candidate: ModelVersion, holder: ModelVersion | None, alias: str
+        self, candidate: ModelVersion, holder: ModelVersion | None, alias: str, why: str = ""
     ) -> GateDecision:
         allowed = set(self.allowed.get(alias, ()))
         datasets = candidate.lineage.get("datasets", [])
+        if not datasets:
+            if why.strip():
+                return GateDecision(
+                    "usage rights", True, "no dataset in the lineage; allowed with the why given"
+                )
+            return GateDecision(
+                "usage rights",
+                False,
+                f"version {candidate.version} has no dataset in its lineage, so nothing says its "
+                f"data may be used for {alias!r}: give a why to move it anyway (it is audited)",
+            )
         bad = [d for d in datasets if d.get("usage") not in allowed]
         if bad:
             listed = ", ".join(f"{d['name']} ({d.get('usage')})" for d in bad)
@@ -171,13 +188,7 @@ class UsageGate(Gate):
                 False,
                 f"{alias!r} needs data usable for {' or '.join(sorted(allowed))}; the lineage has {listed}",
             )
-        return GateDecision(
-            "usage rights",
-            True,
-            f"all {len(datasets)} dataset(s) allow {alias!r}"
-            if datasets
-            else "no dataset in the lineage",
-        )
+        return GateDecision("usage rights", True, f"all {len(datasets)} dataset(s) allow {alias!r}")
 
 
 @dataclass(frozen=True)
@@ -187,7 +198,7 @@ class CustomGate(Gate):
     kind = "custom"
 
     def check(
-        self, candidate: ModelVersion, holder: ModelVersion | None, alias: str
+        self, candidate: ModelVersion, holder: ModelVersion | None, alias: str, why: str = ""
     ) -> GateDecision:
         module_name, _, attribute = self.function.partition(":")
         try:
@@ -227,7 +238,24 @@ def gate_from_json(data: dict[str, Any]) -> Gate:
         raise InvalidInputError(f"bad {kind} gate {data}: {exc}") from exc
 
 
+def effective_gates(declared: Sequence[Gate], alias: str, *, usage_gate_off: bool) -> list[Gate]:
+    """The gates a move of ``alias`` passes: the declared ones, with the usage-rights gate on
+    ``champion`` added by default, or every usage gate left out there when it was switched off."""
+    gates = list(declared)
+    if alias != USAGE_ALIAS:
+        return gates
+    if usage_gate_off:
+        return [g for g in gates if not isinstance(g, UsageGate)]
+    if not any(isinstance(g, UsageGate) for g in gates):
+        gates.append(UsageGate())
+    return gates
+
+
 def check_gates(
-    gates: Sequence[Gate], candidate: ModelVersion, holder: ModelVersion | None, alias: str
+    gates: Sequence[Gate],
+    candidate: ModelVersion,
+    holder: ModelVersion | None,
+    alias: str,
+    why: str = "",
 ) -> list[GateDecision]:
-    return [g.check(candidate, holder, alias) for g in gates if g.applies_to(alias)]
+    return [g.check(candidate, holder, alias, why) for g in gates if g.applies_to(alias)]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import getpass
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,7 +12,21 @@ from sqlalchemy.exc import IntegrityError
 
 from limelight.core.config import Config
 from limelight.core.errors import InvalidInputError, LimelightError, NotFoundError
-from limelight.registry._gates import Gate, GateDecision, check_gates, gate_from_json
+from limelight.core.names import (
+    LATEST,
+    check_alias,
+    check_name,
+    parse_model_ref,
+    parse_version,
+)
+from limelight.registry._gates import (
+    USAGE_ALIAS,
+    Gate,
+    GateDecision,
+    check_gates,
+    effective_gates,
+    gate_from_json,
+)
 from limelight.store import ArtifactRef, Store, open_store
 from limelight.store.schema import (
     alias_events,
@@ -33,11 +46,10 @@ __all__ = [
     "GateRefused",
     "ModelVersion",
     "Registry",
+    "UsageGateStatus",
     "parse_model_ref",
+    "parse_version",
 ]
-
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
-_ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,99}$")
 
 
 class GateRefused(LimelightError):
@@ -81,41 +93,18 @@ class AliasEvent:
     gates: list[dict[str, Any]]
 
 
-def parse_model_ref(ref: str) -> tuple[str, str | None, int | None]:
-    """``name@alias`` -> (name, alias, None); ``name/3`` -> (name, None, 3); ``name`` -> latest."""
-    if not isinstance(ref, str) or not ref:
-        raise InvalidInputError(
-            f"a model reference is text like recs@champion, recs/3 or recs, not {ref!r}"
-        )
-    if "@" in ref:
-        name, _, alias = ref.partition("@")
-        _check_name(name)
-        _check_alias(alias)
-        return name, alias, None
-    if "/" in ref:
-        name, _, version = ref.partition("/")
-        _check_name(name)
-        if not version.isdigit() or int(version) < 1:
-            raise InvalidInputError(f"{ref!r}: a version is a positive integer")
-        return name, None, int(version)
-    _check_name(ref)
-    return ref, None, None
+USAGE_GATE_OFF = "usage-gate-off"
+USAGE_GATE_ON = "usage-gate-on"
 
 
-def _check_name(name: str) -> str:
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise InvalidInputError(
-            f"{name!r} is not a model name: use letters, digits, '_', '-', '.' (at most 200)"
-        )
-    return name
+@dataclass(frozen=True)
+class UsageGateStatus:
+    """Whether the usage-rights gate guards a model's ``champion``, and who last switched it."""
 
-
-def _check_alias(alias: str) -> str:
-    if not isinstance(alias, str) or not _ALIAS.match(alias):
-        raise InvalidInputError(
-            f"{alias!r} is not an alias: start with a letter; letters, digits, '_', '-' (at most 100)"
-        )
-    return alias
+    on: bool
+    who: str | None = None
+    why: str | None = None
+    at: float | None = None
 
 
 def _user() -> str:
@@ -173,7 +162,7 @@ class Registry:
             return list(conn.execute(sa.select(models.c.name).order_by(models.c.name)).scalars())
 
     def versions(self, name: str) -> list[ModelVersion]:
-        _check_name(name)
+        check_name(name)
         with self.store.metadata.connect() as conn:
             self._require_model(conn, name)
             by_version = self._aliases_of(conn, name)
@@ -281,7 +270,7 @@ class Registry:
         description: str | None = None,
     ) -> ModelVersion:
         """Register an already stored artifact as the next version of ``name``."""
-        _check_name(name)
+        check_name(name)
         values = _finite_metrics(metrics)
         if signature is not None and not isinstance(signature, dict):
             raise InvalidInputError(
@@ -348,7 +337,7 @@ class Registry:
         description: str | None = None,
     ) -> ModelVersion:
         """Store ``obj`` and register it as the next version of ``name``."""
-        _check_name(name)
+        check_name(name)
         _finite_metrics(metrics)  # fail before storing anything
         ref = self.store.artifacts.save(obj)
         return self.register_ref(
@@ -404,7 +393,7 @@ class Registry:
     # -- aliases and gates ----------------------------------------------------------------------
     def set_gates(self, name: str, gates: list[Gate]) -> None:
         """Declare the promotion gates of model ``name`` (replacing earlier ones)."""
-        _check_name(name)
+        check_name(name)
         for gate in gates:
             if not isinstance(gate, Gate):
                 raise InvalidInputError(
@@ -423,17 +412,85 @@ class Registry:
             row = self._require_model(conn, name)
         return [gate_from_json(g) for g in (row.gates or [])]
 
+    def _usage_switch(self, conn: sa.Connection, name: str) -> Any:
+        """The latest audit row that switched ``name``'s usage-rights gate off or on (or None)."""
+        return conn.execute(
+            sa.select(alias_events)
+            .where(
+                alias_events.c.model == name,
+                alias_events.c.outcome.in_([USAGE_GATE_OFF, USAGE_GATE_ON]),
+            )
+            .order_by(alias_events.c.id.desc())
+            .limit(1)
+        ).first()
+
+    def usage_gate(self, name: str) -> UsageGateStatus:
+        """Whether the usage-rights gate guards ``name@champion`` (on unless switched off)."""
+        check_name(name)
+        with self.store.metadata.connect() as conn:
+            self._require_model(conn, name)
+            row = self._usage_switch(conn, name)
+        if row is None:
+            return UsageGateStatus(on=True)
+        return UsageGateStatus(row.outcome == USAGE_GATE_ON, row.who, row.why, row.at)
+
+    def set_usage_gate(
+        self, name: str, on: bool, *, why: str = "", who: str | None = None
+    ) -> UsageGateStatus:
+        """Switch the usage-rights gate on ``name@champion`` off (a why is required) or back on.
+
+        The switch is an audit-log row (who, why, when) beside the alias moves.
+        """
+        check_name(name)
+        if not isinstance(on, bool):
+            raise InvalidInputError(f"on must be True or False, not {on!r}")
+        if not isinstance(why, str):
+            raise InvalidInputError(f"why must be text, not {why!r}")
+        if not on and not why.strip():
+            raise InvalidInputError(
+                f"switching off the usage-rights gate of {name!r} needs a why "
+                "(--why TEXT): it is kept in the audit log and shown on the model's page"
+            )
+        actor, now = who or _user(), time.time()
+
+        def work(conn: sa.Connection) -> None:
+            self._require_model(conn, name)
+            conn.execute(
+                alias_events.insert().values(
+                    model=name,
+                    alias=USAGE_ALIAS,
+                    from_version=None,
+                    to_version=None,
+                    who=actor,
+                    why=why,
+                    at=now,
+                    outcome=USAGE_GATE_ON if on else USAGE_GATE_OFF,
+                    gates=[],
+                )
+            )
+
+        self.store.metadata.transaction(work)
+        return UsageGateStatus(on, actor, why, now)
+
     def set_alias(
         self, name: str, alias: str, version: int, *, why: str = "", who: str | None = None
     ) -> AliasEvent:
         """Point ``name@alias`` at ``version`` if every gate allows it; log the move either way.
 
+        ``champion`` passes the usage-rights gate unless it was switched off for the model
+        (:meth:`set_usage_gate`); a version with no dataset in its lineage needs a ``why``.
         Raises :class:`GateRefused` naming the gate and its reason; the alias then stays put.
         """
-        _check_name(name)
-        _check_alias(alias)
-        if isinstance(version, bool) or not isinstance(version, int):
-            raise InvalidInputError(f"version must be an int, not {version!r}")
+        check_name(name)
+        check_alias(alias)
+        if alias == LATEST:
+            raise InvalidInputError(
+                f"{alias!r} is reserved: {name}@{LATEST} always means the newest version; "
+                "choose another alias name"
+            )
+        version = parse_version(version)
+        if not isinstance(why, str):
+            raise InvalidInputError(f"why must be text, not {why!r}")
         actor = who or _user()
 
         def work(conn: sa.Connection) -> AliasEvent:
@@ -446,12 +503,18 @@ class Registry:
                 query = query.with_for_update()
             current = conn.execute(query).scalar()
             holder = self._resolve(conn, f"{name}/{current}") if current is not None else None
-            gates = [gate_from_json(g) for g in (model_row.gates or [])]
+            switch = self._usage_switch(conn, name)
+            gates = effective_gates(
+                [gate_from_json(g) for g in (model_row.gates or [])],
+                alias,
+                usage_gate_off=switch is not None and switch.outcome == USAGE_GATE_OFF,
+            )
             decisions = check_gates(
                 gates,
                 self._version_from_row(candidate, []),
                 self._version_from_row(holder, []) if holder is not None else None,
                 alias,
+                why,
             )
             refused = [d for d in decisions if not d.passed]
             now = time.time()
@@ -498,15 +561,20 @@ class Registry:
             decisions = [GateDecision(**g) for g in event.gates]
             refused = [d for d in decisions if not d.passed]
             lines = "; ".join(f"{d.gate}: {d.reason}" for d in refused)
+            where = (
+                f"stays at version {event.from_version}"
+                if event.from_version is not None
+                else "stays unset"
+            )
             raise GateRefused(
-                f"{name}@{alias} stays at version {event.from_version}: refused by {lines}",
+                f"{name}@{alias} {where}: refused by {lines}",
                 decisions,
             )
         return event
 
     def remove_alias(self, name: str, alias: str, *, why: str = "", who: str | None = None) -> None:
-        _check_name(name)
-        _check_alias(alias)
+        check_name(name)
+        check_alias(alias)
 
         def work(conn: sa.Connection) -> None:
             current = conn.execute(
@@ -535,7 +603,7 @@ class Registry:
 
     def history(self, name: str) -> list[AliasEvent]:
         """Every alias move (and refused move) of ``name``, oldest first."""
-        _check_name(name)
+        check_name(name)
         with self.store.metadata.connect() as conn:
             self._require_model(conn, name)
             rows = conn.execute(

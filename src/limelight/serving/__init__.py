@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from limelight.serving._client import Client, ServingError
+from limelight.serving._http import run_app
 from limelight.serving._ids import RequestIds
 from limelight.serving._models import ModelSet, Snapshot, parse_model_specs
 from limelight.serving._server import (
@@ -43,6 +44,7 @@ __all__ = [
     "bind_sockets",
     "create_app",
     "parse_model_specs",
+    "run_app",
     "serve",
     "serve_in_background",
 ]

@@ -2,14 +2,15 @@
 
 Handlers run on the event loop (a top-k over a few thousand titles takes well under a
 millisecond, less than a hop to a thread pool). Every error a client can cause is a 4xx with a
-JSON body ``{"error": kind, "message": ...}``; anything else is logged and answered with a 500,
-and the worker goes on.
+JSON body ``{"error": kind, "message": ...}``. A served model that fails (raises, or answers
+against the recommend contract) is a 502 ``model_error`` naming the model version and the
+exception class (not its message, which may hold data; the log has it), counted in /metrics.
+Anything else is logged and answered with a 500, and the worker goes on.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import math
 import os
@@ -29,26 +30,39 @@ from starlette.routing import Mount, Route
 from limelight.core.config import Config, resolve_config
 from limelight.core.errors import InvalidInputError, NotFoundError
 from limelight.experiments.allocation import assign, assignment_fields
+from limelight.serving._auth import UNAUTHORIZED, TokenGuard, token_matches
 from limelight.serving._batching import RecommendBatcher
+from limelight.serving._contract import DEFAULT_PROBE_SECONDS, ModelCallError
 from limelight.serving._ids import RequestIds, load_secret
 from limelight.serving._metrics import Counter, Metrics
-from limelight.serving._models import ModelSet, Snapshot
+from limelight.serving._models import Loaded, ModelSet, Snapshot
 from limelight.serving._openapi import openapi_document
 from limelight.serving._requests import (
+    MAX_EXCLUDE,
     ApiError,
     RecommendRequest,
+    check_content_type,
+    load_json_object,
     parse_feedback,
     parse_predict,
     parse_recommend,
 )
+from limelight.serving._seen import SeenFeedback
 from limelight.store import open_store
 from limelight.store.events import EventWriter
 
-__all__ = ["DEFAULT_MAX_BODY", "DEFAULT_MAX_K", "JSONResponse", "create_app"]
+__all__ = [
+    "DEFAULT_FEEDBACK_TTL",
+    "DEFAULT_MAX_BODY",
+    "DEFAULT_MAX_K",
+    "JSONResponse",
+    "create_app",
+]
 
 log = logging.getLogger("limelight.serving")
 DEFAULT_MAX_BODY = 1_000_000
 DEFAULT_MAX_K = 1000
+DEFAULT_FEEDBACK_TTL = 86_400.0  # a day: feedback on an older recommendation is refused (410)
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -110,6 +124,8 @@ class _Service:
         max_body: int,
         max_k: int,
         body_timeout: float,
+        feedback_ttl: float,
+        seen_feedback: SeenFeedback,
     ) -> None:
         self.models = models
         self.config = config
@@ -119,10 +135,12 @@ class _Service:
         self.body_timeout = body_timeout
         self.metrics = Metrics()
         self.batcher = RecommendBatcher()
-        self.ids = RequestIds(load_secret(config.home))
+        self.ids = RequestIds(load_secret(config.home), max_items=max_k)
+        self.feedback_ttl = feedback_ttl
+        self.seen_feedback = seen_feedback
         self.impressions: EventWriter | None = None
         self.feedback_log: EventWriter | None = None
-        self.openapi = orjson.dumps(openapi_document(max_k=max_k, auth=self.token is not None))
+        self._openapi: dict[int | None, bytes] = {}  # by the features the artwork policy needs
         self._reading: dict[asyncio.Task[Any], float] = {}  # body reads and their deadlines
 
     # -- plumbing -------------------------------------------------------------------------------
@@ -139,6 +157,7 @@ class _Service:
         for writer in (self.impressions, self.feedback_log):
             if writer is not None:
                 writer.close()
+        self.seen_feedback.close()  # this process's mapping; other workers keep theirs
 
     def route(self, path: str, handler: Handler, method: str, *, open_: bool = False) -> Route:
         """``handler`` behind the bearer-token check, error mapping and metrics."""
@@ -155,6 +174,8 @@ class _Service:
                 response = _error(404, "not_found", str(exc))
             except InvalidInputError as exc:
                 response = _error(422, "invalid_request", str(exc))
+            except ModelCallError as exc:
+                response = self._model_failed(exc, f"{method} {path}")
             except Exception:
                 log.exception("%s %s failed", method, path)
                 response = _error(500, "internal", "the server failed to answer; see its log")
@@ -166,20 +187,26 @@ class _Service:
 
         return Route(path, _Endpoint(endpoint), methods=[method])
 
+    def _model_failed(self, exc: ModelCallError, where: str) -> JSONResponse:
+        log.error("%s: model %s failed", where, exc.label, exc_info=exc.cause)
+        self.metrics.model_error(exc.model, exc.version)
+        return JSONResponse(
+            {
+                "error": "model_error",
+                "message": f"model {exc.label} failed to answer ({exc.kind}); see the server log",
+                "model": exc.label,
+                "exception": exc.kind,
+            },
+            status_code=502,
+        )
+
     def _authorize(self, request: Request) -> None:
-        header = request.headers.get("authorization", "")
-        scheme, _, given = header.partition(" ")
         assert self.token is not None
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            given.strip().encode(), self.token
-        ):
-            raise ApiError(
-                401,
-                "unauthorized",
-                "send the API token as 'Authorization: Bearer <LIMELIGHT_TOKEN>'",
-            )
+        if not token_matches(request.headers.get("authorization", ""), self.token):
+            raise ApiError(401, "unauthorized", UNAUTHORIZED)
 
     async def _body(self, request: Request) -> dict[str, Any]:
+        check_content_type(request.headers.get("content-type"))
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
             raise ApiError(413, "too_large", f"the body may have at most {self.max_body} bytes")
@@ -210,15 +237,7 @@ class _Service:
             ) from None
         finally:
             self._reading.pop(task, None)
-        try:
-            body = orjson.loads(b"".join(chunks))
-        except orjson.JSONDecodeError as exc:
-            raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
-        if not isinstance(body, dict):
-            raise ApiError(
-                422, "invalid_request", f"the body must be a JSON object, not {type(body).__name__}"
-            )
-        return body
+        return load_json_object(b"".join(chunks))
 
     async def watch_body_reads(self) -> None:
         """Cancel body reads that outlive ``body_timeout`` (they answer 408).
@@ -241,29 +260,30 @@ class _Service:
             raise ApiError(503, "not_ready", "models are still loading; retry shortly")
         return snap
 
+    @staticmethod
+    def _refused(snap: Snapshot, slot: str | None = None) -> None:
+        """503 when ``slot`` (default: any slot) has no version to serve, only a refused one."""
+        missing = [r for s, r in snap.refused.items() if slot in (None, s) and s not in snap.slots]
+        if missing:
+            raise ApiError(503, "model_refused", "; ".join(r.describe() for r in missing))
+
     # -- endpoints ------------------------------------------------------------------------------
     async def recommend(self, request: Request) -> Response:
         start = time.perf_counter()
         req = parse_recommend(await self._body(request), self.max_k)
         snap = self._snapshot()
         if snap.recommender is None:
+            self._refused(snap)
             raise ApiError(
                 404,
                 "not_found",
                 "no served model has a recommend method; serve one with --model recs=recs@champion",
             )
         now = time.time()
-        chosen = snap.slots
         assignments = assign(req.user_id, snap.experiments, now) if snap.experiments else {}
-        if assignments:
-            chosen = dict(snap.slots)
-            for spec in snap.experiments:
-                if spec.name in assignments:
-                    override = snap.variant_model(spec, assignments[spec.name])
-                    if override is not None:
-                        chosen[override[0]] = override[1]
+        chosen, deciders = snap.choose(assignments)
         ranker = chosen[snap.recommender]
-        item_ids, scores = await self._rank(ranker.obj, req)
+        item_ids, scores = await self._rank(ranker, req)
         artwork = chosen.get(snap.artwork) if snap.artwork else None
         models = {snap.recommender: ranker.label}
         n = len(item_ids)
@@ -274,14 +294,15 @@ class _Service:
         else:
             assert snap.artwork is not None
             models[snap.artwork] = artwork.label
-            arms, chosen_props = self._artworks(artwork.obj, req, item_ids)
+            arms, chosen_props = self._artworks(artwork, req, item_ids)
             items = [
                 {"item_id": i, "score": v, "artwork": a, "propensity": p}
                 for i, v, a, p in zip(item_ids, scores, arms, chosen_props, strict=True)
             ]
             shown, props = [str(a) for a in arms], list(chosen_props)
         user = str(req.user_id)
-        request_id = self.ids.issue(user, now)
+        shown_items = [str(i) for i in item_ids]
+        request_id = self.ids.issue(user, now, shown_items)
         fields = assignment_fields(assignments)
         assert self.impressions is not None
         self.impressions.append(
@@ -289,12 +310,13 @@ class _Service:
                 "request_id": request_id,
                 "ts": now,
                 "user_id": user,
-                "items": [str(i) for i in item_ids],
+                "items": shown_items,
                 "scores": scores,
                 "artworks": shown,
                 "propensities": props,
                 "experiments": fields["experiments"],
                 "variants": fields["variants"],
+                "decided": [name in deciders.values() for name in fields["experiments"]],
                 "models": list(models.values()),
                 "latency_ms": (time.perf_counter() - start) * 1000.0,
             }
@@ -309,12 +331,14 @@ class _Service:
             }
         )
 
-    async def _rank(self, model: Any, req: RecommendRequest) -> tuple[list[Any], list[float]]:
+    async def _rank(self, model: Loaded, req: RecommendRequest) -> tuple[list[Any], list[float]]:
         n = req.k + len(req.exclude)
-        n_items = getattr(model, "n_items_", None)
-        if isinstance(n_items, int | np.integer) and n_items > 0:
-            n = min(n, int(n_items))
-        items, scores = await self.batcher.recommend(model, req.user_id, n)
+        if model.n_items is not None:  # stated by the model or learnt by its load-time probe
+            n = min(n, model.n_items)
+        try:
+            items, scores = await self.batcher.recommend(model.obj, req.user_id, n)
+        except Exception as exc:  # raised, or answered against the contract (ContractError)
+            raise ModelCallError(model.version.model, model.version.version, exc) from exc
         if req.exclude or not all(map(math.isfinite, scores)):  # -inf: a seen title as filler
             kept = [
                 (i, v)
@@ -325,7 +349,27 @@ class _Service:
         return items[: req.k], scores[: req.k]
 
     def _artworks(
-        self, policy: Any, req: RecommendRequest, item_ids: list[Any]
+        self, loaded: Loaded, req: RecommendRequest, item_ids: list[Any]
+    ) -> tuple[list[int], list[float]]:
+        needed = _features_needed(loaded.obj)
+        if needed is not None and (req.features is None or len(req.features) != needed):
+            given = "none" if req.features is None else f"{len(req.features)}"
+            raise ApiError(
+                422,
+                "invalid_request",
+                f"the artwork policy {loaded.label} needs context.features: {needed} numbers "
+                f"(given: {given})",
+            )
+        try:
+            return self._choose_artworks(loaded.obj, req, item_ids)
+        except Exception as exc:
+            if req.artworks and isinstance(exc, InvalidInputError):
+                raise  # the policy refuses artwork ids the request gave: a 422
+            raise ModelCallError(loaded.version.model, loaded.version.version, exc) from exc
+
+    @staticmethod
+    def _choose_artworks(
+        policy: Any, req: RecommendRequest, item_ids: list[Any]
     ) -> tuple[list[int], list[float]]:
         context = np.asarray(req.features, dtype=np.float64) if req.features is not None else None
         # a policy that carries its catalogue knows each title's artworks; the request may override
@@ -347,6 +391,7 @@ class _Service:
         snap = self._snapshot()
         loaded = snap.slots.get(name)
         if loaded is None:
+            self._refused(snap, name)
             raise ApiError(
                 404,
                 "not_found",
@@ -365,6 +410,8 @@ class _Service:
             raise ApiError(
                 422, "invalid_request", f"{loaded.label} refused the input: {exc}"
             ) from None
+        except Exception as exc:
+            raise ModelCallError(loaded.version.model, loaded.version.version, exc) from exc
         predictions = np.asarray(out)
         values = predictions.tolist()
         if predictions.dtype.kind == "f" and not np.all(np.isfinite(predictions)):
@@ -376,21 +423,38 @@ class _Service:
     async def feedback(self, request: Request) -> Response:
         req = parse_feedback(await self._body(request))
         try:
-            user, _ = self.ids.verify(req.request_id)
+            issued = self.ids.verify(req.request_id)
         except InvalidInputError as exc:
             raise ApiError(404, "unknown_request", str(exc)) from None
+        now = time.time()
+        expires = issued.issued_at + self.feedback_ttl
+        if now > expires:
+            raise ApiError(
+                410,
+                "expired",
+                f"request_id expired: feedback is taken for {self.feedback_ttl:g} s after the "
+                "recommendation",
+            )
+        if not issued.showed(req.item_id):
+            raise ApiError(
+                422,
+                "invalid_request",
+                f"item_id {req.item_id!r} was not among the items of that recommendation",
+            )
+        if not self.seen_feedback.add((req.request_id, req.item_id, req.event), expires, now):
+            return JSONResponse({"accepted": True, "duplicate": True}, status_code=202)
         assert self.feedback_log is not None
         self.feedback_log.append(
             {
                 "request_id": req.request_id,
-                "ts": time.time(),
-                "user_id": user,
+                "ts": now,
+                "user_id": issued.user_id,
                 "item_id": req.item_id,
                 "event": req.event,
                 "value": req.value,
             }
         )
-        return JSONResponse({"accepted": True}, status_code=202)
+        return JSONResponse({"accepted": True, "duplicate": False}, status_code=202)
 
     async def list_models(self, request: Request) -> Response:
         snap = self._snapshot()
@@ -417,11 +481,25 @@ class _Service:
         return JSONResponse({"status": "ok", "pid": os.getpid()})
 
     async def readyz(self, request: Request) -> Response:
-        if not self.models.ready:
+        snap = self.models.snapshot
+        if snap is None:
             raise ApiError(503, "not_ready", "models are still loading")
-        return JSONResponse(
-            {"status": "ready", "models": {s: f"{m}/{v}" for s, m, v in self.models.versions()}}
-        )
+        refused = {
+            slot: {"model": r.model, "version": r.version, "ref": r.ref, "reason": r.reason}
+            for slot, r in snap.refused.items()
+        }
+        if snap.missing:
+            return JSONResponse(
+                {
+                    "error": "not_ready",
+                    "message": "; ".join(r.describe() for r in snap.missing),
+                    "refused": refused,
+                },
+                status_code=503,
+            )
+        models = {s: f"{m}/{v}" for s, m, v in self.models.versions()}
+        # a refused alias move: the version it would replace still serves, so still ready
+        return JSONResponse({"status": "ready", "models": models, "refused": refused})
 
     async def metrics_text(self, request: Request) -> Response:
         counters = [
@@ -429,6 +507,11 @@ class _Service:
                 "limelight_model_swaps_total",
                 "Model versions switched in without a restart.",
                 self.models.swaps,
+            ),
+            Counter(
+                "limelight_model_refusals_total",
+                "Model versions refused at load: they broke the recommend contract.",
+                len(self.models.refusals),
             ),
             Counter(
                 "limelight_recommend_batches_total",
@@ -457,7 +540,30 @@ class _Service:
         )
 
     async def openapi_json(self, request: Request) -> Response:
-        return Response(self.openapi, media_type="application/json")
+        features = self._context_features()
+        doc = self._openapi.get(features)
+        if doc is None:
+            doc = self._openapi[features] = orjson.dumps(
+                openapi_document(
+                    max_k=self.max_k, auth=self.token is not None, context_features=features
+                )
+            )
+        return Response(doc, media_type="application/json")
+
+    def _context_features(self) -> int | None:
+        """How many context features the served artwork policy needs; None if it needs none."""
+        snap = self.models.snapshot
+        if snap is None or snap.artwork is None:
+            return None
+        return _features_needed(snap.slots[snap.artwork].obj)
+
+
+def _features_needed(policy: Any) -> int | None:
+    """How many context features ``policy`` needs for a choice; None if it takes none."""
+    if not getattr(policy, "contextual", False):
+        return None
+    n = getattr(policy, "n_features", None)
+    return n if isinstance(n, int) and n > 0 else None
 
 
 class _BuiltOnFirstUse:
@@ -485,7 +591,9 @@ class _BuiltOnFirstUse:
 async def _http_error(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 500)
     detail = getattr(exc, "detail", "error")
-    return _error(status, "not_found" if status == 404 else "http_error", str(detail))
+    response = _error(status, "not_found" if status == 404 else "http_error", str(detail))
+    response.headers.update(getattr(exc, "headers", None) or {})  # 405's Allow (RFC 9110)
+    return response
 
 
 def create_app(
@@ -496,7 +604,10 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY,
     max_k: int = DEFAULT_MAX_K,
     body_timeout: float = 10.0,
+    feedback_ttl: float = DEFAULT_FEEDBACK_TTL,
+    seen_feedback: SeenFeedback | None = None,
     poll_seconds: float = 1.0,
+    probe_seconds: float = DEFAULT_PROBE_SECONDS,
     mounts: Mapping[str, Callable[[Config, str | None], Any]] | None = None,
 ) -> Starlette:
     """The serving app for ``models`` (``{"recs": "recs@champion", ...}``).
@@ -505,15 +616,35 @@ def create_app(
     first request: the command line mounts the dashboard at ``/ui`` this way (serving itself
     never imports it).
 
+    ``feedback_ttl`` is how long a request id takes feedback; ``seen_feedback`` the table of
+    feedback already logged, which :func:`serve` shares between its workers (default: one of
+    this app's own).
+
     ``token`` (default: the ``LIMELIGHT_TOKEN`` environment variable) protects every endpoint
-    but ``/healthz`` and ``/readyz``. Models load when the app starts (its lifespan) and follow
-    their aliases every ``poll_seconds``.
+    but ``/healthz`` and ``/readyz``, the ``mounts`` included (there also as the password of
+    HTTP Basic, for browsers). Models load when the app starts (its lifespan) and follow their
+    aliases every ``poll_seconds``; a version with ``recommend`` is probed first and refused if
+    it breaks the contract or takes more than ``probe_seconds``.
     """
     config = config or resolve_config()
     token = token if token is not None else os.environ.get("LIMELIGHT_TOKEN") or None
     if max_body_bytes < 1 or max_k < 1:
         raise InvalidInputError("max_body_bytes and max_k must be positive")
-    model_set = ModelSet(models, open_store(config), poll_seconds=poll_seconds)
+    if (
+        isinstance(feedback_ttl, bool)
+        or not isinstance(feedback_ttl, int | float)
+        or not feedback_ttl > 0
+    ):
+        raise InvalidInputError(
+            f"feedback_ttl must be a positive number of seconds, not {feedback_ttl!r}"
+        )
+    model_set = ModelSet(
+        models,
+        open_store(config),
+        poll_seconds=poll_seconds,
+        probe_seconds=probe_seconds,
+        probe_limit=max_k + MAX_EXCLUDE,
+    )
     service = _Service(
         model_set,
         config,
@@ -521,6 +652,8 @@ def create_app(
         max_body=max_body_bytes,
         max_k=max_k,
         body_timeout=body_timeout,
+        feedback_ttl=float(feedback_ttl),
+        seen_feedback=seen_feedback or SeenFeedback(),
     )
 
     @asynccontextmanager
@@ -545,7 +678,9 @@ def create_app(
         s.route("/openapi.json", s.openapi_json, "GET", open_=True),
     ]
     for path, factory in (mounts or {}).items():
-        routes.append(Mount(path, app=_BuiltOnFirstUse(factory, config, token)))
+        mounted: Any = _BuiltOnFirstUse(factory, config, token)
+        # the token that guards /v1 guards what is mounted beside it, pages included
+        routes.append(Mount(path, app=mounted if token is None else TokenGuard(mounted, token)))
     app = Starlette(
         routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error}
     )

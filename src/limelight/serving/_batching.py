@@ -6,6 +6,10 @@ asks the model for all their users at once (``recommend(user_ids, k)`` takes man
 matrix product and one top-k instead of one per request, and the per-call overhead once). A
 model that refuses the batch is asked again user by user, so every request gets its own answer
 or its own error. With one request in flight, the flush runs at once: no added latency.
+
+Every answer is checked against the recommend contract (:mod:`limelight.serving._contract`):
+a batch answer that breaks it is asked again user by user too, and a single answer that
+breaks it is that request's :class:`ContractError`.
 """
 
 from __future__ import annotations
@@ -15,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["RecommendBatcher"]
+from limelight.serving._contract import Result, check_many, check_one
 
-Result = tuple[Any, Any]
+__all__ = ["RecommendBatcher"]
 
 
 class RecommendBatcher:
@@ -65,23 +69,15 @@ class RecommendBatcher:
             if future.done():
                 continue
             try:
-                future.set_result(_lists(*model.recommend(user_id, n, exclude_seen=True)))
+                future.set_result(check_one(model.recommend(user_id, n, exclude_seen=True), n))
             except Exception as exc:
                 future.set_exception(exc)
 
 
-def _lists(items: Any, scores: Any) -> Result:
-    """(item ids, scores as floats) of one user or of a batch (one list per user), as lists."""
-    return np.asarray(items).tolist(), np.asarray(scores, dtype=np.float64).tolist()
-
-
 def _batch(model: Any, users: list[Any], n: int) -> list[Result] | None:
-    """Each user's (item ids, scores) from one call, or None when the model refuses the batch."""
+    """Each user's (item ids, scores) from one call, or None when the model refuses the batch
+    or answers it against the contract (not one row per user, NaN scores, ...)."""
     try:
-        items, scores = model.recommend(np.asarray(users), n, exclude_seen=True)
-        items, scores = np.asarray(items), np.asarray(scores)
+        return check_many(model.recommend(np.asarray(users), n, exclude_seen=True), len(users), n)
     except Exception:  # a model that takes one user at a time, or a bad user among them
         return None
-    if items.shape[0] != len(users) or scores.shape != items.shape:
-        return None  # not one row per user
-    return list(zip(*_lists(items, scores), strict=True))

@@ -1,9 +1,12 @@
-"""Request ids that prove where they came from: a nonce, the time and the user, signed.
+"""Request ids that prove where they came from: a nonce, the time, the user and the items shown,
+signed.
 
 Any worker process (on any host sharing the home) can check a request id that another worker
-issued, with no shared state but the secret: ``/v1/feedback`` refuses ids it did not sign. The
-signature is keyed BLAKE2b (a MAC by design, one C call: a quarter of ``hmac`` with SHA-256
-on the request path).
+issued, with no shared state but the secret: ``/v1/feedback`` refuses ids it did not sign, ids
+older than their time to live, and items the response did not show (each shown item is in the
+id as a 3-byte checksum: 4 characters per item; a wrong item passes with odds of 1 in 16
+million per item shown). The signature is keyed BLAKE2b (a MAC by design, one C call: a quarter
+of ``hmac`` with SHA-256 on the request path).
 """
 
 from __future__ import annotations
@@ -15,17 +18,48 @@ import itertools
 import os
 import secrets
 import time
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
 from limelight.core.errors import ConfigError, InvalidInputError
 
-__all__ = ["RequestIds", "load_secret"]
+__all__ = ["Issued", "RequestIds", "load_secret", "max_id_chars"]
 
 SECRET_FILE = "serving.key"
 _SIG_BYTES = 16
-MAX_ID_CHARS = 1024
+_ITEM_BYTES = 3
+MAX_ID_CHARS = 1024  # without the items
+
+
+def max_id_chars(max_items: int) -> int:
+    """The longest request id issued for a response of at most ``max_items`` items."""
+    return MAX_ID_CHARS + 4 * max_items
+
+
+def _item_sums(items: Iterable[str]) -> bytes:
+    return b"".join(
+        (zlib.crc32(i.encode("utf-8", "surrogatepass")) & 0xFFFFFF).to_bytes(_ITEM_BYTES, "big")
+        for i in items
+    )
+
+
+@dataclass(frozen=True)
+class Issued:
+    """What a verified request id says: for whom, when, and (as checksums) the items shown."""
+
+    user_id: str
+    issued_at: float
+    _sums: bytes
+
+    def showed(self, item_id: str) -> bool:
+        """Whether ``item_id`` was among the items of that response."""
+        mine = _item_sums([item_id])
+        sums = self._sums
+        return any(sums[i : i + _ITEM_BYTES] == mine for i in range(0, len(sums), _ITEM_BYTES))
 
 
 def load_secret(home: Path) -> bytes:
@@ -64,7 +98,8 @@ def _unb64(text: str) -> bytes:
 class RequestIds:
     """Issues and verifies signed request ids ``<payload>.<signature>`` (URL-safe base64)."""
 
-    def __init__(self, secret: bytes) -> None:
+    def __init__(self, secret: bytes, *, max_items: int = 1000) -> None:
+        self.max_chars = max_id_chars(max_items)
         if len(secret) < 16:
             raise ConfigError("the serving secret must be at least 16 bytes")
         self._secret = secret[: hashlib.blake2b.MAX_KEY_SIZE]
@@ -76,20 +111,27 @@ class RequestIds:
         mac = hashlib.blake2b(payload.encode("ascii"), key=self._secret, digest_size=_SIG_BYTES)
         return _b64(mac.digest())
 
-    def issue(self, user_id: str, now: float | None = None) -> str:
-        """A new request id for ``user_id``."""
+    def issue(self, user_id: str, now: float | None = None, items: Iterable[str] = ()) -> str:
+        """A new request id for ``user_id``, whose response showed ``items``."""
         stamp = time.time() if now is None else now
         nonce = f"{self._prefix}{next(self._count):x}"
-        payload = _b64(orjson.dumps([nonce, round(stamp, 3), user_id]))
+        payload = (
+            f"{_b64(orjson.dumps([nonce, round(stamp, 3), user_id]))}.{_b64(_item_sums(items))}"
+        )
         return f"{payload}.{self._sign(payload)}"
 
-    def verify(self, request_id: object) -> tuple[str, float]:
-        """The (user id, issue time) of a request id this home signed; else InvalidInputError."""
-        if not isinstance(request_id, str) or len(request_id) > MAX_ID_CHARS:
+    def verify(self, request_id: object) -> Issued:
+        """What a request id this home signed says; else InvalidInputError."""
+        if not isinstance(request_id, str) or len(request_id) > self.max_chars:
             raise InvalidInputError("request_id must be the text returned by /v1/recommend")
-        payload, dot, signature = request_id.partition(".")
-        if not dot or not hmac.compare_digest(
-            self._sign_safe(payload).encode(), signature.encode("utf-8", "replace")
+        signed, dot, signature = request_id.rpartition(".")
+        payload, dot2, sums = signed.partition(".")
+        if (
+            not dot
+            or not dot2
+            or not hmac.compare_digest(
+                self._sign_safe(signed).encode(), signature.encode("utf-8", "replace")
+            )
         ):
             raise InvalidInputError(
                 "unknown request_id: it was not issued by this service (use the request_id "
@@ -97,12 +139,13 @@ class RequestIds:
             )
         try:
             _, stamp, user_id = orjson.loads(_unb64(payload))
+            return Issued(str(user_id), float(stamp), _unb64(sums))
         except (ValueError, TypeError) as exc:  # pragma: no cover - signed ids always decode
             raise InvalidInputError("request_id is malformed") from exc
-        return str(user_id), float(stamp)
 
     def _sign_safe(self, payload: str) -> str:
         try:
             return self._sign(payload)
         except UnicodeEncodeError:
             return ""
+

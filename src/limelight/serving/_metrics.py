@@ -40,6 +40,7 @@ class Metrics:
         self.buckets: dict[str, list[int]] = {}
         self.sums: dict[str, float] = defaultdict(float)
         self.counts: dict[str, int] = defaultdict(int)
+        self.model_errors: dict[tuple[str, int], int] = defaultdict(int)
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one finished request (its route template, not its path: bounded cardinality)."""
@@ -55,6 +56,11 @@ class Metrics:
     def error(self, route: str, kind: str) -> None:
         with self._lock:
             self.errors[(route, kind)] += 1
+
+    def model_error(self, model: str, version: int) -> None:
+        """Count a request a served model failed to answer (a 502 ``model_error``)."""
+        with self._lock:
+            self.model_errors[(model, version)] += 1
 
     def render(
         self, models: list[tuple[str, str, int]], counters: Sequence[Counter] = ()
@@ -95,6 +101,16 @@ class Metrics:
                 lines.append(
                     f'limelight_errors_total{{{worker},route="{_label(route)}",'
                     f'kind="{_label(kind)}"}} {n}'
+                )
+            lines += [
+                "# HELP limelight_model_errors_total Requests a model failed to answer (502),"
+                " by model version.",
+                "# TYPE limelight_model_errors_total counter",
+            ]
+            for (model, version), n in sorted(self.model_errors.items()):
+                lines.append(
+                    f'limelight_model_errors_total{{{worker},model="{_label(model)}",'
+                    f'version="{version}"}} {n}'
                 )
         described: set[str] = set()
         for counter in counters:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from limelight.serving._ids import max_id_chars
+from limelight.serving._requests import EVENT_PATTERN, MAX_FEATURE, MAX_FEEDBACK_VALUE
+
 __all__ = ["openapi_document"]
 
 _ID = {
@@ -29,16 +32,30 @@ def _errors(*codes: int) -> dict[str, Any]:
         401: "Missing or wrong bearer token",
         404: "Unknown model or request id",
         408: "The body did not arrive in time",
+        410: "The request id is older than the server's feedback time to live",
         413: "Body too large",
+        415: "The body is not sent as Content-Type: application/json",
         422: "A field is missing, of the wrong type or out of range",
-        503: "Models are not loaded yet",
+        502: "The model failed to answer (error model_error; the model version is in `model`,"
+        " the exception class in `exception`)",
+        503: "Models are not loaded yet, or the model was refused when it loaded (model_refused)",
     }
     return {str(c): _json({"$ref": "#/components/schemas/Error"}, text[c]) for c in codes}
 
 
-def openapi_document(*, max_k: int, auth: bool) -> dict[str, Any]:
-    """The document served at ``/openapi.json``."""
-    recommend_in = {
+def openapi_document(
+    *, max_k: int, auth: bool, context_features: int | None = None
+) -> dict[str, Any]:
+    """The document served at ``/openapi.json``; with ``context_features`` (the served artwork
+    policy is contextual), ``context.features`` of that length is required."""
+    features: dict[str, Any] = {
+        "type": "array",
+        "maxItems": 10_000,
+        "items": {"type": "number", "minimum": -MAX_FEATURE, "maximum": MAX_FEATURE},
+    }
+    if context_features is not None:
+        features.update(minItems=context_features, maxItems=context_features)
+    recommend_in: dict[str, Any] = {
         "type": "object",
         "required": ["user_id"],
         "additionalProperties": False,
@@ -49,7 +66,7 @@ def openapi_document(*, max_k: int, auth: bool) -> dict[str, Any]:
                 "type": "object",
                 "additionalProperties": False,
                 "properties": {
-                    "features": {"type": "array", "items": {"type": "number"}},
+                    "features": features,
                     "artworks": {
                         "type": "object",
                         "additionalProperties": {
@@ -60,9 +77,12 @@ def openapi_document(*, max_k: int, auth: bool) -> dict[str, Any]:
                     },
                 },
             },
-            "exclude": {"type": "array", "items": _ID},
+            "exclude": {"type": "array", "maxItems": 10_000, "items": _ID},
         },
     }
+    if context_features is not None:
+        recommend_in["required"] = ["user_id", "context"]
+        recommend_in["properties"]["context"]["required"] = ["features"]
     item = {
         "type": "object",
         "required": ["item_id", "score"],
@@ -89,20 +109,22 @@ def openapi_document(*, max_k: int, auth: bool) -> dict[str, Any]:
         "required": ["request_id", "item_id", "event"],
         "additionalProperties": False,
         "properties": {
-            "request_id": {"type": "string", "minLength": 1, "maxLength": 1024},
-            "item_id": _ID,
-            "event": {"type": "string", "minLength": 1, "maxLength": 64},
-            "value": {"type": "number"},
+            "request_id": {"type": "string", "minLength": 1, "maxLength": max_id_chars(max_k)},
+            "item_id": {**_ID, "description": "One of the items of that recommendation"},
+            "event": {"type": "string", "pattern": f"^{EVENT_PATTERN.pattern}$"},
+            "value": {
+                "type": "number",
+                "minimum": -MAX_FEEDBACK_VALUE,
+                "maximum": MAX_FEEDBACK_VALUE,
+            },
         },
     }
-    number_rows = {
-        "type": "array",
-        "minItems": 1,
-        "items": {"type": "array", "items": {"type": "number"}},
-    }
+    numbers = {"type": "array", "minItems": 1, "items": {"type": "number"}}
+    number_rows = {"type": "array", "minItems": 1, "items": numbers}
     predict_in = {
         "type": "object",
         "additionalProperties": False,
+        "oneOf": [{"required": ["rows"]}, {"required": ["columns"]}],
         "properties": {
             "rows": {
                 "oneOf": [
@@ -110,13 +132,18 @@ def openapi_document(*, max_k: int, auth: bool) -> dict[str, Any]:
                     {
                         "type": "array",
                         "minItems": 1,
-                        "items": {"type": "object", "additionalProperties": {"type": "number"}},
+                        "items": {
+                            "type": "object",
+                            "minProperties": 1,
+                            "additionalProperties": {"type": "number"},
+                        },
                     },
                 ]
             },
             "columns": {
                 "type": "object",
-                "additionalProperties": {"type": "array", "items": {"type": "number"}},
+                "minProperties": 1,
+                "additionalProperties": numbers,
             },
         },
     }
@@ -126,7 +153,11 @@ def openapi_document(*, max_k: int, auth: bool) -> dict[str, Any]:
         "info": {
             "title": "Limelight serving",
             "version": "1",
-            "description": "Recommendations with artwork, predictions, feedback; health and metrics.",
+            "description": (
+                "Recommendations with artwork, predictions, feedback; health and metrics. "
+                "Every POST body is JSON sent as Content-Type: application/json (else 415). "
+                "A method a path does not take is answered 405 with an Allow header."
+            ),
         },
         "paths": {
             "/v1/recommend": {
@@ -139,7 +170,7 @@ def openapi_document(*, max_k: int, auth: bool) -> dict[str, Any]:
                     },
                     "responses": {
                         "200": _json(recommend_out, "Ranked titles"),
-                        **_errors(400, 401, 404, 408, 413, 422, 503),
+                        **_errors(400, 401, 404, 408, 413, 415, 422, 502, 503),
                     },
                 }
             },
@@ -171,7 +202,7 @@ def openapi_document(*, max_k: int, auth: bool) -> dict[str, Any]:
                             },
                             "Predictions, one per row",
                         ),
-                        **_errors(400, 401, 404, 408, 413, 422, 503),
+                        **_errors(400, 401, 404, 408, 413, 415, 422, 502, 503),
                     },
                 }
             },
@@ -185,10 +216,18 @@ def openapi_document(*, max_k: int, auth: bool) -> dict[str, Any]:
                     },
                     "responses": {
                         "202": _json(
-                            {"type": "object", "properties": {"accepted": {"type": "boolean"}}},
-                            "Logged",
+                            {
+                                "type": "object",
+                                "required": ["accepted", "duplicate"],
+                                "properties": {
+                                    "accepted": {"type": "boolean"},
+                                    "duplicate": {"type": "boolean"},
+                                },
+                            },
+                            "Logged; or, with duplicate true, logged before (the same request "
+                            "id, item and event are logged once)",
                         ),
-                        **_errors(400, 401, 404, 408, 413, 422),
+                        **_errors(400, 401, 404, 408, 410, 413, 415, 422),
                     },
                 }
             },

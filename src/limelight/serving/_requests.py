@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import math
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 
 __all__ = [
+    "EVENT_PATTERN",
+    "MAX_FEATURE",
+    "MAX_FEEDBACK_VALUE",
     "MAX_ID_CHARS",
     "ApiError",
     "FeedbackRequest",
     "RecommendRequest",
+    "check_content_type",
+    "load_json_object",
     "parse_feedback",
     "parse_predict",
     "parse_recommend",
@@ -22,6 +31,10 @@ MAX_ID_CHARS = 256
 MAX_EXCLUDE = 10_000
 MAX_FEATURES = 10_000
 EVENT_CHARS = 64
+EVENT_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}")
+MAX_FEEDBACK_VALUE = 1e9  # watch seconds, revenue, a rating: far below, and sums stay exact
+MAX_FEATURE = 1e6  # |context feature| at most this: a policy's x @ A^-1 @ x stays finite
+JSON_TYPE = "application/json"
 
 
 class ApiError(Exception):
@@ -34,6 +47,67 @@ class ApiError(Exception):
 
 def _invalid(message: str) -> ApiError:
     return ApiError(422, "invalid_request", message)
+
+
+def check_content_type(header: str | None) -> None:
+    """Refuse (415) a body that does not say it is JSON.
+
+    A browser posts text/plain, form and multipart bodies cross-site without asking the server
+    first; insisting on application/json makes it ask (CORS preflight), and this server says no.
+    """
+    media_type = (header or "").partition(";")[0].strip().lower()
+    if media_type != JSON_TYPE:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"send the body as JSON with 'Content-Type: {JSON_TYPE}', not {header or 'none'!r}",
+        )
+
+
+def _count_keys(value: Any) -> int:
+    """The number of keys of every object in a parsed JSON value."""
+    children: Iterable[Any]
+    if type(value) is dict:
+        n, children = len(value), value.values()
+    elif type(value) is list:
+        n, children = 0, value
+    else:
+        return 0
+    for child in children:
+        kind = type(child)
+        if kind is dict or kind is list:
+            n += _count_keys(child)
+    return n
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        key = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise ApiError(400, "duplicate_key", f"the key {key!r} appears twice in one object")
+    return out
+
+
+def load_json_object(raw: bytes) -> dict[str, Any]:
+    """The JSON object in ``raw``: 400 if it is not JSON or repeats a key, 422 if not an object.
+
+    orjson parses (and refuses NaN, 1e400, invalid UTF-8, nesting past 1,024); a repeated key
+    is found without a second parse in the usual case: each key is followed by a colon, so a
+    body with no more colons than the parsed objects have keys repeats none. Only a body with
+    colons inside its strings is parsed again, by the standard library, to look.
+    """
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise _invalid(f"the body must be a JSON object, not {type(body).__name__}")
+    colons = raw.count(b":")
+    # colons >= keys as written >= keys parsed >= len(body): equality at any step means no repeat
+    if colons != len(body) and colons != _count_keys(body):
+        json.loads(raw, object_pairs_hook=_refuse_duplicate_keys)
+    return body
 
 
 def _check_fields(
@@ -50,6 +124,9 @@ def _check_fields(
 
 
 def _id(value: Any, field: str) -> str | int:
+    if isinstance(value, float) and value.is_integer() and abs(value) >= 2**63:
+        # orjson reads an integer below -2**63 as a float
+        raise _invalid(f"{field} is out of the 64-bit integer range")
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise _invalid(f"{field} must be a string or an integer, not {type(value).__name__}")
     if isinstance(value, str):
@@ -69,12 +146,17 @@ def _utf8(value: str, field: str) -> str:
     return value
 
 
-def _number(value: Any, field: str) -> float:
+def _number(value: Any, field: str, bound: float = math.inf) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _invalid(f"{field} must be a number, not {type(value).__name__}")
-    out = float(value)
+    try:
+        out = float(value)
+    except OverflowError:
+        out = math.inf
     if not math.isfinite(out):
         raise _invalid(f"{field} must be a finite number")
+    if abs(out) > bound:
+        raise _invalid(f"{field} must be between {-bound:g} and {bound:g}, got {out:g}")
     return out
 
 
@@ -101,10 +183,14 @@ def _features(context: Any) -> tuple[list[float] | None, dict[str, list[int]]]:
     if features is not None:
         if not isinstance(features, list) or len(features) > MAX_FEATURES:
             raise _invalid(f"context.features must be a list of at most {MAX_FEATURES} numbers")
-        features = [_number(x, f"context.features[{i}]") for i, x in enumerate(features)]
-    artworks = context.get("artworks") or {}
+        features = [
+            _number(x, f"context.features[{i}]", MAX_FEATURE) for i, x in enumerate(features)
+        ]
+    artworks = context.get("artworks", {})
     if not isinstance(artworks, dict):
-        raise _invalid("context.artworks must map an item id to the list of its artwork ids")
+        raise _invalid(
+            "context.artworks must be an object mapping an item id to the list of its artwork ids"
+        )
     checked = {}
     for item, arms in artworks.items():
         if (
@@ -131,7 +217,7 @@ def parse_recommend(body: dict[str, Any], max_k: int) -> RecommendRequest:
     if not 1 <= k <= max_k:
         raise _invalid(f"k must be between 1 and {max_k}, got {k}")
     features, artworks = _features(body.get("context"))
-    exclude = body.get("exclude") or []
+    exclude = body.get("exclude", [])
     if not isinstance(exclude, list) or len(exclude) > MAX_EXCLUDE:
         raise _invalid(f"exclude must be a list of at most {MAX_EXCLUDE} item ids")
     excluded = frozenset(str(_id(x, f"exclude[{i}]")) for i, x in enumerate(exclude))
@@ -156,15 +242,15 @@ def parse_feedback(body: dict[str, Any]) -> FeedbackRequest:
         raise _invalid("request_id must be the text returned by /v1/recommend")
     item_id = str(_id(body["item_id"], "item_id"))
     event = body["event"]
-    if not isinstance(event, str) or not 0 < len(event) <= EVENT_CHARS:
+    if not isinstance(event, str) or not EVENT_PATTERN.fullmatch(event):
         raise _invalid(
-            f"event must be a name like 'play' or 'click' (1 to {EVENT_CHARS} characters)"
+            f"event must be a name like 'play' or 'add_to_list': a lowercase letter, then up to "
+            f"{EVENT_CHARS - 1} lowercase letters, digits or underscores (got {json.dumps(event)})"
         )
-    _utf8(event, "event")
     value = body.get("value")
-    return FeedbackRequest(
-        request_id, item_id, event, None if value is None else _number(value, "value")
-    )
+    if value is not None:
+        value = _number(value, "value", MAX_FEEDBACK_VALUE)
+    return FeedbackRequest(request_id, item_id, event, value)
 
 
 def _signature_names(signature: dict[str, Any] | None) -> list[str] | None:
@@ -181,6 +267,13 @@ def _signature_names(signature: dict[str, Any] | None) -> list[str] | None:
 
 
 def _matrix(rows: Any, what: str) -> np.ndarray:
+    for i, row in enumerate(rows):  # numpy would turn "1" and true into numbers
+        for x in row if isinstance(row, list) else (row,):
+            if type(x) not in (int, float):
+                raise _invalid(
+                    f"{what}[{i}] must hold JSON numbers only (not strings, booleans or null), "
+                    f"found {json.dumps(x)}"
+                )
     try:
         X = np.asarray(rows, dtype=np.float64)
     except (ValueError, TypeError, OverflowError):

@@ -31,8 +31,10 @@ from typing import Any
 
 from limelight.core.config import Config, resolve_config
 from limelight.core.errors import InvalidInputError, LimelightError
+from limelight.serving._http import DEFAULT_HEADER_TIMEOUT, check_header_timeout, uvicorn_config
 from limelight.serving._ids import load_secret
 from limelight.serving._models import parse_model_specs
+from limelight.serving._seen import SeenFeedback
 
 __all__ = ["ServerHandle", "bind_socket", "bind_sockets", "serve", "serve_in_background"]
 
@@ -92,27 +94,6 @@ def bind_sockets(host: str, port: int, count: int) -> list[socket.socket]:
     return sockets
 
 
-def _uvicorn_config(app: Any, *, log_level: str, graceful_seconds: float) -> Any:
-    import importlib.util
-
-    import uvicorn
-
-    return uvicorn.Config(
-        app,
-        loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-        http="httptools" if importlib.util.find_spec("httptools") else "h11",
-        lifespan="on",
-        log_level=log_level,
-        access_log=False,
-        timeout_keep_alive=5,
-        timeout_graceful_shutdown=max(1, round(graceful_seconds)),
-        server_header=False,
-        date_header=False,
-        # nothing here reads the client's address: skip rewriting it from X-Forwarded-For
-        proxy_headers=False,
-    )
-
-
 def _run_worker(
     sock: socket.socket, models: dict[str, str], config: Config, options: dict[str, Any]
 ) -> int:
@@ -142,11 +123,16 @@ def _run_worker(
     gc.set_threshold(*WORKER_GC_THRESHOLDS)
     graceful = float(options.pop("graceful_seconds", 30.0))
     log_level = str(options.pop("log_level", "warning"))
+    header_timeout = check_header_timeout(options.pop("header_timeout", DEFAULT_HEADER_TIMEOUT))
     # One BLAS thread per worker: requests are small and the workers are the parallelism;
     # N workers each spinning up a pool of BLAS threads fight over the cores (3-4x slower).
     blas = threadpool_limits(limits=int(options.pop("blas_threads", 1)))
     app = create_app(models, config=config, **options)
-    server = uvicorn.Server(_uvicorn_config(app, log_level=log_level, graceful_seconds=graceful))
+    server = uvicorn.Server(
+        uvicorn_config(
+            app, log_level=log_level, graceful_seconds=graceful, header_timeout=header_timeout
+        )
+    )
     server.should_exit = stop_early
     server.run(sockets=[sock])
     blas.restore_original_limits()
@@ -222,15 +208,19 @@ def serve(
     """Serve ``models`` with ``workers`` processes until SIGTERM or SIGINT; the exit code.
 
     ``options`` go to :func:`create_app` (``token``, ``max_body_bytes``, ``max_k``,
-    ``poll_seconds``, ...) and ``graceful_seconds``, ``log_level``. ``ready_file`` receives
+    ``poll_seconds``, ...) and ``graceful_seconds``, ``log_level``, ``header_timeout`` (seconds
+    a connection may take to send a request head; it is closed after that). ``ready_file`` receives
     the URL once the socket listens (useful with ``port=0``).
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 64:
         raise InvalidInputError(f"workers must be an integer from 1 to 64, not {workers!r}")
     specs = parse_model_specs(models)
+    check_header_timeout(options.get("header_timeout", DEFAULT_HEADER_TIMEOUT))
     config = config or resolve_config()
     _check_models(specs, config)
     load_secret(config.home)  # made once here, not raced by the workers
+    # one table of logged feedback for all workers, mapped before they fork
+    options.setdefault("seen_feedback", SeenFeedback())
     _prepare_to_fork()
 
     sockets = bind_sockets(host, port, workers)
@@ -402,6 +392,7 @@ def serve_in_background(
     ``options`` are those of :func:`serve` (e.g. ``token``, ``poll_seconds``, ``max_body_bytes``).
     """
     specs = parse_model_specs(models)
+    check_header_timeout(options.get("header_timeout", DEFAULT_HEADER_TIMEOUT))
     config = config or resolve_config()
     deadline = time.monotonic() + timeout
     if in_process:
@@ -414,9 +405,12 @@ def serve_in_background(
         url = f"http://{host}:{sock.getsockname()[1]}"
         graceful = float(options.pop("graceful_seconds", 10.0))
         log_level = str(options.pop("log_level", "warning"))
+        header_timeout = check_header_timeout(options.pop("header_timeout", DEFAULT_HEADER_TIMEOUT))
         app = create_app(specs, config=config, **options)
         server = uvicorn.Server(
-            _uvicorn_config(app, log_level=log_level, graceful_seconds=graceful)
+            uvicorn_config(
+                app, log_level=log_level, graceful_seconds=graceful, header_timeout=header_timeout
+            )
         )
         thread = threading.Thread(
             target=server.run, kwargs={"sockets": [sock]}, name="limelight-serve", daemon=True

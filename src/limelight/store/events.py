@@ -33,7 +33,14 @@ import pyarrow.parquet as pq
 
 from limelight.core.errors import InvalidInputError, StorageError
 
-__all__ = ["FEEDBACK_SCHEMA", "IMPRESSION_SCHEMA", "SCHEMAS", "EventWriter", "read_events"]
+__all__ = [
+    "FEEDBACK_SCHEMA",
+    "IMPRESSION_SCHEMA",
+    "SCHEMAS",
+    "EventWriter",
+    "read_events",
+    "segment_state",
+]
 
 log = logging.getLogger("limelight.events")
 
@@ -48,6 +55,7 @@ IMPRESSION_SCHEMA = pa.schema(
         ("propensities", pa.list_(pa.float64())),  # probability of each artwork choice
         ("experiments", pa.list_(pa.string())),
         ("variants", pa.list_(pa.string())),  # parallel to experiments
+        ("decided", pa.list_(pa.bool_())),  # parallel to experiments: this experiment chose the served model
         ("models", pa.list_(pa.string())),  # "name/version" of each model that served the request
         ("latency_ms", pa.float64()),  # time spent serving the request
     ]
@@ -222,16 +230,37 @@ class EventWriter:
             return len(self._rows)
 
 
+def _segments(fs: Any, path: str, kind: str) -> dict[str, Any]:
+    """The finished segment files of ``kind`` (hidden temporaries left out), with their details."""
+    found = fs.glob(f"{path.rstrip('/')}/{kind}/date=*/*.parquet", detail=True)
+    return {f: info for f, info in found.items() if not f.rsplit("/", 1)[1].startswith(".")}
+
+
+def segment_state(root: str, kind: str) -> tuple[tuple[str, int, Any], ...]:
+    """Name, size and modification time of every finished segment of ``kind``.
+
+    Segments are written once and renamed into place, so a change in this tuple is exactly a
+    change in what :func:`read_events` would read: a cache keyed on it is never stale.
+    """
+    _kind(kind)
+    fs, path = fsspec.core.url_to_fs(str(root))
+    return tuple(
+        (name, int(info.get("size") or 0), info.get("mtime") or info.get("LastModified"))
+        for name, info in sorted(_segments(fs, path, kind).items())
+    )
+
+
 def read_events(
     root: str, kind: str, *, since: float | None = None, until: float | None = None
 ) -> pa.Table:
-    """Every finished segment of ``kind`` under ``root`` as one table (optionally a time window)."""
+    """Every finished segment of ``kind`` under ``root`` as one table (optionally a time window).
+
+    Segments written before a column joined the schema read with that column null (for
+    impressions' ``decided``: unknown, which the experiment analysis keeps and counts).
+    """
     schema = _kind(kind)
     fs, path = fsspec.core.url_to_fs(str(root))
-    base = f"{path.rstrip('/')}/{kind}"
-    files: Iterable[str] = sorted(
-        f for f in fs.glob(f"{base}/date=*/*.parquet") if not f.rsplit("/", 1)[1].startswith(".")
-    )
+    files: Iterable[str] = sorted(_segments(fs, path, kind))
     tables = []
     for name in files:
         with fs.open(name, "rb") as f:

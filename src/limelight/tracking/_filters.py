@@ -10,14 +10,16 @@
 
 ``metrics.NAME`` is a run's latest value of that metric; ``params.NAME`` compares as a number
 when the value is a number and as text otherwise; ``tag = 'x'`` keeps runs with that tag. Names
-with spaces or operators go in backticks: ``metrics.`ndcg@10` > 0.4``. Anything else is an error
-that points at the offending place. The result is a SQLAlchemy expression, never SQL text.
+with spaces or operators go in backticks: ``metrics.`ndcg@10` > 0.4``. ``id`` and
+``created_at`` take numbers, ``status``, ``flow`` and ``kind`` quoted text. Texts, numbers and
+their limits are read by :mod:`limelight.tracking._filter_lexer`; a filter holds at most
+:data:`MAX_CLAUSES` comparisons. Anything else is an error that points at the offending place.
+The result is a SQLAlchemy expression, never SQL text.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,20 +27,20 @@ import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from limelight.core.errors import InvalidInputError
 from limelight.store.schema import metrics, params, runs, tags
-
-__all__ = ["FilterError", "Ordering", "parse_filter", "parse_order"]
-
-_TOKEN = re.compile(
-    r"""\s*(?:
-        (?P<op><=|>=|==|!=|=|<|>)
-      | (?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
-      | (?P<number>-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![\w.]))
-      | (?P<field>(?:metrics|params)\.(?:`[^`]+`|[^\s=!<>`]+)|[A-Za-z_][\w]*)
-    )""",
-    re.VERBOSE,
+from limelight.tracking._filter_lexer import (
+    FilterError,
+    Token,
+    decode_number,
+    decode_text,
+    field_name,
+    filter_error,
+    tokenize,
 )
+
+__all__ = ["MAX_CLAUSES", "FilterError", "Ordering", "parse_filter", "parse_order"]
+
+MAX_CLAUSES = 200  # far below SQLite's expression depth limit (1000), and more than a person types
 _ATTRIBUTES = {
     "status": runs.c.status,
     "flow": runs.c.flow,
@@ -46,42 +48,8 @@ _ATTRIBUTES = {
     "id": runs.c.id,
     "created_at": runs.c.created_at,
 }
-
-
-class FilterError(InvalidInputError):
-    """A filter or ordering that does not follow the grammar."""
-
-
-def _fail(text: str, position: int, message: str) -> FilterError:
-    return FilterError(f"{message} at position {position}:\n  {text}\n  {' ' * position}^")
-
-
-@dataclass
-class _Token:
-    kind: str
-    text: str
-    position: int
-
-
-def _tokens(text: str) -> list[_Token]:
-    found: list[_Token] = []
-    position = 0
-    while position < len(text):
-        if text[position:].strip() == "":
-            break
-        match = _TOKEN.match(text, position)
-        if match is None or match.end() == position:
-            start = len(text[position:]) - len(text[position:].lstrip()) + position
-            raise _fail(text, start, "unexpected text")
-        kind = match.lastgroup or ""
-        found.append(_Token(kind, match.group(kind), match.start(kind)))
-        position = match.end()
-    return found
-
-
-def _name(field: str) -> str:
-    name = field.split(".", 1)[1]
-    return name[1:-1] if name.startswith("`") else name
+_TEXT_ATTRIBUTES = ("status", "flow", "kind")
+_EQUALITY = ("=", "==", "!=")
 
 
 def latest_metric(name: str) -> Any:
@@ -138,14 +106,18 @@ def param_number(name: str) -> Any:
     )
 
 
-def _value(token: _Token, text: str) -> Any:
+def _value(token: Token, text: str) -> Any:
     if token.kind == "number":
-        return float(token.text) if any(c in token.text for c in ".eE") else int(token.text)
+        return decode_number(token, text)
     if token.kind == "string":
-        return json.loads('"' + token.text[1:-1].replace('"', '\\"').replace("\\'", "'") + '"')
+        return decode_text(token, text)
     if token.kind == "field" and token.text.lower() in ("true", "false"):
         return token.text.lower() == "true"
-    raise _fail(text, token.position, "expected a number, a 'quoted' text, true or false")
+    raise filter_error(text, token.position, "expected a number, a 'quoted' text, true or false")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _compare(column: Any, op: str, value: Any) -> Any:
@@ -161,30 +133,38 @@ def _compare(column: Any, op: str, value: Any) -> Any:
     return ops[op](value)
 
 
-def _comparison(field: _Token, op: _Token, value_token: _Token, text: str) -> Any:
+def _comparison(field: Token, op: Token, value_token: Token, text: str) -> Any:
     value = _value(value_token, text)
     name = field.text
     if name.startswith("metrics."):
-        if isinstance(value, str | bool):
-            raise _fail(text, value_token.position, f"{name} is a number; compare it with a number")
-        return _compare(latest_metric(_name(name)), op.text, value)
+        if not _is_number(value):
+            raise filter_error(
+                text, value_token.position, f"{name} is a number; compare it with a number"
+            )
+        return _compare(latest_metric(field_name(field, text)), op.text, value)
     if name.startswith("params."):
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return _compare(param_number(_name(name)), op.text, value)
-        if op.text not in ("=", "==", "!="):
-            raise _fail(text, op.position, f"{name} compared with text takes = or != only")
-        return _compare(param_text(_name(name)), op.text, json.dumps(value))
-    if name == "tag":
-        if op.text not in ("=", "==", "!=") or not isinstance(value, str):
-            raise _fail(text, op.position, "tag takes = or != and a 'quoted' tag")
+        if _is_number(value):
+            return _compare(param_number(field_name(field, text)), op.text, value)
+        if op.text not in _EQUALITY:
+            raise filter_error(text, op.position, f"{name} compared with text takes = or != only")
+        return _compare(param_text(field_name(field, text)), op.text, json.dumps(value))
+    attribute = name.lower()
+    if attribute == "tag":
+        if op.text not in _EQUALITY or not isinstance(value, str):
+            raise filter_error(text, op.position, "tag takes = or != and a 'quoted' tag")
         has = sa.exists().where(tags.c.run_id == runs.c.id, tags.c.tag == value)
         return has if op.text != "!=" else ~has
-    column = _ATTRIBUTES.get(name.lower())
+    column = _ATTRIBUTES.get(attribute)
     if column is None:
         known = ", ".join(["metrics.NAME", "params.NAME", "tag", *_ATTRIBUTES])
-        raise _fail(text, field.position, f"unknown field {name!r} (known: {known})")
-    if name in ("status", "flow", "kind") and not isinstance(value, str):
-        raise _fail(text, value_token.position, f"{name} is text; quote the value")
+        raise filter_error(text, field.position, f"unknown field {name!r} (known: {known})")
+    if attribute in _TEXT_ATTRIBUTES:
+        if not isinstance(value, str):
+            raise filter_error(text, value_token.position, f"{name} is text; quote the value")
+    elif not _is_number(value):
+        raise filter_error(
+            text, value_token.position, f"{name} is a number; compare it with a number"
+        )
     return _compare(column, op.text, value)
 
 
@@ -192,31 +172,37 @@ def parse_filter(text: str) -> Any:
     """The SQLAlchemy condition for ``text`` (None for an empty filter)."""
     if not isinstance(text, str):
         raise FilterError(f"a filter is text, not {type(text).__name__}")
-    tokens = _tokens(text)
+    tokens = tokenize(text)
     if not tokens:
         return None
-    conditions = []
+    conditions: list[Any] = []
     i = 0
     while True:
+        if len(conditions) == MAX_CLAUSES:
+            raise filter_error(
+                text,
+                tokens[i].position,
+                f"a filter holds at most {MAX_CLAUSES} comparisons; this one has more",
+            )
         if len(tokens) - i < 3:
             at = len(text.rstrip())
-            raise _fail(text, at, "expected a comparison such as metrics.ndcg > 0.4")
+            raise filter_error(text, at, "expected a comparison such as metrics.ndcg > 0.4")
         field, op, value = tokens[i : i + 3]
         if field.kind != "field":
-            raise _fail(
+            raise filter_error(
                 text, field.position, "expected a field such as metrics.NAME or params.NAME"
             )
         if op.kind != "op":
-            raise _fail(text, op.position, "expected an operator (=, !=, <, <=, >, >=)")
+            raise filter_error(text, op.position, "expected an operator (=, !=, <, <=, >, >=)")
         conditions.append(_comparison(field, op, value, text))
         i += 3
         if i == len(tokens):
             break
         if tokens[i].kind != "field" or tokens[i].text.lower() != "and":
-            raise _fail(text, tokens[i].position, "expected 'and' between comparisons")
+            raise filter_error(text, tokens[i].position, "expected 'and' between comparisons")
         i += 1
         if i == len(tokens):
-            raise _fail(text, len(text), "expected a comparison after 'and'")
+            raise filter_error(text, len(text), "expected a comparison after 'and'")
     return sa.and_(*conditions)
 
 
@@ -228,21 +214,23 @@ class Ordering:
 
 def parse_order(text: str) -> Ordering:
     """``metrics.NAME [asc|desc]``, ``params.NAME``, or an attribute such as ``created_at desc``."""
-    parts = text.strip().rsplit(None, 1)
+    if not isinstance(text, str):
+        raise FilterError(f"an ordering is text, not {type(text).__name__}")
+    tokens = tokenize(text, "the ordering")
     direction = "asc"
-    if len(parts) == 2 and parts[1].lower() in ("asc", "desc"):
-        field, direction = parts[0], parts[1].lower()
-    else:
-        field = text.strip()
-    if field.startswith("metrics."):
-        expression = latest_metric(_name(field))
-    elif field.startswith("params."):
-        expression = param_number(_name(field))
-    elif field.lower() in _ATTRIBUTES:
-        expression = _ATTRIBUTES[field.lower()]
+    if len(tokens) == 2 and tokens[1].kind == "field" and tokens[1].text.lower() in ("asc", "desc"):
+        direction = tokens[1].text.lower()
+        tokens = tokens[:1]
+    field = tokens[0] if len(tokens) == 1 and tokens[0].kind == "field" else None
+    if field is not None and field.text.startswith("metrics."):
+        expression = latest_metric(field_name(field, text))
+    elif field is not None and field.text.startswith("params."):
+        expression = param_number(field_name(field, text))
+    elif field is not None and field.text.lower() in _ATTRIBUTES:
+        expression = _ATTRIBUTES[field.text.lower()]
     else:
         raise FilterError(
-            f"cannot sort by {field!r}: use metrics.NAME, params.NAME or one of "
-            f"{', '.join(_ATTRIBUTES)}, then optionally asc or desc"
+            f"cannot sort by {text.strip()!r}: use metrics.NAME, params.NAME (a NAME with spaces "
+            f"in `backticks`) or one of {', '.join(_ATTRIBUTES)}, then optionally asc or desc"
         )
     return Ordering(expression, direction == "desc")

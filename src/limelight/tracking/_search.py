@@ -13,6 +13,7 @@ from limelight.core.errors import InvalidInputError, NotFoundError
 from limelight.store import Store, open_store
 from limelight.store.recording import metric_value_from_row
 from limelight.store.schema import metrics, params, runs, tags
+from limelight.tracking._filter_lexer import INT64_MAX, check_text
 from limelight.tracking._filters import parse_filter, parse_order
 
 if TYPE_CHECKING:  # numpy is imported when a history is read
@@ -111,6 +112,11 @@ def _conditions(
     run_ids: Sequence[int] | None = None,
 ) -> list[Any]:
     found: list[Any] = []
+    for what, value in (("flow", flow), ("status", status), ("tag", tag)):
+        if value is not None and not isinstance(value, str):
+            raise InvalidInputError(f"{what} must be text, not {type(value).__name__}")
+        if value:
+            check_text(value, what)
     if run_ids is not None:
         found.append(runs.c.id.in_(list(run_ids)))
     if flow:
@@ -167,8 +173,10 @@ def search_runs(
     ``tag`` and ``run_ids`` narrow the search further.
     """
     for name, value, low in (("limit", limit, 1), ("offset", offset, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise InvalidInputError(f"{name} must be an int >= {low}, not {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= INT64_MAX:
+            raise InvalidInputError(
+                f"{name} must be an int from {low} to {INT64_MAX} (int64), not {value!r}"
+            )
     query = sa.select(runs).where(*_conditions(flow, where, status, tag, run_ids))
     orders = [order_by] if isinstance(order_by, str) else list(order_by or [])
     for text in orders:

@@ -15,14 +15,25 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import Route
 
 from limelight.core.config import Config, resolve_config
 from limelight.core.errors import InvalidInputError, LimelightError, NotFoundError
+from limelight.registry import GateRefused
 from limelight.store import open_store
 from limelight.ui import _pages
-from limelight.ui._security import ForbiddenError, SecurityHeaders, csrf_token, set_csrf_cookie
+from limelight.ui._cache import EventLogCache
+from limelight.ui._csrf import CsrfGuard
+from limelight.ui._endpoints import ENDPOINTS, Endpoint, openapi_document
+from limelight.ui._params import check_names
+from limelight.ui._security import ForbiddenError, SecurityHeaders
 
 __all__ = ["build_app"]
 
@@ -90,19 +101,21 @@ def _environment() -> jinja2.Environment:
 
 
 class Dashboard:
-    """The state every page handler shares: the store, the templates, the token."""
+    """The state every page handler shares: the store, templates, CSRF guard and caches."""
 
     def __init__(self, config: Config, token: str | None) -> None:
         self.config = config
         self.store = open_store(config)
         self.token = token
+        self.csrf = CsrfGuard(token)
+        self.cache = EventLogCache(self.store)
         self.env = _environment()
         self.static = _static_files()
 
     def render(
         self, request: Request, template: str, status_code: int = 200, **context: Any
     ) -> HTMLResponse:
-        csrf, new = csrf_token(request)
+        csrf, new = self.csrf.issue(request)
         page = self.env.get_template(template).render(
             base=request.scope.get("root_path", ""),
             request=request,
@@ -113,10 +126,18 @@ class Dashboard:
         )
         response = HTMLResponse(page, status_code=status_code)
         if new:
-            set_csrf_cookie(response, request, csrf)
+            self.csrf.set_cookie(response, request, new)
         return response
 
     def error(self, request: Request, exc: Exception) -> HTMLResponse:
+        if isinstance(exc, GateRefused):
+            return self.render(
+                request,
+                "refused.html",
+                status_code=409,
+                message=str(exc),
+                refused=[d for d in exc.decisions if not d.passed],
+            )
         status = (
             404
             if isinstance(exc, NotFoundError)
@@ -130,7 +151,7 @@ class Dashboard:
 MAX_FORM_BYTES = 64 * 1024
 
 
-async def _form(request: Request) -> dict[str, str]:
+async def _form(request: Request) -> list[tuple[str, str]]:
     """An URL-encoded form (the only kind the dashboard's forms send), without python-multipart."""
     kind = request.headers.get("content-type", "").split(";")[0].strip()
     if kind != "application/x-www-form-urlencoded":
@@ -142,22 +163,41 @@ async def _form(request: Request) -> dict[str, str]:
         body += chunk
         if len(body) > MAX_FORM_BYTES:
             raise InvalidInputError(f"the form is larger than {MAX_FORM_BYTES} bytes")
-    return dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
+    try:
+        return parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(
+            f"the form is not UTF-8 ({exc.reason} at byte {exc.start})"
+        ) from None
 
 
-def _handler(dash: Dashboard, page: Any) -> Any:
-    async def endpoint(request: Request) -> Response:
+def _check_request(endpoint: Endpoint, request: Request, form: list[tuple[str, str]]) -> None:
+    """Refuse parameters and fields the endpoint does not take, and NUL characters anywhere."""
+    where = f"{endpoint.method} {endpoint.path}"
+    query = request.query_params.multi_items()
+    check_names(query, endpoint.accepted, endpoint.repeatable, where)
+    check_names(form, tuple(p.name for p in endpoint.form), endpoint.repeatable, f"{where}'s form")
+    values = [*request.path_params.values(), *(v for _, v in query), *(v for _, v in form)]
+    if any("\x00" in str(v) for v in values):
+        raise InvalidInputError(f"{where}: a parameter holds a NUL character")
+
+
+def _handler(dash: Dashboard, endpoint: Endpoint, page: Any) -> Any:
+    async def handle(request: Request) -> Response:
         try:
-            if request.method == "POST":
-                form = await _form(request)
-                response: Response = await run_in_threadpool(page, dash, request, form)
+            form = await _form(request) if endpoint.method == "POST" else []
+            if endpoint.method == "POST":  # an action: who may ask comes before what was asked
+                dash.csrf.check_action(request, dict(form))
+            _check_request(endpoint, request, form)
+            if endpoint.method == "POST":
+                response: Response = await run_in_threadpool(page, dash, request, dict(form))
             else:
                 response = await run_in_threadpool(page, dash, request)
-        except LimelightError as exc:  # bad input, not found, forbidden: a page that says so
+        except LimelightError as exc:  # bad input, not found, forbidden, refused by a gate
             return dash.error(request, exc)
         return response
 
-    return endpoint
+    return handle
 
 
 def build_app(config: Config | None, token: str | None) -> Starlette:
@@ -167,34 +207,37 @@ def build_app(config: Config | None, token: str | None) -> Starlette:
         token = os.environ.get("LIMELIGHT_TOKEN") or None
     dash = Dashboard(config, token)
 
-    async def static(request: Request) -> Response:
+    def static(dash: Dashboard, request: Request) -> Response:
         path = dash.static.get(request.path_params["name"])
         if path is None:
-            return Response("not found", status_code=404, media_type="text/plain")
+            raise NotFoundError(f"there is no file {request.path_params['name']!r}")
         return FileResponse(path, headers={"cache-control": "public, max-age=3600"})
 
-    async def home(request: Request) -> Response:
+    def home(dash: Dashboard, request: Request) -> Response:
         return RedirectResponse(f"{request.scope.get('root_path', '')}/runs", status_code=307)
 
+    def openapi(dash: Dashboard, request: Request) -> Response:
+        from importlib.metadata import version
+
+        return JSONResponse(openapi_document(version("limelight")))
+
+    built_in = {"static": static, "home": home, "openapi": openapi}
     routes = [
-        Route("/", home),
-        Route("/static/{name}", static),
-        Route("/runs", _handler(dash, _pages.runs_page)),
-        Route("/runs/{flow}/{run_id:int}", _handler(dash, _pages.run_page)),
-        Route("/compare", _handler(dash, _pages.compare_page)),
-        Route("/models", _handler(dash, _pages.models_page)),
-        Route("/models/{name}", _handler(dash, _pages.model_page)),
-        Route("/models/{name}/alias", _handler(dash, _pages.move_alias), methods=["POST"]),
-        Route("/experiments", _handler(dash, _pages.experiments_page)),
-        Route("/experiments/{name}", _handler(dash, _pages.experiment_page)),
         Route(
-            "/experiments/{name}/stop",
-            _handler(dash, _pages.stop_experiment),
-            methods=["POST"],
-        ),
-        Route("/bandits", _handler(dash, _pages.bandits_page)),
-        Route("/serving", _handler(dash, _pages.serving_page)),
+            e.route,
+            _handler(dash, e, built_in.get(e.page) or getattr(_pages, e.page)),
+            methods=[e.method],
+        )
+        for e in ENDPOINTS
     ]
-    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return dash.error(request, NotFoundError(f"there is no page {request.url.path}"))
+
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(SecurityHeaders)],
+        exception_handlers={404: not_found},
+    )
     app.state.dashboard = dash
     return app

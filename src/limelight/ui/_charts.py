@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
-__all__ = ["Chart", "bar_chart", "clean", "histogram", "label", "line_chart", "thin", "times"]
+__all__ = ["Chart", "bar_chart", "clean", "label", "line_chart", "thin", "times"]
 
 Chart = dict[str, Any]
 
@@ -109,10 +109,3 @@ def bar_chart(
             "arrayminus": clean(v - lo for lo, v in zip(low, values, strict=True)),
         }
     return {"data": [trace], "layout": _layout(title, "", y_title, showlegend=False)}
-
-
-def histogram(title: str, values: Sequence[float], *, x_title: str = "") -> Chart:
-    return {
-        "data": [{"type": "histogram", "x": clean(values), "marker": {"color": "#26a69a"}}],
-        "layout": _layout(title, x_title, "count", showlegend=False),
-    }

@@ -6,6 +6,7 @@ numpy; the statistics are the experiments package's own (no second implementatio
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,7 @@ from limelight.core.errors import InvalidInputError
 from limelight.experiments import (
     ExperimentAnalysis,
     ExperimentSpec,
-    analyze,
+    analyze_log,
     daily_series,
     exposure_log,
 )
@@ -29,10 +30,12 @@ from limelight.tracking import RunSummary, search_runs
 
 __all__ = [
     "ArmStats",
+    "BanditStats",
     "ExperimentReport",
     "OpeRow",
     "ServingStats",
     "arm_stats",
+    "bandit_stats",
     "experiment_report",
     "interleaving_runs",
     "ope_rows",
@@ -58,18 +61,10 @@ def experiment_report(store: Store, spec: ExperimentSpec) -> ExperimentReport:
     report = ExperimentReport(spec)
     try:
         log = exposure_log(store.read_events("impressions"), store.read_events("feedback"), spec)
-        table = log.users_until()
-        result = analyze(table, spec)
+        report.analysis = analyze_log(log)
     except InvalidInputError as exc:
         report.problem = str(exc)
         return report
-    report.analysis = ExperimentAnalysis(
-        **{
-            **result.__dict__,
-            "conflicting_users": log.conflicting_users,
-            "unknown_variant_exposures": log.unknown_variant_exposures,
-        }
-    )
     arms = len(spec.variants)
     report.exposures = [
         int(n) for n in np.bincount(log.variant[log.exposure_user], minlength=arms)[:arms]
@@ -168,6 +163,30 @@ def arm_stats(store: Store, play_event: str = "play") -> tuple[list[ArmStats], l
     ]
     propensities = [float(v) for v in shown["propensity"].to_pylist() if v is not None]
     return sorted(arms, key=lambda a: a.arm), propensities
+
+
+@dataclass
+class BanditStats:
+    """What the bandit page draws: per-arm statistics and the propensities binned over [0, 1]."""
+
+    arms: list[ArmStats]
+    bins: list[str]
+    counts: list[int]
+    choices: int
+
+
+def bandit_stats(store: Store, bins: int = 20) -> BanditStats:
+    """Arm statistics and a histogram of the logged propensities, computed on the server.
+
+    The page used to embed every propensity (one per shown item) for the browser to bin; the
+    counts of ``bins`` equal bins are the same picture at a size that does not grow with the log.
+    Values outside [0, 1] (a logging bug) are counted in the edge bins.
+    """
+    arms, propensities = arm_stats(store)
+    values = np.clip(np.asarray(propensities, dtype=np.float64), 0.0, 1.0)
+    counts, edges = np.histogram(values, bins=bins, range=(0.0, 1.0))
+    names = [f"{lo:.2f}-{hi:.2f}" for lo, hi in itertools.pairwise(edges)]
+    return BanditStats(arms, names, [int(c) for c in counts], len(propensities))
 
 
 @dataclass

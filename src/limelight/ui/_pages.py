@@ -1,26 +1,26 @@
 """One handler per page: read what the page needs, build its charts, render its template.
 
 Handlers are plain functions run in Starlette's thread pool (the reads are blocking SQL and
-file I/O). The two POST handlers change state after :func:`check_action` lets them.
+file I/O); the app has already refused parameters a page does not take, and has let the two
+POST handlers run only past the dashboard's guard (token, CSRF token, origin).
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from limelight.core.errors import InvalidInputError
+from limelight.core.errors import InvalidInputError, NotFoundError
 from limelight.experiments.store import get_experiment, list_experiments, set_experiment_status
 from limelight.flows.client import Run
-from limelight.registry import GateRefused, Registry
+from limelight.registry import ModelVersion, Registry, parse_version
 from limelight.tracking import metric_history
 from limelight.ui import _charts, _events, _runs
-from limelight.ui._security import check_action
+from limelight.ui._params import path_number
 from limelight.ui._svg import GanttBar, gantt_svg, graph_layout, graph_svg
 
 if TYPE_CHECKING:
@@ -71,7 +71,10 @@ def runs_page(dash: Dashboard, request: Request) -> Response:
 
 
 def run_page(dash: Dashboard, request: Request) -> Response:
-    flow, run_id = request.path_params["flow"], request.path_params["run_id"]
+    flow = request.path_params["flow"]
+    run_id = path_number(
+        request.path_params["run_id"], f"run {flow}/{request.path_params['run_id']}"
+    )
     run = Run(f"{flow}/{run_id}", config=dash.config)
     steps = {s.name: s for s in run.steps()}
     graph = _runs.flow_graph(dash.store, run)
@@ -159,10 +162,18 @@ def models_page(dash: Dashboard, request: Request) -> Response:
     return dash.render(request, "models.html", models=summary)
 
 
+def _versions(registry: Registry, name: str) -> list[ModelVersion]:
+    """The versions of model ``name``; a name no model can have is a model that is not there."""
+    try:
+        return registry.versions(name)
+    except InvalidInputError as exc:
+        raise NotFoundError(str(exc)) from None
+
+
 def model_page(dash: Dashboard, request: Request) -> Response:
     name = request.path_params["name"]
     registry = Registry(store=dash.store)
-    versions = registry.versions(name)
+    versions = _versions(registry, name)
     metric_names = sorted({m for v in versions for m in v.metrics})
     charts = [
         _charts.line_chart(
@@ -190,6 +201,7 @@ def model_page(dash: Dashboard, request: Request) -> Response:
         aliases=sorted(registry.alias_versions(name).items()),
         history=list(reversed(registry.history(name))),
         gates=registry.gates(name),
+        usage_gate=registry.usage_gate(name),
         metric_names=metric_names,
         charts=charts,
     )
@@ -200,20 +212,15 @@ def _redirect(request: Request, path: str) -> Response:
 
 
 def move_alias(dash: Dashboard, request: Request, form: Any) -> Response:
-    check_action(request, form, dash.token)
+    """Move the alias, or answer 409 with the gates that refused (the app renders GateRefused)."""
     name = request.path_params["name"]
-    alias = str(form.get("alias", "")).strip()
-    try:
-        version = int(str(form.get("version", "")))
-    except ValueError:
-        raise InvalidInputError(
-            f"version must be a whole number, not {form.get('version')!r}"
-        ) from None
-    with contextlib.suppress(GateRefused):  # a refusal is in the audit log the page shows
-        Registry(store=dash.store).set_alias(
-            name, alias, version, why=str(form.get("why", "")), who="dashboard"
-        )
-    return _redirect(request, f"/models/{name}")
+    registry = Registry(store=dash.store)
+    _versions(registry, name)
+    version = parse_version(str(form.get("version", "")))
+    registry.set_alias(
+        name, str(form.get("alias", "")), version, why=str(form.get("why", "")), who="dashboard"
+    )
+    return _redirect(request, f"/models/{quote(name, safe='')}")
 
 
 def experiments_page(dash: Dashboard, request: Request) -> Response:
@@ -269,14 +276,14 @@ def experiment_page(dash: Dashboard, request: Request) -> Response:
 
 
 def stop_experiment(dash: Dashboard, request: Request, form: Any) -> Response:
-    check_action(request, form, dash.token)
     name = request.path_params["name"]
     set_experiment_status(dash.store.metadata, name, "stopped")
-    return _redirect(request, f"/experiments/{name}")
+    return _redirect(request, f"/experiments/{quote(name, safe='')}")
 
 
 def bandits_page(dash: Dashboard, request: Request) -> Response:
-    arms, propensities = _events.arm_stats(dash.store)
+    stats = dash.cache.get("bandit_stats", _events.bandit_stats)
+    arms = stats.arms
     ope = _events.ope_rows(Registry(store=dash.store))
     charts = []
     if arms:
@@ -291,7 +298,9 @@ def bandits_page(dash: Dashboard, request: Request) -> Response:
             )
         )
         charts.append(
-            _charts.histogram("logged action probabilities", propensities, x_title="propensity")
+            _charts.bar_chart(
+                "logged action probabilities", stats.bins, stats.counts, y_title="choices"
+            )
         )
     if ope:
         charts.append(
@@ -305,7 +314,7 @@ def bandits_page(dash: Dashboard, request: Request) -> Response:
             )
         )
     return dash.render(
-        request, "bandits.html", arms=arms, ope=ope, charts=charts, choices=len(propensities)
+        request, "bandits.html", arms=arms, ope=ope, charts=charts, choices=stats.choices
     )
 
 

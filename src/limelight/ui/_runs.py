@@ -19,6 +19,7 @@ from limelight.flows.client import Run, Task
 from limelight.store import Store
 from limelight.store.schema import flows, runs
 from limelight.tracking import RunSummary, count_runs, metric_history, search_runs
+from limelight.ui._params import parse_run_ref, whole_number
 
 __all__ = [
     "PAGE_SIZES",
@@ -52,18 +53,6 @@ class RunPage:
         return max(1, math.ceil(self.total / self.per_page))
 
 
-def _positive_int(text: str | None, default: int, what: str) -> int:
-    if text in (None, ""):
-        return default
-    try:
-        value = int(str(text))
-    except ValueError:
-        raise InvalidInputError(f"{what} must be a whole number, not {text!r}") from None
-    if value < 1:
-        raise InvalidInputError(f"{what} must be 1 or more, not {value}")
-    return value
-
-
 def list_runs(
     store: Store,
     *,
@@ -75,9 +64,12 @@ def list_runs(
     page: str | None = None,
     per_page: str | None = None,
 ) -> RunPage:
-    """One page of the runs matching the filters, newest first unless ``order`` says otherwise."""
-    number = _positive_int(page, 1, "page")
-    size = _positive_int(per_page, 50, "per_page")
+    """One page of the runs matching the filters, newest first unless ``order`` says otherwise.
+
+    A page past the last one is a :class:`NotFoundError` (page 1 always exists).
+    """
+    number = 1 if page in (None, "") else whole_number(str(page), "page")
+    size = 50 if per_page in (None, "") else whole_number(str(per_page), "per_page")
     if size not in PAGE_SIZES:
         raise InvalidInputError(f"per_page must be one of {', '.join(map(str, PAGE_SIZES))}")
     if status and status not in STATUSES:
@@ -85,6 +77,12 @@ def list_runs(
     total = count_runs(
         store=store, flow=flow or None, where=where, status=status or None, tag=tag or None
     )
+    last = max(1, math.ceil(total / size))
+    if number > last:
+        raise NotFoundError(
+            f"there is no page {number}: the {total} matching runs fill {last} "
+            f"page{'s' if last > 1 else ''} of {size}"
+        )
     rows = search_runs(
         store=store,
         flow=flow or None,
@@ -157,24 +155,28 @@ def artifact_preview(store: Store, task: Task, name: str) -> str | None:
 
 
 def compare_runs(
-    store: Store, ids: list[str]
+    store: Store, refs: list[str]
 ) -> tuple[list[RunSummary], list[str], list[str], dict[str, dict[str, Any]]]:
-    """Runs side by side: rows, the union of param and metric names, and each metric's curves."""
-    if len(ids) < 1:
+    """Runs side by side: rows, the union of param and metric names, and each metric's curves.
+
+    Each of ``refs`` is ``FLOW/ID`` (a run of another flow with that id is not it) or a bare
+    ``ID``.
+    """
+    if len(refs) < 1:
         raise InvalidInputError("pick runs to compare: /compare?run=FLOW/ID&run=FLOW/ID")
-    if len(ids) > 20:
-        raise InvalidInputError(f"compare at most 20 runs at a time, not {len(ids)}")
-    numbers: list[int] = []
-    for text in ids:
-        piece = str(text).rpartition("/")[2]
-        if not piece.isdigit():
-            raise InvalidInputError(f"{text!r} is not a run id (FLOW/ID or ID)")
-        numbers.append(int(piece))
+    if len(refs) > 20:
+        raise InvalidInputError(f"compare at most 20 runs at a time, not {len(refs)}")
+    wanted = [parse_run_ref(str(text)) for text in refs]
+    numbers = list(dict.fromkeys(number for _, number in wanted))
     found = {r.id: r for r in search_runs(store=store, run_ids=numbers, limit=len(numbers))}
-    missing = [n for n in numbers if n not in found]
+    missing = [
+        text
+        for text, (flow, number) in zip(refs, wanted, strict=True)
+        if number not in found or (flow is not None and found[number].flow != flow)
+    ]
     if missing:
         raise NotFoundError(f"there is no run {', '.join(map(str, missing))}")
-    rows = [found[n] for n in dict.fromkeys(numbers)]
+    rows = [found[n] for n in numbers]
     param_names = sorted({k for r in rows for k in r.params})
     metric_names = sorted({k for r in rows for k in r.metrics})
     curves: dict[str, dict[str, Any]] = {}
