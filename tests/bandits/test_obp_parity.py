@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests._peers import PEER_INSTALL_TIMEOUT
 
 from limelight.bandits import estimate_rewards, evaluate, load_obd
 
@@ -28,6 +29,7 @@ def _obp_or_skip() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(PEER_INSTALL_TIMEOUT)
 def test_estimates_equal_open_bandit_pipeline_on_obd(obd_dir: Path) -> None:
     from benchmarks.bandits import obp_ope_values
 

@@ -16,6 +16,7 @@ import json
 
 import numpy as np
 import pytest
+from tests._peers import PEER_INSTALL_TIMEOUT
 
 from limelight.experiments import (
     Estimate,
@@ -26,7 +27,7 @@ from limelight.experiments import (
     sequential_from_stats,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(PEER_INSTALL_TIMEOUT)]
 
 GBSTATS = ["gbstats==0.8.0"]
 
