@@ -5,21 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.cli._run import run_cli
 
-from limelight.cli import main
 from limelight.experiments.store import list_experiments
 from limelight.registry import Registry
 from limelight.store import open_store
 
-
-def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
+_cli = run_cli
 
 
 VARIANTS = ["--variant", "control=recs/1:0.5", "--variant", "treatment=recs/2:0.5"]

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.cli._run import run_cli
 
-from limelight.cli import main
 from limelight.flows import Flow, Run
 from limelight.flows._progress import Progress
 
@@ -57,14 +57,7 @@ def _write(folder: Path, name: str, source: str) -> Path:
     return path
 
 
-def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
+_cli = run_cli
 
 
 def test_run_with_params_tags_and_plain_progress(

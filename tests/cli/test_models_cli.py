@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.cli._run import run_cli
 
 from limelight import Flow, current, step
-from limelight.cli import main
 from limelight.registry import Registry
 
 
@@ -23,14 +23,7 @@ class Research(Flow):
         pass
 
 
-def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
+_cli = run_cli
 
 
 def test_research_only_model_is_refused_champion_until_the_gate_is_switched_off(

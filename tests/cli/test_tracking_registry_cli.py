@@ -9,22 +9,14 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from tests.cli._run import run_cli
 from tests.conftest import ArchiveServer
 
-from limelight.cli import main
 from limelight.core.data import SOURCES
 from limelight.registry import Registry
 from limelight.tracking import start_run
 
-
-def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
+_cli = run_cli
 
 
 def _seed() -> list[int]:
