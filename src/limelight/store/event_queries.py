@@ -1,0 +1,127 @@
+"""Reading the event log out of core: which data files a query reads, and DuckDB over them.
+
+An analysis never loads the log into Python. It asks :func:`scan_events` for the data files of
+one kind (pruned by day when it gives a time window), opens an embedded DuckDB connection with
+:func:`connect` (bounded memory, spilling to disk) and aggregates there with
+:func:`events_relation` naming only the columns it needs; only the aggregates come back.
+
+Each :class:`EventScan` names the table snapshot it read (``snapshot``), so an analysis can
+record it and read exactly the same files again with ``as_of``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import fsspec
+import pyarrow as pa
+
+from limelight.core.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    import duckdb
+
+__all__ = ["DEFAULT_MEMORY_LIMIT", "EventScan", "connect", "events_relation", "scan_events"]
+
+DEFAULT_MEMORY_LIMIT = "512MB"
+
+
+@dataclass(frozen=True)
+class EventScan:
+    """The data files of one event kind that a query reads, and the snapshot they make up."""
+
+    kind: str
+    files: tuple[str, ...]  # Parquet data files, as paths ``filesystem`` opens
+    schema: pa.Schema  # the kind's current schema (older files may lack later columns)
+    snapshot: int | None  # the table snapshot these files are; None: not a versioned table
+    filesystem: Any  # the fsspec filesystem of ``files``
+    protocol: str = "file"  # "file" for local paths; otherwise the fsspec protocol
+
+
+def _day(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
+
+
+def scan_events(
+    root: str,
+    kind: str,
+    *,
+    since: float | None = None,
+    until: float | None = None,
+    as_of: int | None = None,
+) -> EventScan:
+    """The data files of ``kind`` under the event log at ``root`` that can hold events of the
+    window [``since``, ``until``) (unix seconds; days outside it are pruned, not read).
+
+    Rows inside a kept day but outside the window are for the query to filter on ``ts``.
+    """
+    from limelight.store.events import SCHEMAS, _segments
+
+    if kind not in SCHEMAS:
+        raise InvalidInputError(f"unknown event kind {kind!r}; known: {', '.join(SCHEMAS)}")
+    if as_of is not None:
+        raise InvalidInputError(
+            "this event log is a folder of segments, which keeps no snapshots: --as-of needs the "
+            "event log table"
+        )
+    fs, path = fsspec.core.url_to_fs(str(root))
+    first = _day(since) if since is not None else None
+    last = _day(until) if until is not None else None
+    files = []
+    for name in sorted(_segments(fs, path, kind)):
+        day = name.rsplit("/date=", 1)[1][:10]
+        if (first is None or day >= first) and (last is None or day <= last):
+            files.append(name)
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    return EventScan(kind, tuple(files), SCHEMAS[kind], None, fs, protocol)
+
+
+def connect(
+    *, memory_limit: str = DEFAULT_MEMORY_LIMIT, threads: int | None = None
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection that streams and spills instead of growing past
+    ``memory_limit`` (``LIMELIGHT_DUCKDB_MEMORY`` overrides the default)."""
+    import duckdb
+
+    con = duckdb.connect(":memory:")
+    limit = os.environ.get("LIMELIGHT_DUCKDB_MEMORY", memory_limit)
+    spill = os.path.join(tempfile.gettempdir(), "limelight-duckdb")
+    con.execute(f"SET memory_limit = '{limit}'")
+    con.execute(f"SET temp_directory = '{spill}'")
+    con.execute("SET preserve_insertion_order = false")
+    if threads is not None:
+        con.execute(f"SET threads = {int(threads)}")
+    return con
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def events_relation(con: duckdb.DuckDBPyConnection, scan: EventScan, columns: Sequence[str]) -> str:
+    """A SQL table expression over ``scan``'s files with only ``columns`` (a subquery to put
+    after FROM). Files written before a column joined the schema read it as NULL; an empty scan
+    is an empty relation of the right types."""
+    unknown = [c for c in columns if c not in scan.schema.names]
+    if unknown:
+        raise InvalidInputError(
+            f"{scan.kind} have no column(s) {unknown}; known: {', '.join(scan.schema.names)}"
+        )
+    names = ", ".join(f'"{c}"' for c in columns)
+    if not scan.files:
+        empty = pa.schema([scan.schema.field(c) for c in columns]).empty_table()
+        view = f"_empty_{scan.kind}"
+        con.register(view, empty)
+        return f"(SELECT {names} FROM {view})"
+    if scan.protocol not in ("file", "local"):
+        con.register_filesystem(scan.filesystem)
+        paths = [f"{scan.protocol}://{f}" for f in scan.files]
+    else:
+        paths = list(scan.files)
+    listing = "[" + ", ".join(_quote(p) for p in paths) + "]"
+    return f"(SELECT {names} FROM read_parquet({listing}, union_by_name = true))"
