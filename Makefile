@@ -2,6 +2,8 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 EXTRAS ?= dev
+# the suite waits on servers, subprocesses and browsers much of the time: two workers halve it
+TEST_WORKERS ?= 2
 
 .PHONY: install demo test lint
 
@@ -21,4 +23,4 @@ lint: install
 	$(PY) -m mypy
 
 test: lint
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup

@@ -7,6 +7,7 @@ away from Limelight's own environment, so their pins never meet ours.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import subprocess
 import sys
@@ -23,14 +24,24 @@ def peer_python(name: str, requirements: list[str], *, pip_flags: list[str] | No
 
     The environment is rebuilt when the requirements change (their hash is kept beside it).
     """
-    steps = [list(pip_flags or []), *[[r] for r in requirements]]
     digest = hashlib.sha256(repr((requirements, pip_flags)).encode()).hexdigest()[:16]
     root = VENVS / name
     stamp = root / ".limelight-requirements"
     python = root / "bin" / "python"
     if python.exists() and stamp.exists() and stamp.read_text() == digest:
         return python
-    print(f"[peers] installing {name}: {' '.join(requirements)}", file=sys.stderr, flush=True)
+    VENVS.mkdir(parents=True, exist_ok=True)
+    # one installer at a time: parallel test workers may ask for the same peer at once
+    with open(VENVS / f".{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (python.exists() and stamp.exists() and stamp.read_text() == digest):
+            _install(root, python, list(pip_flags or []), requirements)
+            stamp.write_text(digest)
+    return python
+
+
+def _install(root: Path, python: Path, flags: list[str], requirements: list[str]) -> None:
+    print(f"[peers] installing {root.name}: {' '.join(requirements)}", file=sys.stderr, flush=True)
     venv.EnvBuilder(with_pip=True, clear=True).create(root)
     subprocess.run(
         [
@@ -40,13 +51,11 @@ def peer_python(name: str, requirements: list[str], *, pip_flags: list[str] | No
             "install",
             "-q",
             "--disable-pip-version-check",
-            *steps[0],
+            *flags,
             *requirements,
         ],
         check=True,
     )
-    stamp.write_text(digest)
-    return python
 
 
 def run_in_peer(python: Path, script: str, *args: str, timeout: float = 1800) -> str:

@@ -19,6 +19,20 @@ if str(ROOT) not in sys.path:  # lets tests use benchmarks.peers
 pytest_plugins = ["pytester", "tests._timeout_backstop"]
 
 
+# -- parallel runs (pytest-xdist, ``make test`` runs ``-n 2 --dist loadgroup``) --------------
+# Folders whose tests share a costly session fixture (a Dask cluster and S3 server, a seeded
+# dashboard and a browser) run on one worker, so that fixture starts once; every other file is
+# a group of its own, so its module fixtures start once too.
+_SHARED_SESSION_FOLDERS = ("scale", "ui")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        relative = Path(str(item.path)).resolve().relative_to(ROOT / "tests")
+        group = relative.parts[0] if relative.parts[0] in _SHARED_SESSION_FOLDERS else relative
+        item.add_marker(pytest.mark.xdist_group(str(group)))
+
+
 # -- public datasets (never copied into the project) ---------------------------------------
 REQUIRE_DATA_ENV = "LIMELIGHT_REQUIRE_DATA"
 
