@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 import os
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,7 +46,13 @@ def create_run(
     decorators: dict[str, dict[str, Any]],
     executor: str,
     origin_run_id: int | None,
+    on_created: Callable[[sa.Connection, int], None] | None = None,
 ) -> int:
+    """Record a new run (its steps, params and tags) in one transaction; return its id.
+
+    ``on_created(conn, run_id)`` writes in that same transaction (a scheduler's claim records the
+    run it started this way, so a crash can never leave a run without its claim knowing).
+    """
     now = time.time()
 
     def work(conn: sa.Connection) -> int:
@@ -101,6 +107,8 @@ def create_run(
             conn.execute(
                 tags.insert(), [{"run_id": run_id, "tag": t} for t in sorted(set(run_tags))]
             )
+        if on_created is not None:
+            on_created(conn, run_id)
         return run_id
 
     return metadata.transaction(work)
