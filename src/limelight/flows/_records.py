@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from limelight.flows._graph import FlowGraph
 from limelight.store import MetadataStore
-from limelight.store.metadata import inserted_id
+from limelight.store.metadata import insert_once, inserted_id
 from limelight.store.schema import artifacts, attempts, flows, params, runs, steps, tags, tasks
 
 __all__ = [
@@ -56,16 +56,11 @@ def create_run(
     now = time.time()
 
     def work(conn: sa.Connection) -> int:
-        exists = conn.execute(
-            sa.select(flows.c.name).where(flows.c.name == graph.flow_name)
-        ).first()
-        if exists:
+        # two first runs of a flow at once (two schedulers, PostgreSQL) must not collide here
+        values = {"name": graph.flow_name, "created_at": now, "graph": graph.to_json()}
+        if insert_once(conn, flows, values) is None:
             conn.execute(
                 flows.update().where(flows.c.name == graph.flow_name).values(graph=graph.to_json())
-            )
-        else:
-            conn.execute(
-                flows.insert().values(name=graph.flow_name, created_at=now, graph=graph.to_json())
             )
         run_id = inserted_id(
             conn.execute(

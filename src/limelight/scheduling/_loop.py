@@ -32,7 +32,8 @@ from limelight.core.errors import LimelightError
 from limelight.scheduling._deploy import Deployment
 from limelight.scheduling._spec import EventSpec
 from limelight.store import open_store
-from limelight.store.published import insert_once, publish_event
+from limelight.store.metadata import insert_once
+from limelight.store.published import publish_event
 from limelight.store.schema import deployments, firings, published_events, runs, schedulers
 
 __all__ = ["SchedulerAlreadyRunning", "SchedulerLoop"]
@@ -228,9 +229,10 @@ class SchedulerLoop:
             "claimed_at": time.time(),
             "finished_at": time.time() if error else None,
         }
-        claimed = self.store.metadata.transaction(lambda c: insert_once(c, firings, values))
-        if claimed is None:
+        new = self.store.metadata.transaction(lambda c: insert_once(c, firings, values))
+        if new is None:
             return None
+        claimed = int(new)
         self.fired.append(claimed)
         if error is None:
             pause = float(os.environ.get(PAUSE_ENV) or 0)
@@ -440,7 +442,7 @@ def _count_event_log(config: Config, kind: str) -> int:
         return 0
     con = connect()
     try:
-        relation = events_relation(con, scan, ["request_id"] if kind == "impressions" else ["item"])
+        relation = events_relation(con, scan, ["request_id"])
         return int(con.execute(f"SELECT count(*) FROM {relation}").fetchone()[0])  # type: ignore[index]
     finally:
         con.close()

@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from limelight.core.errors import ConfigError, SchemaVersionError, StorageError
 from limelight.store.schema import SCHEMA_HEAD, metadata
 
-__all__ = ["MetadataStore", "inserted_id"]
+__all__ = ["MetadataStore", "insert_once", "inserted_id"]
 
 T = TypeVar("T")
 _RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock n/a
@@ -62,6 +62,21 @@ def inserted_id(result: sa.CursorResult[Any]) -> int:
     if key is None:  # pragma: no cover - every table here has a primary key
         raise StorageError("the database returned no primary key for an insert")
     return int(key[0])
+
+
+def insert_once(conn: Connection, table: sa.Table, values: dict[str, Any]) -> Any | None:
+    """INSERT ``values``; the new row's primary key, or None when a unique key already holds it.
+
+    ``ON CONFLICT DO NOTHING`` on SQLite and PostgreSQL alike: a lost race is an answer, not an
+    error, and it does not abort the transaction around it.
+    """
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    key = next(iter(table.primary_key.columns))
+    statement = dialect.insert(table).values(**values).on_conflict_do_nothing().returning(key)
+    row = conn.execute(statement).first()
+    return None if row is None else row[0]
 
 
 @contextmanager

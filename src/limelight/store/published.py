@@ -25,13 +25,13 @@ from limelight.core import clock
 from limelight.core.config import Config
 from limelight.core.errors import InvalidInputError
 from limelight.store._store import open_store
+from limelight.store.metadata import insert_once
 from limelight.store.schema import published_events
 
 __all__ = [
     "BUILTIN_EVENTS",
     "check_event_name",
     "check_payload",
-    "insert_once",
     "publish_event",
     "record_event",
 ]
@@ -76,22 +76,6 @@ def check_payload(payload: object, name: str) -> dict[str, Any]:
     return dict(payload)
 
 
-def insert_once(conn: Connection, table: sa.Table, values: dict[str, Any]) -> int | None:
-    """INSERT ``values``; the new row's id, or None when a unique key already holds that row.
-
-    ``ON CONFLICT DO NOTHING`` on SQLite and PostgreSQL alike: a lost race is an answer, not an
-    error, and it does not abort the transaction around it.
-    """
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = (
-        dialect.insert(table).values(**values).on_conflict_do_nothing().returning(table.c.id)
-    )
-    row = conn.execute(statement).first()
-    return None if row is None else int(row[0])
-
-
 def publish_event(
     name: str,
     payload: Mapping[str, Any] | None = None,
@@ -131,7 +115,7 @@ def record_event(
     }
     new = insert_once(conn, published_events, values)
     if new is not None:
-        return new
+        return int(new)
     return int(
         conn.execute(
             sa.select(published_events.c.id).where(published_events.c.dedup_key == dedup_key)
