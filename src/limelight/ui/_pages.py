@@ -239,7 +239,7 @@ def deployments_page(dash: Dashboard, request: Request) -> Response:
         "deployments.html",
         deployments=deployed,
         firings=fired,
-        chain=[(f.event_source[4:], f) for f in chain if f.event_source],  # type: ignore[index]
+        chain=[(f.event_source[4:], f) for f in chain if f.event_source],
     )
 
 
