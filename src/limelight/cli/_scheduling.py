@@ -137,7 +137,11 @@ def publish(event: str, payload: str) -> None:
 @click.option("--once", is_flag=True, help="One pass (fire what is due), wait for its runs, exit.")
 @click.option("--name", default=None, help="The scheduler's name (default: the host name).")
 @click.option(
-    "--poll", default=0.1, show_default=True, type=click.FloatRange(0.01, 60), help="Seconds."
+    "--poll",
+    default=0.5,
+    show_default=True,
+    type=click.FloatRange(0.01, 60),
+    help="Seconds between passes (on PostgreSQL a published event wakes it at once).",
 )
 @click.option(
     "--new-events-every",

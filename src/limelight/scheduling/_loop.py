@@ -14,14 +14,15 @@ own bookkeeping (leases, grace periods) uses the wall clock.
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 import socket
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from multiprocessing.context import ForkServerContext
+from multiprocessing.process import BaseProcess
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -33,7 +34,7 @@ from limelight.scheduling._deploy import Deployment
 from limelight.scheduling._spec import EventSpec
 from limelight.store import open_store
 from limelight.store.metadata import insert_once
-from limelight.store.published import publish_event
+from limelight.store.published import NOTIFY_CHANNEL, publish_event
 from limelight.store.schema import deployments, firings, published_events, runs, schedulers
 
 __all__ = ["SchedulerAlreadyRunning", "SchedulerLoop"]
@@ -81,7 +82,7 @@ class SchedulerLoop:
         config: Config | None = None,
         *,
         name: str | None = None,
-        poll: float = 0.1,
+        poll: float = 0.5,
         new_events_every: int = 10_000,
         inline: bool = False,
     ) -> None:
@@ -96,7 +97,8 @@ class SchedulerLoop:
         self._cursor: int | None = None
         self._start_after: dict[int, int] = {}
         self._pending: dict[tuple[int, int], _Pending] = {}
-        self._children: list[subprocess.Popen[bytes]] = []
+        self._children: list[BaseProcess] = []
+        self._listener: Any = None
         self._last_beat = self._last_recover = self._last_log_check = 0.0
         self._log_rows: dict[str, int] = {}
         self._handed: dict[int, float] = {}  # firing id -> when recovery last handed it off
@@ -169,13 +171,35 @@ class SchedulerLoop:
         """Pass every ``poll`` seconds (until ``duration`` seconds have passed, if given)."""
         end = None if duration is None else time.monotonic() + duration
         self.acquire()
+        if not self.inline:  # start the warm fork server now, not at the first firing
+            from multiprocessing import forkserver
+
+            _runner_context()
+            forkserver.ensure_running()
+        self._listener = self.store.metadata.listener(NOTIFY_CHANNEL)
         try:
             while end is None or time.monotonic() < end:
                 started = time.monotonic()
                 self.run_once()
-                time.sleep(max(0.0, self.poll - (time.monotonic() - started)))
+                self._wait(max(0.0, self.poll - (time.monotonic() - started)))
         finally:
+            if self._listener is not None:
+                self._listener.close()
             self.release()
+
+    def _wait(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less when PostgreSQL notifies that an event was published."""
+        if self._listener is None:
+            time.sleep(seconds)
+            return
+        try:
+            for _ in self._listener.notifies(timeout=seconds, stop_after=1):
+                pass
+            for _ in self._listener.notifies(timeout=0):  # drain what came with it
+                pass
+        except Exception:  # the listening connection broke: poll from now on
+            self._listener = None
+            time.sleep(seconds)
 
     def _refresh(self) -> None:
         with self.store.metadata.connect() as conn:
@@ -247,36 +271,27 @@ class SchedulerLoop:
 
             run_firing(firing_id, self.config)
             return
-        env = dict(os.environ)
-        env.pop(PAUSE_ENV, None)
-        env.update(
-            LIMELIGHT_HOME=str(self.config.home),
-            LIMELIGHT_DB=self.config.db,
-            LIMELIGHT_ARTIFACTS=self.config.artifacts,
-            LIMELIGHT_EXECUTOR=self.config.executor,
-        )
-        if self.config.events:
-            env["LIMELIGHT_EVENTS"] = self.config.events
         logs = self.config.home / "logs" / "firings"
         logs.mkdir(parents=True, exist_ok=True)
-        with open(logs / f"{firing_id}.log", "ab") as out:
-            child = subprocess.Popen(
-                [sys.executable, "-m", "limelight.scheduling._runner", str(firing_id)],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # a scheduler killed mid-run leaves its runs running
-            )
+        child = _runner_context().Process(
+            target=_run_detached, args=(firing_id, self.config, str(logs / f"{firing_id}.log"))
+        )
+        child.start()
         self._children.append(child)
 
     def _reap(self) -> None:
-        self._children = [c for c in self._children if c.poll() is None]
+        alive = []
+        for child in self._children:
+            if child.is_alive():
+                alive.append(child)
+            else:
+                child.join()
+        self._children = alive
 
     def wait_for_runners(self, timeout: float = 120.0) -> None:
         end = time.monotonic() + timeout
         for child in self._children:
-            child.wait(max(0.1, end - time.monotonic()))
+            child.join(max(0.1, end - time.monotonic()))
         self._children = []
 
     # -- schedules ------------------------------------------------------------------------------
@@ -408,6 +423,33 @@ class SchedulerLoop:
                     self._hand_off(firing.id)  # the runner's compare-and-set lets one through
             elif not _runner_alive(firing.runner):
                 self.store.metadata.transaction(partial(_reopen, firing=firing))
+
+
+_context: ForkServerContext | None = None
+_PRELOAD = ["limelight.scheduling._runner", "limelight.flows._launch", "limelight.flows._loading"]
+
+
+def _runner_context() -> ForkServerContext:
+    """A fork server that has imported the runner once: a hand-off forks a warm process
+    (milliseconds) instead of starting Python and importing SQLAlchemy again (a second)."""
+    global _context
+    if _context is None:
+        context = cast(ForkServerContext, mp.get_context("forkserver"))
+        context.set_forkserver_preload(_PRELOAD)
+        _context = context
+    return _context
+
+
+def _run_detached(firing_id: int, config: Config, log: str) -> None:
+    """The runner in a forked child: its own session (a scheduler killed leaves it running)."""
+    os.setsid()
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    from limelight.scheduling._runner import run_firing
+
+    run_firing(firing_id, config)
 
 
 def _reopen(conn: Connection, firing: Any) -> None:

@@ -234,6 +234,20 @@ class MetadataStore:
                 time.sleep(min(1.0, 0.01 * 2**attempt) * (0.5 + random.random()))
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def listener(self, channel: str) -> Any | None:
+        """On PostgreSQL, a psycopg connection that LISTENs on ``channel`` (None on SQLite).
+
+        ``publish_event`` NOTIFYs it, so a scheduler wakes at once instead of polling hard.
+        """
+        if self.dialect != "postgresql":
+            return None
+        raw = self._open().raw_connection()
+        conn: Any = raw.driver_connection
+        raw.detach()  # its own life: the pool never hands it to anyone else
+        conn.autocommit = True
+        conn.execute(f"LISTEN {channel}")
+        return conn
+
     def dispose(self) -> None:
         """Close pooled connections (call after fork, or when done)."""
         for engine in (self._engine, self._empty_engine):

@@ -30,6 +30,7 @@ from limelight.store.schema import published_events
 
 __all__ = [
     "BUILTIN_EVENTS",
+    "NOTIFY_CHANNEL",
     "check_event_name",
     "check_payload",
     "publish_event",
@@ -46,6 +47,7 @@ BUILTIN_EVENTS = {
 }
 _EVENT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.:\-]{0,199}")
 MAX_PAYLOAD = 64_000  # bytes of JSON
+NOTIFY_CHANNEL = "limelight_events"  # PostgreSQL: schedulers LISTEN here for new events
 
 
 def check_event_name(name: object) -> str:
@@ -115,6 +117,8 @@ def record_event(
     }
     new = insert_once(conn, published_events, values)
     if new is not None:
+        if conn.dialect.name == "postgresql":  # delivered when the transaction commits
+            conn.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, name)))
         return int(new)
     return int(
         conn.execute(
