@@ -46,10 +46,28 @@ from sqlalchemy import select
 
 mode, count = sys.argv[1], int(sys.argv[2])
 if mode == "publish":
+    from airflow.models.dag import DagModel
+    from sqlalchemy import update
+
+    deadline = time.time() + 240
+    while True:  # the DAG processor registers the DAG and its asset; then unpause it
+        try:
+            with create_session() as session:
+                dag = session.scalar(select(DagModel).where(DagModel.dag_id == "on_asset"))
+                found = session.scalar(select(AssetModel).where(AssetModel.name == "limelight_bench_evt"))
+                if dag is not None and found is not None:
+                    session.execute(update(DagModel).where(DagModel.dag_id == "on_asset").values(is_paused=False))
+                    break
+        except Exception:  # the database is not migrated yet
+            pass
+        if time.time() > deadline:
+            raise SystemExit("the DAG was not registered in 240 s")
+        time.sleep(1.0)
+    time.sleep(5)  # the scheduler sees the DAG unpaused
     for _ in range(count):
         with create_session() as session:
             asset = session.scalar(select(AssetModel).where(AssetModel.name == "limelight_bench_evt"))
-            AssetManager.register_asset_change(asset=asset.to_public(), session=session)
+            AssetManager.register_asset_change(asset=asset, session=session)
         time.sleep(1.0)
     print(json.dumps({"published": count}))
 else:
@@ -84,6 +102,7 @@ def run_airflow(*, quick: bool) -> dict[str, Any]:
         AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="5",
         AIRFLOW__API__PORT="18793",
         AIRFLOW__API__HOST="127.0.0.1",
+        AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://127.0.0.1:18793/execution/",
         PATH=f"{python.parent}{os.pathsep}{env.get('PATH', '')}",
     )
     log = open(home / "standalone.log", "wb")  # noqa: SIM115
@@ -95,27 +114,11 @@ def run_airflow(*, quick: bool) -> dict[str, Any]:
         start_new_session=True,
     )
     try:
-        end = time.monotonic() + 300
-        ready = False
-        while time.monotonic() < end and proc.poll() is None:
-            try:
-                out = subprocess.run(
-                    [str(python.parent / "airflow"), "dags", "unpause", "on_asset"],
-                    env=env,
-                    capture_output=True,
-                    text=True,
-                    timeout=120,
-                )
-                if out.returncode == 0:
-                    ready = True
-                    break
-            except subprocess.TimeoutExpired:
-                pass
-            time.sleep(3)
-        if not ready:
+        while not (home / "airflow.db").exists() and proc.poll() is None:
+            time.sleep(1)
+        if proc.poll() is not None:
             tail = (home / "standalone.log").read_text(errors="replace")[-1500:]
-            return {"skipped": f"airflow standalone did not come up in 300 s: {tail}"}
-        time.sleep(5)
+            return {"skipped": f"airflow standalone exited: {tail}"}
         count = 10 if quick else 30
         probe_env = {**env}
         old = dict(os.environ)
@@ -123,8 +126,12 @@ def run_airflow(*, quick: bool) -> dict[str, Any]:
         os.environ.update(probe_env)
         try:
             run_in_peer(python, PROBE, "publish", str(count), timeout=600)
-            time.sleep(15)
-            data = json.loads(run_in_peer(python, PROBE, "read", "0", timeout=600))
+            deadline = time.monotonic() + 120
+            while True:  # until every event's task has started (or two minutes have passed)
+                data = json.loads(run_in_peer(python, PROBE, "read", "0", timeout=600))
+                if len(data["starts"]) >= len(data["events"]) or time.monotonic() > deadline:
+                    break
+                time.sleep(5)
         finally:
             os.environ.clear()
             os.environ.update(old)
@@ -136,7 +143,9 @@ def run_airflow(*, quick: bool) -> dict[str, Any]:
                 latencies.append(later[0] - event)
                 starts.remove(later[0])
         if not latencies:
-            return {"skipped": "no task started after the asset events"}
+            log_text = (home / "standalone.log").read_text(errors="replace")
+            lines = [ln for ln in log_text.splitlines() if "on_asset" in ln or "rror" in ln]
+            return {"skipped": "no task started after the asset events: " + " | ".join(lines[-8:])}
         latencies.sort()
         return {
             "version": AIRFLOW,
