@@ -111,3 +111,20 @@ def test_cli_deploy_list_show_pause_publish_and_bad_input(
     ]:
         code, _, err = run_cli(capsys, *args)
         assert code == 2 and message in err, (args, err)
+
+
+def test_cli_scheduler_once_fires_what_is_due_and_waits_for_its_runs(
+    sched_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from limelight.scheduling import recent_firings
+
+    assert (
+        run_cli(capsys, "deploy", str(write_flow(tmp_path, "OnGo", '@trigger(event="go")')))[0] == 0
+    )
+    assert run_cli(capsys, "publish", "go")[0] == 0
+    code, out, _ = run_cli(capsys, "scheduler", "--once", "--name", "cli-test")
+    assert code == 0 and "fired 1 firing(s)" in out
+    (firing,) = recent_firings("OnGo")
+    assert firing.status == "succeeded" and firing.run is not None
+    code, out, _ = run_cli(capsys, "scheduler", "--once", "--name", "cli-test")
+    assert code == 0 and "fired 0 firing(s)" in out

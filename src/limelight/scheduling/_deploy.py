@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -62,11 +63,11 @@ class Deployment:
     def from_row(cls, row: Any) -> Deployment:
         return cls(**{c: getattr(row, c) for c in cls.__dataclass_fields__})
 
-    @property
+    @cached_property
     def schedule(self) -> ScheduleSpec | None:
         return schedule_from_json(self.spec.get("schedule"))
 
-    @property
+    @cached_property
     def triggers(self) -> list[TriggerSpec]:
         return triggers_from_json(self.spec.get("triggers", []))
 

@@ -92,6 +92,7 @@ class SchedulerLoop:
         self.me = f"{socket.gethostname()}:{os.getpid()}"
         self.poll, self.new_events_every, self.inline = poll, new_events_every, inline
         self._deployments: list[Deployment] = []
+        self._by_event: dict[str, list[Deployment]] = {}  # event name -> who waits for it
         self._stamp: Any = None
         self._next_due: dict[int, float] = {}
         self._cursor: int | None = None
@@ -219,6 +220,10 @@ class SchedulerLoop:
             )
         self._stamp = tuple(stamp)
         self._next_due.clear()
+        self._by_event = {}
+        for d in self._deployments:
+            for name in {e.name for t in d.triggers for e in t.events}:
+                self._by_event.setdefault(name, []).append(d)
         self._start_after = {
             d.id: max(d.since_event, int(fired.get(d.id) or 0))
             for d in self._deployments
@@ -329,7 +334,7 @@ class SchedulerLoop:
                 .limit(1000)
             ).all()
         for event in rows:
-            for deployment in self._deployments:
+            for deployment in self._by_event.get(event.name, ()):
                 if event.id > self._start_after.get(deployment.id, event.id):
                     self._offer(deployment, event)
             self._cursor = event.id
