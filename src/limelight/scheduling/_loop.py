@@ -17,6 +17,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import socket
+import sys
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -181,7 +182,12 @@ class SchedulerLoop:
         try:
             while end is None or time.monotonic() < end:
                 started = time.monotonic()
-                self.run_once()
+                try:
+                    self.run_once()
+                except SchedulerAlreadyRunning:
+                    raise
+                except LimelightError as exc:  # the database hiccuped: the next pass retries
+                    print(f"scheduler {self.name}: pass failed, retrying: {exc}", file=sys.stderr)
                 self._wait(max(0.0, self.poll - (time.monotonic() - started)))
         finally:
             if self._listener is not None:
