@@ -18,4 +18,8 @@ COMMAND_MODULES: dict[str, str] = {
     "demo": "_demo",
     "ui": "_ui",
     "serve": "_serve",
+    "deploy": "_scheduling",
+    "deployments": "_scheduling",
+    "publish": "_scheduling",
+    "scheduler": "_scheduling",
 }

@@ -11,8 +11,9 @@ import pyarrow.compute as pc
 
 from limelight.core.config import Config, resolve_config
 from limelight.core.errors import InvalidInputError, NotFoundError
+from limelight.demo._deployed import EXPERIMENT_PREFIX, DailyLoop
 from limelight.demo._flows import DemoArtwork, DemoRecommenders, _world
-from limelight.demo._online import analyse, simulate_day, wait_for_events
+from limelight.demo._online import DayResult, simulate_day, wait_for_events
 from limelight.demo._report import DemoReport, write_html
 from limelight.experiments import ExperimentSpec, ExperimentStatus, Variant
 from limelight.experiments.store import create_experiment, list_experiments, set_experiment_status
@@ -23,7 +24,7 @@ from limelight.store import open_store
 
 __all__ = ["run_demo"]
 
-_EXPERIMENT_PREFIX = "ranker-ab-"
+_EXPERIMENT_PREFIX = EXPERIMENT_PREFIX
 
 
 def _say(out: Callable[[str], None], text: str) -> None:
@@ -54,6 +55,14 @@ def _wait_for_version(
             return
         time.sleep(0.05)
     raise TimeoutError(f"serving did not switch {slot} to version {version} within {timeout:g} s")
+
+
+def _merge(day: DayResult, analysis: DayResult) -> DayResult:
+    """The day's traffic with the scheduled analysis's read-out of everything so far."""
+    for name in ("users", "lift", "lift_low", "lift_high", "diff", "diff_low", "diff_high"):
+        setattr(day, name, getattr(analysis, name))
+    day.p_value, day.srm_flagged, day.note = analysis.p_value, analysis.srm_flagged, analysis.note
+    return day
 
 
 def run_demo(
@@ -151,35 +160,38 @@ def run_demo(
         _say(out, f"      serving at {server.url} with {workers} worker process(es)")
         _say(out, f"[3/4] improve: {days} simulated days of members using the service over HTTP")
         promoted = False
-        for day in range(days):
-            result, _ = simulate_day(world, online, server.url, day, world.config.row_size)
-            if not promoted:
-                result = analyse(store, spec, result, settle=wait_for_events())
-            result.champion = registry.get("recs@champion").version
-            report.days.append(result)
-            line = f"      day {day + 1}: {result.sessions} sessions, {result.plays} plays"
-            if result.users:
-                line += (
-                    f"; lift {result.lift:+.1%} [{result.lift_low:+.1%}, {result.lift_high:+.1%}]"
-                    f" (true {report.true_lift:+.1%})"
-                )
-            _say(out, line)
-            if not promoted and result.significant_win and not result.srm_flagged:
-                why = (
-                    f"A/B {spec.name}: plays per member {result.lift:+.1%} "
-                    f"[{result.lift_low:+.1%}, {result.lift_high:+.1%}], anytime-valid 95%"
-                )
-                moved_at = time.monotonic()
-                registry.set_alias("recs", "champion", challenger, why=why)
-                set_experiment_status(store.metadata, spec.name, "stopped")
-                report.promoted_day, promoted = day, True
-                _wait_for_version(server.url, "recs", challenger)
-                report.swap_seconds = time.monotonic() - moved_at
-                _say(
-                    out,
-                    f"      promoted recs/{challenger} to champion through its gates; serving switched "
-                    f"in {report.swap_seconds:.1f} s without a restart",
-                )
+        daily = DailyLoop(config)  # the analysis and the promotion: a deployed, scheduled flow
+        try:
+            for day in range(days):
+                result, _ = simulate_day(world, online, server.url, day, world.config.row_size)
+                if not promoted:
+                    wait_for_events()()
+                    moved_at = time.monotonic()
+                    analysis, promoted_now, analysis_run = daily.next_day()
+                    if analysis is not None:
+                        result = _merge(result, analysis)
+                        report.notes.append(f"day {day + 1}: analysed by {analysis_run}")
+                    if promoted_now:
+                        report.promoted_day, promoted = day, True
+                        _wait_for_version(server.url, "recs", challenger)
+                        report.swap_seconds = time.monotonic() - moved_at
+                        _say(
+                            out,
+                            f"      {analysis_run} (a scheduled firing) promoted recs/{challenger} "
+                            f"to champion through its gates; serving switched in "
+                            f"{report.swap_seconds:.1f} s without a restart",
+                        )
+                result.champion = registry.get("recs@champion").version
+                report.days.append(result)
+                line = f"      day {day + 1}: {result.sessions} sessions, {result.plays} plays"
+                if result.users:
+                    line += (
+                        f"; lift {result.lift:+.1%} [{result.lift_low:+.1%}, {result.lift_high:+.1%}]"
+                        f" (true {report.true_lift:+.1%})"
+                    )
+                _say(out, line)
+        finally:
+            daily.close()
         time.sleep(1.6)  # the writers' last flush
 
     impressions, feedback = store.read_events("impressions"), store.read_events("feedback")

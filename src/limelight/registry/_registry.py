@@ -28,6 +28,7 @@ from limelight.registry._gates import (
     gate_from_json,
 )
 from limelight.store import ArtifactRef, Store, open_store
+from limelight.store.published import record_event
 from limelight.store.schema import (
     alias_events,
     aliases,
@@ -309,6 +310,12 @@ class Registry:
                     created_by=who,
                 )
             )
+            record_event(
+                conn,
+                "model_registered",
+                {"model": name, "version": version, "run": run_id},
+                source=f"model:{name}/{version}",
+            )
             return version
 
         version = self._retrying(work)
@@ -554,6 +561,12 @@ class Registry:
                     .where(aliases.c.model == name, aliases.c.alias == alias)
                     .values(version=version, moved_at=now)
                 )
+            record_event(
+                conn,
+                "alias_moved",
+                {"model": name, "alias": alias, "from_version": current, "to_version": version},
+                source=f"alias:{name}@{alias}",
+            )
             return event
 
         event = self._retrying(work)

@@ -55,7 +55,10 @@ IMPRESSION_SCHEMA = pa.schema(
         ("propensities", pa.list_(pa.float64())),  # probability of each artwork choice
         ("experiments", pa.list_(pa.string())),
         ("variants", pa.list_(pa.string())),  # parallel to experiments
-        ("decided", pa.list_(pa.bool_())),  # parallel to experiments: this experiment chose the served model
+        (
+            "decided",
+            pa.list_(pa.bool_()),
+        ),  # parallel to experiments: this experiment chose the served model
         ("models", pa.list_(pa.string())),  # "name/version" of each model that served the request
         ("latency_ms", pa.float64()),  # time spent serving the request
     ]

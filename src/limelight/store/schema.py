@@ -27,16 +27,20 @@ __all__ = [
     "artifacts",
     "attempts",
     "datasets",
+    "deployments",
     "experiment_variants",
     "experiments",
+    "firings",
     "flows",
     "metadata",
     "metrics",
     "model_versions",
     "models",
     "params",
+    "published_events",
     "run_datasets",
     "runs",
+    "schedulers",
     "steps",
     "tags",
     "tasks",
@@ -265,4 +269,69 @@ experiment_variants = Table(
     Column("position", Integer, nullable=False),
 )
 
-SCHEMA_HEAD = "0001"  # the newest migration in store/migrations/versions
+# -- scheduling: deployments, published events, firings (claims) and scheduler leases ----------
+
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(300), nullable=False, unique=True),  # Flow or Flow@branch
+    Column("flow", String(200), nullable=False),
+    Column("branch", String(100)),
+    Column("file_name", String(300), nullable=False),
+    Column("code", JSON, nullable=False),  # ArtifactRef of the snapshot of the flow's file
+    Column("code_hash", String(64), nullable=False),
+    Column("spec", JSON, nullable=False),  # schedule and triggers, as the decorators said
+    Column("status", String(20), nullable=False),  # active | paused
+    Column("since_event", BigInteger, nullable=False),  # events up to this id predate it
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+published_events = Table(
+    "published_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("source", String(300)),  # who published it: a run, the CLI, the scheduler
+    Column("dedup_key", String(300), unique=True),  # set: published once, whoever tries
+    Column("created_at", Float, nullable=False),
+    Index("ix_published_events_name_id", "name", "id"),
+)
+
+firings = Table(
+    "firings",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("deployment_id", Id, ForeignKey("deployments.id"), nullable=False),
+    Column("claim_key", String(300), nullable=False),  # tick:<time> or event:<id>
+    Column("reason", String(20), nullable=False),  # schedule | event | manual
+    Column("tick", Float),
+    Column("event_id", BigInteger),
+    Column("params", JSON),
+    Column(
+        "status", String(20), nullable=False
+    ),  # claimed | starting | running | succeeded | failed
+    Column("claimed_by", String(300), nullable=False),
+    Column("claimed_at", Float, nullable=False),
+    Column("runner", String(300)),  # host:pid of the process that starts the run
+    Column("started_at", Float),
+    Column("run_id", Id, ForeignKey("runs.id")),
+    Column("finished_at", Float),
+    Column("error", Text),
+    UniqueConstraint("deployment_id", "claim_key", name="uq_firings_deployment_id_claim_key"),
+    Index("ix_firings_status", "status"),
+)
+
+schedulers = Table(
+    "schedulers",
+    metadata,
+    Column("name", String(200), primary_key=True),  # one live scheduler per name
+    Column("host", String(300), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("heartbeat_at", Float, nullable=False),
+)
+
+SCHEMA_HEAD = "0002_scheduling"  # the newest migration in store/migrations/versions

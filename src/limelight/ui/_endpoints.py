@@ -179,6 +179,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         ),
     ),
     Endpoint(
+        "/deployments",
+        "GET",
+        "deployments_page",
+        "deployed flows, their next firing, recent firings and what triggered what",
+        {**_PAGE_OK, **_BAD},
+    ),
+    Endpoint(
         "/experiments",
         "GET",
         "experiments_page",

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "bandits_page",
     "compare_page",
+    "deployments_page",
     "experiment_page",
     "experiments_page",
     "model_page",
@@ -221,6 +222,25 @@ def move_alias(dash: Dashboard, request: Request, form: Any) -> Response:
         name, str(form.get("alias", "")), version, why=str(form.get("why", "")), who="dashboard"
     )
     return _redirect(request, f"/models/{quote(name, safe='')}")
+
+
+def deployments_page(dash: Dashboard, request: Request) -> Response:
+    """Deployments with their next firing, the recent firings, and what triggered what."""
+    from limelight.scheduling import list_deployments, recent_firings
+    from limelight.scheduling._history import next_firing
+
+    config = dash.store.config
+    deployed = [(d, next_firing(d)) for d in list_deployments(config)]
+    fired = recent_firings(limit=100, config=config)
+    # run A finished -> firing -> run B: the edges of the chain, newest first
+    chain = [f for f in fired if f.event_source and f.event_source.startswith("run:")]
+    return dash.render(
+        request,
+        "deployments.html",
+        deployments=deployed,
+        firings=fired,
+        chain=[(f.event_source[4:], f) for f in chain if f.event_source],
+    )
 
 
 def experiments_page(dash: Dashboard, request: Request) -> Response:
