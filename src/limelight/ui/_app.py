@@ -222,6 +222,8 @@ def build_app(config: Config | None, token: str | None) -> Starlette:
         return JSONResponse(openapi_document(version("limelight")))
 
     built_in = {"static": static, "home": home, "openapi": openapi}
+    from limelight.ui._mlflow import mlflow_routes
+
     routes = [
         Route(
             e.route,
@@ -230,6 +232,7 @@ def build_app(config: Config | None, token: str | None) -> Starlette:
         )
         for e in ENDPOINTS
     ]
+    routes[:0] = mlflow_routes(dash.store, token)  # MLflow's REST API beside the pages
 
     async def not_found(request: Request, exc: Exception) -> Response:
         return dash.error(request, NotFoundError(f"there is no page {request.url.path}"))
