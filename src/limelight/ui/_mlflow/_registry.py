@@ -361,6 +361,13 @@ def create_version(p: Protocol, f: Fields) -> dict[str, Any]:
         folder = source_dir(conn, source)
         if folder is None and model_id:
             folder = source_dir(conn, f"models:/{model_id}")
+        logged = model_id or (
+            source.removeprefix("models:/") if source.startswith("models:/") else ""
+        )
+        if run_id is None and logged:  # MLflow 3 registers a logged model: its run is the lineage
+            run_id = conn.execute(
+                sa.select(mlflow_logged_models.c.run_id).where(mlflow_logged_models.c.id == logged)
+            ).scalar()
         files = _files(conn, folder)
     ref = p.store.artifacts.save(MlflowModelFiles(files, source), serializer="mlflow-model")
     registry = Registry(store=p.store)
