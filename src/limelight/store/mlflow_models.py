@@ -59,7 +59,10 @@ def load_mlflow_model(files: dict[str, tuple[str, int]], blobs: BlobStore) -> An
             return cloudpickle.loads(data)
         if fmt == "pickle":
             return pickle.loads(data)
-        raise SerializerError(f"sklearn serialization format {fmt!r} is not supported (use pickle)")
+        raise SerializerError(
+            f"sklearn serialization format {fmt!r} is not supported without MLflow: log the model "
+            "with serialization_format='cloudpickle' or 'pickle'"
+        )
     raise SerializerError(
         f"MLflow flavours {', '.join(sorted(flavors))} cannot be loaded without MLflow; "
         "Limelight loads the sklearn flavour (log the model with mlflow.sklearn.log_model)"

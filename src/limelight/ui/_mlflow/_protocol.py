@@ -15,6 +15,7 @@ import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -294,6 +295,6 @@ def endpoint(
             return bad(str(exc)).response()
         if isinstance(result, Response):
             return result
-        return JSONResponse(_finite(result))
+        return Response(orjson.dumps(_finite(result)), media_type="application/json")
 
     return handle
