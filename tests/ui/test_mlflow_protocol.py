@@ -484,3 +484,62 @@ def test_artifacts_round_trip_and_refuse_escaping_paths(api: httpx.Client) -> No
     _error(api.get(base, params={"path": "../etc"}), 400, "INVALID_PARAMETER_VALUE")
     with httpx.Client(base_url=str(api.base_url), timeout=30) as anonymous:
         _error(anonymous.put(f"{base}/9/1/artifacts/b.txt", content=b"x"), 401, "UNAUTHENTICATED")
+
+
+def test_limelight_server_is_a_second_name_of_limelight_ui(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tests.cli._run import run_cli
+
+    code, out, _ = run_cli(capsys, "server", "--help")
+    assert code == 0 and "MLflow's REST API" in out
+    code, _, err = run_cli(capsys, "server", "--port", "70000")
+    assert code == 2 and "70000" in err
+
+
+def test_what_the_api_acknowledged_survives_kill_9(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.ui._live import free_port
+
+    port = free_port()
+    import limelight
+
+    source = str(Path(limelight.__file__).resolve().parents[1])  # this checkout's Limelight
+    env = {**os.environ, "LIMELIGHT_HOME": str(tmp_path / "home"), "LIMELIGHT_TOKEN": TOKEN}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [source, env.get("PYTHONPATH")]))
+    for name in ("LIMELIGHT_DB", "LIMELIGHT_ARTIFACTS"):
+        env.pop(name, None)
+    command = [sys.executable, "-c", "from limelight.cli import main; main()", "ui"]
+    server = subprocess.Popen(
+        [*command, "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        with httpx.Client(base_url=url, headers={"authorization": f"Bearer {TOKEN}"}) as api:
+            while True:
+                try:
+                    api.get(f"{API}/experiments/get", params={"experiment_id": "0"})
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline and server.poll() is None
+                    time.sleep(0.1)
+            run = _ok(api.post(f"{API}/runs/create", json={"experiment_id": "0"}))
+            run_id = run["run"]["info"]["run_id"]
+            for step in range(20):
+                body = {"run_id": run_id, "key": "m", "value": step, "timestamp": 1, "step": step}
+                _ok(api.post(f"{API}/runs/log-metric", json=body))
+    finally:
+        os.kill(server.pid, signal.SIGKILL)
+        server.wait(10)
+    config = resolve_config(home=tmp_path / "home", cwd=tmp_path, environ={})
+    assert list(metric_history(int(run_id), "m", config=config)["m"].values) == list(range(20))

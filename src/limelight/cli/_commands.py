@@ -17,6 +17,7 @@ COMMAND_MODULES: dict[str, str] = {
     "datasets": "_datasets",
     "demo": "_demo",
     "ui": "_ui",
+    "server": "_ui",
     "serve": "_serve",
     "import": "_import",
 }
