@@ -36,7 +36,7 @@ def safe_path(path: str) -> str:
         or len(path) > 1000
         or "://" in path
     ):
-        raise bad(f"Invalid path: {path[:200]!r}")
+        raise bad("Invalid path")
     return path.strip("/")
 
 

@@ -477,6 +477,9 @@ def log_batch(p: Protocol, f: Fields) -> dict[str, Any]:
         f.objects("params"),
         f.objects("tags"),
     )
+    if any(m.data.get("timestamp") is None for m in metric_fields):  # required in a batch
+        shown = json.dumps(f.data["metrics"], separators=(",", ":"))[:1000]
+        raise bad(f"Invalid value {shown} for parameter 'metrics' supplied: each needs a timestamp")
     if len(metric_fields) > MAX_METRICS:
         raise bad(
             f"A batch logging request can contain at most {MAX_METRICS} metrics. "

@@ -327,7 +327,8 @@ def search(p: Protocol, f: Fields) -> dict[str, Any]:
         )
     if not any("start_time" in o or "created" in o for o in orders):
         query = query.order_by(runs.c.created_at.desc())
-    query = query.order_by(runs.c.id.asc()).offset(offset).limit(limit + 1)
+    # ties in the order: MLflow's run ids are text and sort as text; so do these
+    query = query.order_by(sa.cast(runs.c.id, sa.Text).asc()).offset(offset).limit(limit + 1)
     with p.store.metadata.connect() as conn:
         rows = conn.execute(query).all()
         out: dict[str, Any] = {"runs": runs_json(conn, list(rows[:limit]))}
