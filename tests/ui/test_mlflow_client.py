@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 from tests._peers import PEER_INSTALL_TIMEOUT
@@ -66,6 +67,9 @@ def test_an_mlflow_client_script_runs_unchanged_against_limelight(
     config = resolve_config()
     with LiveServer(create_app(config, token=TOKEN)) as server:
         seen = _scenario(mlflow_peer, server.url, tmp_path)
+        # ... and the dashboard shows the run MLflow wrote, with its params and metrics
+        page = httpx.get(f"{server.url}/runs/scenario/{seen['manual']['id']}", timeout=30)
+        assert page.status_code == 200 and "ndcg" in page.text and "batch_param" in page.text
 
     manual = seen["manual"]
     assert manual["status"] == "FINISHED" and manual["name"] == "manual"

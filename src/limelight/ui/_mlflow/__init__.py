@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from limelight.ui._mlflow import (
     _artifacts,
@@ -35,7 +35,7 @@ _READS = ("GET",)
 _ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
-def mlflow_routes(store: Store, token: str | None) -> list[Route]:
+def mlflow_routes(store: Store, token: str | None) -> list[BaseRoute]:
     """The routes of MLflow's REST API, to put in front of the dashboard's."""
     protocol = _protocol.Protocol(store, token)
     handlers = {
@@ -52,14 +52,14 @@ def mlflow_routes(store: Store, token: str | None) -> list[Route]:
             handler,
             write=method not in _READS,
         )
-    routes: list[Route] = []
-    for path, methods in by_path.items():
-        dispatch = _dispatcher(methods)
-        for prefix in PREFIXES:
-            routes.append(Route(f"{prefix}/{path}", dispatch, methods=_ALL_METHODS))
-    for path, method, handler in _artifacts.artifact_routes(protocol):
-        for prefix in ARTIFACT_PREFIXES:
-            routes.append(Route(f"{prefix}{path}", handler, methods=[method]))
+    api: list[BaseRoute] = [
+        Route(f"/{path}", _dispatcher(methods), methods=_ALL_METHODS)
+        for path, methods in by_path.items()
+    ]
+    files: list[BaseRoute] = [
+        Route(path, handler, methods=[method])
+        for path, method, handler in _artifacts.artifact_routes(protocol)
+    ]
 
     async def unknown(request: Request) -> Response:
         return _protocol.MlflowError(
@@ -67,9 +67,12 @@ def mlflow_routes(store: Store, token: str | None) -> list[Route]:
             f"{request.method} {request.url.path} is not an MLflow endpoint this server answers",
         ).response()
 
-    for prefix in (*PREFIXES, *ARTIFACT_PREFIXES):
-        routes.append(Route(f"{prefix}/{{rest:path}}", unknown, methods=_ALL_METHODS))
-    return routes
+    fallback = Route("/{rest:path}", unknown, methods=_ALL_METHODS)
+    # mounted: the API is MLflow's (documented by MLflow), not a page of the dashboard's OpenAPI
+    return [
+        *(Mount(prefix, routes=[*api, fallback]) for prefix in PREFIXES),
+        *(Mount(prefix, routes=[*files, fallback]) for prefix in ARTIFACT_PREFIXES),
+    ]
 
 
 def _dispatcher(methods: dict[str, Any]) -> Any:
