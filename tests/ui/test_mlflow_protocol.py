@@ -543,3 +543,51 @@ def test_what_the_api_acknowledged_survives_kill_9(tmp_path: Path) -> None:
         server.wait(10)
     config = resolve_config(home=tmp_path / "home", cwd=tmp_path, environ={})
     assert list(metric_history(int(run_id), "m", config=config)["m"].values) == list(range(20))
+
+
+@pytest.mark.postgres
+def test_the_protocol_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
+    from limelight.ui import create_app
+
+    config = resolve_config(home=tmp_path, db=postgres_url, cwd=tmp_path, environ={})
+    with (
+        LiveServer(create_app(config, token=TOKEN)) as live,
+        httpx.Client(
+            base_url=live.url, headers={"authorization": f"Bearer {TOKEN}"}, timeout=30
+        ) as api,
+    ):
+        experiment = _ok(api.post(f"{API}/experiments/create", json={"name": "pg"}))
+        runs = []
+        for i in range(3):
+            run = _ok(api.post(f"{API}/runs/create", json=experiment | {"start_time": i}))
+            run_id = run["run"]["info"]["run_id"]
+            runs.append(run_id)
+            batch = {
+                "run_id": run_id,
+                "metrics": [{"key": "ndcg", "value": i / 10, "timestamp": 1, "step": 0}],
+                "params": [{"key": "l2", "value": str(i * 100)}],
+                "tags": [{"key": "team", "value": "recs"}],
+            }
+            _ok(api.post(f"{API}/runs/log-batch", json=batch))
+        found = _ok(
+            api.post(
+                f"{API}/runs/search",
+                json={
+                    "experiment_ids": [experiment["experiment_id"]],
+                    "filter": "params.l2 = '100' and metrics.ndcg >= 0.1 and tags.team = 'recs'",
+                },
+            )
+        )
+        assert [r["info"]["run_id"] for r in found["runs"]] == [runs[1]]
+        _error(
+            api.post(
+                f"{API}/runs/log-parameter", json={"run_id": runs[0], "key": "l2", "value": "9"}
+            ),
+            400,
+            "INVALID_PARAMETER_VALUE",
+        )
+        _ok(api.post(f"{API}/registered-models/create", json={"name": "pg-model"}))
+        _ok(api.post(f"{API}/model-versions/create", json={"name": "pg-model", "source": "x"}))
+        alias = {"name": "pg-model", "alias": "staging", "version": "1"}
+        _ok(api.post(f"{API}/registered-models/alias", json=alias))
+        assert Registry(config).alias_versions("pg-model") == {"staging": 1}
