@@ -37,7 +37,7 @@ with mlflow.start_run(run_name="first") as run:
     mlflow.set_tag("owner", "ada")
     X = np.random.default_rng(0).normal(size=(6, 2))
     model = LinearRegression().fit(X, X @ np.array([2.0, -1.0]) + 3)
-    info = mlflow.sklearn.log_model(model, name="model", serialization_format="cloudpickle")
+    info = mlflow.sklearn.log_model(model, name="model")  # MLflow 3.17's default: skops
 with mlflow.start_run(run_name="second") as second:
     mlflow.log_param("l2", "100")
     mlflow.log_metric("loss", 0.9)

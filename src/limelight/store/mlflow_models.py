@@ -2,8 +2,9 @@
 
 The folder's files are blobs already; :class:`MlflowModelFiles` names them by relative path and
 is stored (serializer ``mlflow-model``) as a JSON manifest. Loading reads ``MLmodel`` and
-returns the model of the first flavour Limelight can load natively: ``sklearn`` (its pickle or
-cloudpickle file). MLflow itself is never imported. Other flavours raise a
+returns the model of the first flavour Limelight can load natively: ``sklearn`` (its skops file,
+loading only the types ``MLmodel`` trusts, as MLflow does; or its pickle or cloudpickle file).
+MLflow itself is never imported. Other flavours raise a
 :class:`~limelight.core.errors.SerializerError` that names them.
 """
 
@@ -44,7 +45,7 @@ def _mlmodel(files: dict[str, tuple[str, int]], blobs: BlobStore) -> dict[str, A
 
 
 def load_mlflow_model(files: dict[str, tuple[str, int]], blobs: BlobStore) -> Any:
-    """The model object of an MLflow model folder (sklearn flavour; pickle or cloudpickle)."""
+    """The model object of an MLflow model folder (sklearn flavour: skops, pickle, cloudpickle)."""
     flavors = _mlmodel(files, blobs)["flavors"]
     sklearn = flavors.get("sklearn")
     if isinstance(sklearn, dict):
@@ -59,6 +60,14 @@ def load_mlflow_model(files: dict[str, tuple[str, int]], blobs: BlobStore) -> An
             return cloudpickle.loads(data)
         if fmt == "pickle":
             return pickle.loads(data)
+        if fmt == "skops":  # the safe format: only the types the MLmodel file trusts load
+            try:
+                import skops.io
+            except ImportError:
+                raise SerializerError(
+                    "this MLflow model is saved in the skops format: pip install skops"
+                ) from None
+            return skops.io.loads(data, trusted=sklearn.get("skops_trusted_types"))
         raise SerializerError(
             f"sklearn serialization format {fmt!r} is not supported without MLflow: log the model "
             "with serialization_format='cloudpickle' or 'pickle'"
