@@ -17,9 +17,11 @@ COMMAND_MODULES: dict[str, str] = {
     "datasets": "_datasets",
     "demo": "_demo",
     "ui": "_ui",
+    "server": "_ui",
     "serve": "_serve",
     "deploy": "_scheduling",
     "deployments": "_scheduling",
     "publish": "_scheduling",
     "scheduler": "_scheduling",
+    "import": "_import",
 }

@@ -34,11 +34,17 @@ __all__ = [
     "flows",
     "metadata",
     "metrics",
+    "mlflow_experiments",
+    "mlflow_files",
+    "mlflow_logged_models",
+    "mlflow_runs",
+    "mlflow_versions",
     "model_versions",
     "models",
     "params",
     "published_events",
     "run_datasets",
+    "run_tags",
     "runs",
     "schedulers",
     "steps",
@@ -334,4 +340,76 @@ schedulers = Table(
     Column("heartbeat_at", Float, nullable=False),
 )
 
-SCHEMA_HEAD = "0002_scheduling"  # the newest migration in store/migrations/versions
+
+# -- what MLflow's REST protocol needs beyond the tables above (migration 0003_mlflow) ----------
+# An MLflow experiment names the runs whose ``runs.flow`` is its name; a run keeps its MLflow name
+# and lifecycle here; MLflow's key/value tags live beside Limelight's plain tags.
+
+mlflow_experiments = Table(
+    "mlflow_experiments",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("artifact_location", Text, nullable=False),
+    Column("lifecycle_stage", String(20), nullable=False),  # active | deleted
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("tags", JSON),  # {key: value}
+)
+
+mlflow_runs = Table(
+    "mlflow_runs",
+    metadata,
+    Column("run_id", Id, ForeignKey("runs.id"), primary_key=True),
+    Column("experiment_id", Id, ForeignKey("mlflow_experiments.id"), nullable=False),
+    Column("name", String(250)),
+    Column("lifecycle_stage", String(20), nullable=False),  # active | deleted
+    Column("status", String(20), nullable=False),  # MLflow's: RUNNING, SCHEDULED, FINISHED, ...
+    Column("inputs", JSON),  # dataset inputs logged with log-inputs
+    Index("ix_mlflow_runs_experiment", "experiment_id"),
+)
+
+run_tags = Table(
+    "run_tags",
+    metadata,
+    Column("run_id", Id, ForeignKey("runs.id"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+mlflow_files = Table(
+    "mlflow_files",
+    metadata,
+    Column("path", String(1000), primary_key=True),  # under mlflow-artifacts:/
+    Column("key", String(64), nullable=False),  # the blob in the artifact store
+    Column("size", BigInteger, nullable=False),
+)
+
+mlflow_logged_models = Table(
+    "mlflow_logged_models",
+    metadata,
+    Column("id", String(64), primary_key=True),  # m-<hex>
+    Column("experiment_id", Id, ForeignKey("mlflow_experiments.id"), nullable=False),
+    Column("name", String(250), nullable=False),
+    Column("run_id", Id, ForeignKey("runs.id")),
+    Column("model_type", String(100)),
+    Column("status", String(30), nullable=False),
+    Column("artifact_location", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("params", JSON),
+    Column("tags", JSON),
+)
+
+mlflow_versions = Table(
+    "mlflow_versions",
+    metadata,
+    Column("model", String(200), ForeignKey("models.name"), primary_key=True),
+    Column("version", Integer, primary_key=True),  # 0 holds the registered model's own tags
+    Column("source", Text),
+    Column("model_id", String(64)),
+    Column("description", Text),
+    Column("tags", JSON),
+)
+
+SCHEMA_HEAD = "0003_mlflow"  # the newest migration in store/migrations/versions
