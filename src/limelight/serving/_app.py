@@ -28,7 +28,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 
 from limelight.core.config import Config, resolve_config
-from limelight.core.errors import InvalidInputError, NotFoundError
+from limelight.core.errors import InvalidInputError, NotFoundError, StorageError
 from limelight.experiments.allocation import assign, assignment_fields
 from limelight.serving._auth import UNAUTHORIZED, TokenGuard, token_matches
 from limelight.serving._batching import RecommendBatcher
@@ -78,7 +78,7 @@ class JSONResponse(Response):
 # (name, help, type) of what /metrics tells of each event writer: written, rejected, failed,
 # pending, in that order
 _EVENT_COUNTERS = (
-    ("limelight_events_written_total", "Events written to the event log.", "counter"),
+    ("limelight_events_written_total", "Events committed to the event log's table.", "counter"),
     (
         "limelight_events_rejected_total",
         "Events set aside because the schema cannot hold them.",
@@ -86,10 +86,14 @@ _EVENT_COUNTERS = (
     ),
     (
         "limelight_events_write_failures_total",
-        "Failed writes of the event log (their events are kept for the next try).",
+        "Failed commits to the event log's table (their events stay in the durable buffer).",
         "counter",
     ),
-    ("limelight_events_pending", "Events buffered, not yet written.", "gauge"),
+    (
+        "limelight_events_pending",
+        "Events in the durable buffer, not yet committed to the table.",
+        "gauge",
+    ),
 )
 
 
@@ -305,7 +309,8 @@ class _Service:
         request_id = self.ids.issue(user, now, shown_items)
         fields = assignment_fields(assignments)
         assert self.impressions is not None
-        self.impressions.append(
+        await self._acknowledge(
+            self.impressions,
             {
                 "request_id": request_id,
                 "ts": now,
@@ -319,7 +324,7 @@ class _Service:
                 "decided": [name in deciders.values() for name in fields["experiments"]],
                 "models": list(models.values()),
                 "latency_ms": (time.perf_counter() - start) * 1000.0,
-            }
+            },
         )
         return JSONResponse(
             {
@@ -444,7 +449,8 @@ class _Service:
         if not self.seen_feedback.add((req.request_id, req.item_id, req.event), expires, now):
             return JSONResponse({"accepted": True, "duplicate": True}, status_code=202)
         assert self.feedback_log is not None
-        self.feedback_log.append(
+        await self._acknowledge(
+            self.feedback_log,
             {
                 "request_id": req.request_id,
                 "ts": now,
@@ -452,9 +458,20 @@ class _Service:
                 "item_id": req.item_id,
                 "event": req.event,
                 "value": req.value,
-            }
+            },
         )
         return JSONResponse({"accepted": True, "duplicate": False}, status_code=202)
+
+    async def _acknowledge(self, writer: EventWriter, record: dict[str, Any]) -> None:
+        """Wait until ``record`` is in the durable buffer (on disk): only then is the request
+        answered. A buffer that cannot be written is a 503; nothing was acknowledged."""
+        try:
+            await writer.acknowledge(record)
+        except StorageError as exc:
+            log.error("the %s buffer cannot be written: %s", writer.kind, exc)
+            raise ApiError(
+                503, "event_log_unavailable", "the event could not be recorded; retry shortly"
+            ) from None
 
     async def list_models(self, request: Request) -> Response:
         snap = self._snapshot()

@@ -1,37 +1,42 @@
-"""The event log: impressions and feedback as Parquet segments, appended without blocking.
+"""The event log: impressions and feedback, acknowledged durably, committed to Iceberg tables.
 
-A serving worker calls :meth:`EventWriter.append` on its request path: the record is encoded
-as one JSON line (orjson, a couple of microseconds) that joins a list in memory. A background
-thread parses the lines into an Arrow table every ``flush_seconds`` (or ``flush_rows`` records)
-with Arrow's JSON reader, which runs without the GIL, and writes one Parquet segment, to a
-temporary name first and then renamed, so readers never see half a segment. Keeping bytes
-rather than dicts and lists matters under load: a second of buffered records as Python
-objects (about 45 per impression) made the garbage collector's full passes take 15-30 ms in a
-serving worker, which showed as the p99 latency. :meth:`EventWriter.close`
-flushes what is left (serving calls it on SIGTERM). Analysis jobs read every finished segment
-with :func:`read_events` while serving goes on.
+A serving worker calls :meth:`EventWriter.acknowledge` (async) or :meth:`EventWriter.append` on
+its request path: the record is encoded as one JSON line (orjson, a couple of microseconds)
+and joins the worker's durable buffer (:mod:`limelight.store._eventbuf`), whose flusher thread
+fsyncs every waiting line in one group; ``acknowledge`` returns once its line is on disk, so
+an answered request survives ``kill -9``. A committer thread turns the buffered lines into an
+Arrow table every ``flush_seconds`` (or ``flush_rows`` records) with Arrow's JSON reader, which
+runs without the GIL, commits it to the kind's Iceberg table (:mod:`limelight.store._event_table`)
+and only then removes the buffer file. A buffer whose worker died is replayed by the next
+writer that starts on the host; the commit names the buffer, so a replay of rows that were
+committed just before a crash adds nothing.
 
-Layout: ``<root>/<kind>/date=YYYY-MM-DD/<time>-<host>-<pid>-<seq>.parquet``.
+Keeping bytes rather than dicts and lists matters under load: a second of buffered records as
+Python objects (about 45 per impression) made the garbage collector's full passes take 15-30 ms
+in a serving worker, which showed as the p99 latency. :meth:`EventWriter.close` commits what
+is left (serving calls it on SIGTERM).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
-import socket
 import threading
+import time
 import uuid
-from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import fsspec
 import orjson
 import pyarrow as pa
 import pyarrow.json as pa_json
-import pyarrow.parquet as pq
 
-from limelight.core.errors import InvalidInputError, StorageError
+from limelight.core.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from limelight.store._event_table import EventLog
+    from limelight.store._eventbuf import Segment, _Group
 
 __all__ = [
     "FEEDBACK_SCHEMA",
@@ -55,7 +60,10 @@ IMPRESSION_SCHEMA = pa.schema(
         ("propensities", pa.list_(pa.float64())),  # probability of each artwork choice
         ("experiments", pa.list_(pa.string())),
         ("variants", pa.list_(pa.string())),  # parallel to experiments
-        ("decided", pa.list_(pa.bool_())),  # parallel to experiments: this experiment chose the served model
+        (
+            "decided",
+            pa.list_(pa.bool_()),
+        ),  # parallel to experiments: this experiment chose the served model
         ("models", pa.list_(pa.string())),  # "name/version" of each model that served the request
         ("latency_ms", pa.float64()),  # time spent serving the request
     ]
@@ -71,6 +79,7 @@ FEEDBACK_SCHEMA = pa.schema(
     ]
 )
 SCHEMAS = {"impressions": IMPRESSION_SCHEMA, "feedback": FEEDBACK_SCHEMA}
+_REPLAY_SECONDS = 60.0  # how often a writer looks for buffers of dead workers
 
 
 def _kind(kind: str) -> pa.Schema:
@@ -80,197 +89,267 @@ def _kind(kind: str) -> pa.Schema:
 
 
 class EventWriter:
-    """Buffers events of one kind and writes them as Parquet segments from a background thread."""
+    """Acknowledges events of one kind durably and commits them to the kind's table in batches.
+
+    ``root`` is the event log's location; ``buffer`` the local folder of durable buffers
+    (default: ``<root>/.eventbuf`` for a local log); ``log`` the tables (default: found from
+    ``root``, see :func:`~limelight.store._event_table.open_event_log`).
+    """
 
     def __init__(
-        self, root: str, kind: str, *, flush_seconds: float = 1.0, flush_rows: int = 50_000
+        self,
+        root: str,
+        kind: str,
+        *,
+        buffer: str | os.PathLike[str] | None = None,
+        log: EventLog | None = None,
+        flush_seconds: float = 2.0,
+        flush_rows: int = 50_000,
     ):
+        from limelight.store._event_table import open_event_log
+        from limelight.store._eventbuf import DurableBuffer
+
         self.schema = _kind(kind)
         self.kind = kind
-        self.fs, path = fsspec.core.url_to_fs(str(root))
-        self.root = path.rstrip("/")
+        self.root = str(root)
+        if buffer is None:
+            if "://" in self.root and not self.root.startswith("file://"):
+                raise InvalidInputError(
+                    f"the event log {self.root} is not a local folder: give the writer a local "
+                    "buffer folder (serving uses <home>/eventbuf)"
+                )
+            buffer = Path(self.root.removeprefix("file://")) / ".eventbuf"
+        self.folder = Path(buffer)
+        self.log = log if log is not None else open_event_log(self.root)
+        self.buffer = DurableBuffer(self.folder, kind)
         self.flush_seconds, self.flush_rows = flush_seconds, flush_rows
-        self._rows: list[bytes] = []  # one JSON document per event
-        self._lock = threading.Lock()
+        self._closed: list[Segment] = []  # rotated segments not yet committed, oldest first
         self._flush_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._seq = 0
         self._thread: threading.Thread | None = None
-        self.written = 0
-        self.failures = 0
+        self._start_lock = threading.Lock()
+        self.written = 0  # events committed to the table
+        self.failures = 0  # failed commits (their events stay in the durable buffer)
         self.rejected = 0
+        self.replayed = 0  # events of dead workers' buffers committed by this writer
 
     def warm_up(self) -> None:
-        """Start the writer thread and pay Arrow's and Parquet's first-use costs now.
+        """Start the threads and pay Arrow's and the table's first-use costs now.
 
-        The first table conversion and Parquet write of a process take a few hundred
-        milliseconds; a server calls this before it is ready, so no request waits for them.
+        The first table conversion, catalog load and Parquet write of a process take a few
+        hundred milliseconds; a server calls this before it is ready, so no request waits.
         """
-        empty = self._table([b"{}"])
-        pq.write_table(empty, pa.BufferOutputStream(), compression="zstd")
+        self._table([b"{}"])
+        try:
+            self.log.table(self.kind)
+        except Exception as exc:  # the commit thread retries; serving still answers
+            log.warning("the %s table cannot be opened yet: %s", self.kind, exc)
         self._start()
 
-    def append(self, record: dict[str, Any]) -> None:
-        """Queue one event (never blocks on I/O); a value JSON cannot hold is a TypeError here."""
+    def append(self, record: dict[str, Any]) -> _Group:
+        """Queue one event for the durable buffer (never blocks on I/O); a value JSON cannot
+        hold is a TypeError here. ``.wait()`` on the result waits until it is on disk."""
         line = orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY)
-        with self._lock:
-            self._rows.append(line)
-            full = len(self._rows) >= self.flush_rows
+        group = self.buffer.add(line, None)
+        self._started()
+        return group
+
+    async def acknowledge(self, record: dict[str, Any]) -> None:
+        """Queue one event and return once it is on disk (fsynced with its group): after this,
+        the event survives ``kill -9`` of the process. The event loop is not blocked."""
+        import asyncio
+
+        line = orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self.buffer.add(line, (loop, future))
+        self._started()
+        await future
+
+    def _started(self) -> None:
         if self._thread is None:
             self._start()
-        if full:
+        elif self.buffer.pending_lines() >= self.flush_rows:
             self._wake.set()
 
     def _start(self) -> None:
-        with self._lock:
+        with self._start_lock:
             if self._thread is not None:
                 return
+            self.buffer.start()
             self._thread = threading.Thread(
                 target=self._loop, name=f"limelight-events-{self.kind}", daemon=True
             )
             self._thread.start()
 
     def _loop(self) -> None:
+        last_replay = -math.inf
         while not self._stop.is_set():
+            now = time.monotonic()
+            if now - last_replay > _REPLAY_SECONDS:
+                last_replay = now
+                try:
+                    self.replay()
+                except Exception as exc:
+                    self.failures += 1
+                    log.warning("replaying orphaned %s buffers failed: %s", self.kind, exc)
             self._wake.wait(self.flush_seconds)
             self._wake.clear()
             try:
                 self.flush()
-            except Exception:  # a failed write keeps its rows for the next try
+            except Exception as exc:  # the events stay in the durable buffer for the next try
                 self.failures += 1
+                log.warning(
+                    "committing %s events failed (kept in %s): %s", self.kind, self.folder, exc
+                )
 
     def flush(self) -> int:
-        """Write what is buffered as one segment; return the number of events written."""
-        with self._flush_lock:
-            with self._lock:
-                rows, self._rows = self._rows, []
-            if not rows:
-                return 0
-            try:
-                try:
-                    table: pa.Table | None = self._table(rows)
-                except (pa.ArrowInvalid, pa.ArrowTypeError):
-                    rows = self._set_aside_rejected(rows)
-                    table = self._table(rows) if rows else None
-                if table is not None:
-                    self._write(table)
-            except BaseException:
-                with self._lock:
-                    self._rows[:0] = rows
-                raise
-            self.written += len(rows)
-            return len(rows)
+        """Commit every event buffered so far to the table; return how many were committed.
 
-    def _set_aside_rejected(self, lines: list[bytes]) -> list[bytes]:
+        A failed commit raises and keeps the events in the durable buffer for the next try.
+        """
+        with self._flush_lock:
+            self.buffer.drain()
+            segment = self.buffer.rotate()
+            if segment is not None:
+                self._closed.append(segment)
+            total = 0
+            while self._closed:
+                segment = self._closed[0]
+                total += self._commit_segment(segment, replay=False)
+                self._closed.pop(0)
+                segment.discard()
+            return total
+
+    def replay(self) -> int:
+        """Commit the buffers of this kind whose worker died (each claimed under its lock; rows
+        a crashed worker had committed already are not added again); return the events."""
+        from limelight.store._eventbuf import orphans
+
+        total = 0
+        for segment in orphans(self.folder, self.kind):
+            try:
+                n = self._commit_segment(segment, replay=True)
+            except BaseException:
+                os.close(segment.fd)  # released: the next replay tries again
+                raise
+            segment.discard()
+            if n:
+                log.info("replayed %d %s events from %s", n, self.kind, segment.path.name)
+            self.replayed += n
+            total += n
+        return total
+
+    def _commit_segment(self, segment: Segment, *, replay: bool) -> int:
+        lines = segment.lines()
+        if not lines:
+            return 0
+        try:
+            table: pa.Table | None = self._table(lines)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, InvalidInputError):
+            lines = self._set_aside_rejected(lines, segment.name)
+            table = self._table(lines) if lines else None
+        if table is None or table.num_rows == 0:
+            return 0
+        self._commit(table, segment.name, replay)
+        self.written += table.num_rows
+        return int(table.num_rows)
+
+    def _commit(self, table: pa.Table, name: str, replay: bool) -> None:
+        from limelight.store._event_table import BUFFER_PROPERTY
+
+        files = self.log.write_files(self.kind, table)
+        self.log.commit_files(
+            self.kind,
+            files,
+            {BUFFER_PROPERTY: name},
+            unless=lambda t: self.log.committed(t, BUFFER_PROPERTY, name),
+            check_first=replay,
+        )
+
+    def _set_aside_rejected(self, lines: list[bytes], name: str) -> list[bytes]:
         """The lines the schema can hold; the others go, verbatim, to a ``rejected`` file.
 
-        One event of the wrong shape (a text where a number belongs) must neither stop every
-        later flush nor be lost: it is kept under ``<root>/<kind>/rejected/`` as JSON lines,
-        counted in ``rejected`` and logged.
+        One event of the wrong shape (a text where a number belongs, a ts with no day) must
+        neither stop every later commit nor be lost: it is kept under ``<buffer>/rejected/``
+        as JSON lines, counted in ``rejected`` and logged.
         """
         good, bad = [], []
         for line in lines:
             try:
                 self._table([line])
-            except (pa.ArrowInvalid, pa.ArrowTypeError):
+            except (pa.ArrowInvalid, pa.ArrowTypeError, InvalidInputError):
                 bad.append(line)
             else:
                 good.append(line)
-        now = datetime.now(UTC)
-        folder = f"{self.root}/{self.kind}/rejected"
-        name = f"{now:%Y%m%d-%H%M%S%f}-{socket.gethostname()}-{os.getpid()}.jsonl"
-        self._put(folder, name, lambda f: f.write(b"\n".join(bad) + b"\n"))
+        folder = self.folder / "rejected"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{name}.jsonl"
+        tmp = folder / f".{uuid.uuid4().hex}.tmp"
+        with open(tmp, "wb") as f:
+            f.write(b"\n".join(bad) + b"\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
         self.rejected += len(bad)
-        log.warning(
-            "%d %s event(s) do not fit the schema; kept in %s/%s", len(bad), self.kind, folder, name
-        )
+        log.warning("%d %s event(s) do not fit the schema; kept in %s", len(bad), self.kind, path)
         return good
 
     def _table(self, lines: list[bytes]) -> pa.Table:
-        """The events as a table of this kind's schema (fields it does not name are ignored)."""
-        return pa_json.read_json(
+        """The events as rows of this kind's table (fields the schema does not name are
+        ignored; the ``date`` partition column is derived from ``ts``)."""
+        from limelight.store._event_table import with_day
+
+        events = pa_json.read_json(
             pa.BufferReader(b"\n".join(lines)),
             read_options=pa_json.ReadOptions(use_threads=False, block_size=1 << 24),
             parse_options=pa_json.ParseOptions(
                 explicit_schema=self.schema, unexpected_field_behavior="ignore"
             ),
         )
-
-    def _write(self, table: pa.Table) -> None:
-        now = datetime.now(UTC)
-        folder = f"{self.root}/{self.kind}/date={now:%Y-%m-%d}"
-        self._seq += 1
-        name = f"{now:%H%M%S%f}-{socket.gethostname()}-{os.getpid()}-{self._seq:06d}.parquet"
-        self._put(folder, name, lambda f: pq.write_table(table, f, compression="zstd"))
-
-    def _put(self, folder: str, name: str, write: Callable[[Any], object]) -> None:
-        """``write`` a file into ``folder``: to a hidden temporary name, then renamed."""
-        tmp = f"{folder}/.{uuid.uuid4().hex}.tmp"
-        try:
-            self.fs.makedirs(folder, exist_ok=True)
-            with self.fs.open(tmp, "wb") as f:
-                write(f)
-            self.fs.mv(tmp, f"{folder}/{name}")
-        except OSError as exc:
-            raise StorageError(
-                f"could not write {self.kind} events under {self.root}: {exc}"
-            ) from exc
+        return with_day(events, self.kind)
 
     def close(self, timeout: float = 30.0) -> None:
-        """Stop the background thread and write everything still buffered."""
+        """Stop the threads and commit everything still buffered (what cannot be committed
+        stays in the durable buffer, for the next writer to replay)."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
-        self.flush()
+        self.buffer.stop(timeout)
+        try:
+            self.flush()
+        except Exception as exc:
+            self.failures += 1
+            log.warning("%s events kept in %s for replay: %s", self.kind, self.folder, exc)
 
     def pending(self) -> int:
-        with self._lock:
-            return len(self._rows)
-
-
-def _segments(fs: Any, path: str, kind: str) -> dict[str, Any]:
-    """The finished segment files of ``kind`` (hidden temporaries left out), with their details."""
-    found = fs.glob(f"{path.rstrip('/')}/{kind}/date=*/*.parquet", detail=True)
-    return {f: info for f, info in found.items() if not f.rsplit("/", 1)[1].startswith(".")}
+        """Events in the durable buffer, not yet committed to the table."""
+        return self.buffer.pending_lines() + sum(s.rows for s in self._closed)
 
 
 def segment_state(root: str, kind: str) -> tuple[tuple[str, int, Any], ...]:
-    """Name, size and modification time of every finished segment of ``kind``.
+    """What :func:`read_events` would read, as a cache key: the table's current snapshot.
 
-    Segments are written once and renamed into place, so a change in this tuple is exactly a
-    change in what :func:`read_events` would read: a cache keyed on it is never stale.
+    Every commit makes a new snapshot, so a change in this tuple is exactly a change in what
+    :func:`read_events` would read: a cache keyed on it is never stale.
     """
+    from limelight.store._event_table import open_event_log
+
     _kind(kind)
-    fs, path = fsspec.core.url_to_fs(str(root))
-    return tuple(
-        (name, int(info.get("size") or 0), info.get("mtime") or info.get("LastModified"))
-        for name, info in sorted(_segments(fs, path, kind).items())
-    )
+    current = open_event_log(root).table(kind).current_snapshot()
+    return ((kind, 0, None if current is None else current.snapshot_id),)
 
 
 def read_events(
     root: str, kind: str, *, since: float | None = None, until: float | None = None
 ) -> pa.Table:
-    """Every finished segment of ``kind`` under ``root`` as one table (optionally a time window).
+    """Every committed event of ``kind`` in the event log at ``root`` as one table (optionally
+    a time window [since, until)). Rows of files written before a column joined the schema
+    read with that column null (for impressions' ``decided``: unknown, which the experiment
+    analysis keeps and counts). Analyses should use :mod:`limelight.store.event_queries`."""
+    from limelight.store._event_table import open_event_log
 
-    Segments written before a column joined the schema read with that column null (for
-    impressions' ``decided``: unknown, which the experiment analysis keeps and counts).
-    """
-    schema = _kind(kind)
-    fs, path = fsspec.core.url_to_fs(str(root))
-    files: Iterable[str] = sorted(_segments(fs, path, kind))
-    tables = []
-    for name in files:
-        with fs.open(name, "rb") as f:
-            tables.append(pq.read_table(f, schema=schema))
-    table = pa.concat_tables(tables) if tables else schema.empty_table()
-    if since is not None or until is not None:
-        import pyarrow.compute as pc
-
-        mask = pc.greater_equal(table["ts"], since if since is not None else -float("inf"))
-        if until is not None:
-            mask = pc.and_(mask, pc.less(table["ts"], until))
-        table = table.filter(mask)
-    return table
+    _kind(kind)
+    return open_event_log(root).read(kind, since=since, until=until)

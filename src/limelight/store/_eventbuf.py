@@ -1,0 +1,226 @@
+"""A worker's durable event buffer: append-only files fsynced in groups, committed in batches.
+
+Each worker appends the JSON line of every event to its own segment file
+``<folder>/<host>-<pid>-<kind>-<seq>.log``. A flusher thread writes what is waiting and fsyncs
+it (group commit: one fsync for every line that arrived since the last one) and only then
+wakes the requests that wait for their line. The owner holds an exclusive ``flock`` on each of
+its segments from creation until the segment's rows are in the table and the file is gone, so
+another process can tell an orphaned segment (its owner died: the lock is free) from a live
+one, and claim it safely: only one process gets the lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from limelight.core.errors import StorageError
+
+__all__ = ["DurableBuffer", "Segment", "orphans"]
+
+
+@dataclass
+class Segment:
+    """One buffer file and the lock its holder keeps on it."""
+
+    path: Path
+    fd: int
+    rows: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+    def lines(self) -> list[bytes]:
+        """The complete lines of the file (a last line cut short by a crash was never
+        acknowledged, and is dropped)."""
+        data = self.path.read_bytes()
+        lines = data.split(b"\n")
+        return [line for line in lines[:-1] if line]
+
+    def discard(self) -> None:
+        """Remove the file, then release its lock."""
+        try:
+            self.path.unlink(missing_ok=True)
+        finally:
+            os.close(self.fd)
+
+
+@dataclass
+class _Group:
+    """The lines that one fsync makes durable and who waits for it."""
+
+    lines: list[bytes] = field(default_factory=list)
+    done: threading.Event = field(default_factory=threading.Event)
+    futures: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = field(
+        default_factory=list
+    )
+    error: BaseException | None = None
+
+    def wait(self, timeout: float | None = None) -> None:
+        if not self.done.wait(timeout):
+            raise StorageError("the event buffer did not reach the disk in time")
+        if self.error is not None:
+            raise StorageError(f"the event buffer could not be written: {self.error}")
+
+
+def _settle(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
+    for fut in futures:
+        if not fut.done():
+            if error is None:
+                fut.set_result(None)
+            else:
+                fut.set_exception(StorageError(f"the event buffer could not be written: {error}"))
+
+
+def _lock(path: Path, create: bool) -> int | None:
+    """An fd of ``path`` with its exclusive lock held, or None when another process holds it
+    (or the file went away)."""
+    flags = os.O_RDWR | os.O_APPEND | (os.O_CREAT | os.O_EXCL if create else 0)
+    try:
+        fd = os.open(path, flags, 0o644)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    try:  # the file may have been committed and removed between open and lock
+        same = os.fstat(fd).st_ino == os.stat(path).st_ino
+    except FileNotFoundError:
+        same = False
+    if not same:
+        os.close(fd)
+        return None
+    return fd
+
+
+def orphans(folder: Path, kind: str) -> Iterator[Segment]:
+    """Segments of ``kind`` in ``folder`` whose owner is gone, each claimed (locked) for the
+    caller; a segment that another process holds is skipped."""
+    if not folder.is_dir():
+        return
+    for path in sorted(folder.glob(f"*-{kind}-*.log")):
+        fd = _lock(path, create=False)
+        if fd is not None:
+            yield Segment(path, fd)
+
+
+class DurableBuffer:
+    """The current segment of one worker and kind, written and fsynced by a flusher thread."""
+
+    def __init__(self, folder: Path, kind: str) -> None:
+        self.folder, self.kind = folder, kind
+        self.prefix = f"{socket.gethostname()}-{os.getpid()}-{kind}"
+        self._seq = 0
+        self._cond = threading.Condition()
+        self._group = _Group()
+        self._file_lock = threading.Lock()  # held while a group is written; rotation waits
+        self._segment: Segment | None = None
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self.syncs = 0
+
+    def start(self) -> None:
+        with self._cond:
+            if self._thread is None:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                self._thread = threading.Thread(
+                    target=self._loop, name=f"limelight-eventbuf-{self.kind}", daemon=True
+                )
+                self._thread.start()
+
+    def add(
+        self, line: bytes, future: tuple[asyncio.AbstractEventLoop, asyncio.Future[None]] | None
+    ) -> _Group:
+        """Queue ``line`` for the next fsync (``future`` is settled once it is on disk)."""
+        with self._cond:
+            group = self._group
+            group.lines.append(line)
+            if future is not None:
+                group.futures.append(future)
+            self._cond.notify()
+        if self._thread is None:
+            self.start()
+        return group
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._group.lines and not self._stop:
+                    self._cond.wait()
+                if not self._group.lines and self._stop:
+                    return
+                group, self._group = self._group, _Group()
+            self._write(group)
+
+    def _write(self, group: _Group) -> None:
+        try:
+            with self._file_lock:
+                segment = self._current()
+                data = b"\n".join(group.lines) + b"\n"
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(segment.fd, view) :]
+                os.fdatasync(segment.fd)
+                segment.rows += len(group.lines)
+                self.syncs += 1
+        except OSError as exc:
+            group.error = exc
+        group.done.set()
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+        for loop, fut in group.futures:
+            by_loop.setdefault(loop, []).append(fut)
+        for loop, futures in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                loop.call_soon_threadsafe(_settle, futures, group.error)
+
+    def _current(self) -> Segment:
+        if self._segment is None:
+            self._seq += 1
+            path = self.folder / f"{self.prefix}-{self._seq:06d}.log"
+            fd = _lock(path, create=True)
+            if fd is None:  # pragma: no cover - our own new, exclusive name
+                raise StorageError(f"could not lock the event buffer {path}")
+            self._segment = Segment(path, fd)
+        return self._segment
+
+    def rotate(self) -> Segment | None:
+        """Close the current segment (every line in it is on disk) and return it, still locked;
+        the next group starts a new one. None when nothing was written since the last one."""
+        with self._file_lock:
+            segment, self._segment = self._segment, None
+        return segment
+
+    def pending_lines(self) -> int:
+        """Lines waiting for their fsync, and lines in the current segment."""
+        with self._cond:
+            waiting = len(self._group.lines)
+        segment = self._segment
+        return waiting + (segment.rows if segment is not None else 0)
+
+    def drain(self, timeout: float = 30.0) -> None:
+        """Wait until every line queued so far is on disk."""
+        with self._cond:
+            group = self._group
+            if not group.lines:
+                return
+        group.wait(timeout)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return f"DurableBuffer({self.folder}/{self.prefix})"
