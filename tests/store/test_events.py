@@ -98,7 +98,7 @@ def test_a_failed_write_keeps_the_events_for_the_next_flush(
     writer = EventWriter(str(tmp_path), "feedback", flush_seconds=60)
     writer.append({"request_id": "r1", "ts": 1.0})
 
-    def full_disk(table: pa.Table, name: str, replay: bool) -> None:
+    def full_disk(table: pa.Table, name: str, replay: bool) -> bool:
         raise OSError("no space left on device")
 
     monkeypatch.setattr(writer, "_commit", full_disk)

@@ -66,9 +66,11 @@ def table_schema(kind: str) -> pa.Schema:
 def day_column(ts: pa.ChunkedArray | pa.Array) -> pa.Array | pa.ChunkedArray:
     """The UTC day of each unix-seconds ``ts`` as an Arrow date (null where ``ts`` is null).
 
-    A ``ts`` that is not finite or past the year 9999 has no day: an InvalidInputError.
+    A ``ts`` that is missing, not finite or outside 1970-9999 has no day: an InvalidInputError.
     """
-    valid = pc.drop_null(ts)
+    if ts.null_count:
+        raise InvalidInputError(f"{ts.null_count} event(s) have no ts (unix seconds)")
+    valid = ts
     if len(valid) and (
         not pc.all(pc.is_finite(valid)).as_py()
         or pc.max(valid).as_py() > _MAX_TS

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import itertools
 import os
 import socket
 import threading
@@ -24,6 +25,8 @@ from pathlib import Path
 from limelight.core.errors import StorageError
 
 __all__ = ["DurableBuffer", "Segment", "orphans"]
+
+_SEQ = itertools.count(1)  # segment numbers, unique in the process (several writers share a pid)
 
 
 @dataclass
@@ -93,6 +96,8 @@ def _lock(path: Path, create: bool) -> int | None:
     except BlockingIOError:
         os.close(fd)
         return None
+    if create:
+        return fd
     try:  # the file may have been committed and removed between open and lock
         same = os.fstat(fd).st_ino == os.stat(path).st_ino
     except FileNotFoundError:
@@ -120,7 +125,6 @@ class DurableBuffer:
     def __init__(self, folder: Path, kind: str) -> None:
         self.folder, self.kind = folder, kind
         self.prefix = f"{socket.gethostname()}-{os.getpid()}-{kind}"
-        self._seq = 0
         self._cond = threading.Condition()
         self._group = _Group()
         self._file_lock = threading.Lock()  # held while a group is written; rotation waits
@@ -185,11 +189,13 @@ class DurableBuffer:
 
     def _current(self) -> Segment:
         if self._segment is None:
-            self._seq += 1
-            path = self.folder / f"{self.prefix}-{self._seq:06d}.log"
-            fd = _lock(path, create=True)
+            path = self.folder / f"{self.prefix}-{next(_SEQ):06d}.log"
+            # locked under a name no claimer looks for, then renamed: never seen unlocked
+            hidden = self.folder / f".{path.name}.new"
+            fd = _lock(hidden, create=True)
             if fd is None:  # pragma: no cover - our own new, exclusive name
-                raise StorageError(f"could not lock the event buffer {path}")
+                raise StorageError(f"could not lock the event buffer {hidden}")
+            os.rename(hidden, path)
             self._segment = Segment(path, fd)
         return self._segment
 

@@ -252,15 +252,17 @@ class EventWriter:
             table = self._table(lines) if lines else None
         if table is None or table.num_rows == 0:
             return 0
-        self._commit(table, segment.name, replay)
+        if not self._commit(table, segment.name, replay):
+            return 0  # committed before its writer died
         self.written += table.num_rows
         return int(table.num_rows)
 
-    def _commit(self, table: pa.Table, name: str, replay: bool) -> None:
+    def _commit(self, table: pa.Table, name: str, replay: bool) -> bool:
+        """Commit ``table`` as the rows of buffer ``name``; False if they were in already."""
         from limelight.store._event_table import BUFFER_PROPERTY
 
         files = self.log.write_files(self.kind, table)
-        self.log.commit_files(
+        return None is not self.log.commit_files(
             self.kind,
             files,
             {BUFFER_PROPERTY: name},

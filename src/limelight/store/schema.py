@@ -27,6 +27,7 @@ __all__ = [
     "artifacts",
     "attempts",
     "datasets",
+    "event_log_audit",
     "experiment_variants",
     "experiments",
     "flows",
@@ -265,4 +266,17 @@ experiment_variants = Table(
     Column("position", Integer, nullable=False),
 )
 
-SCHEMA_HEAD = "0001"  # the newest migration in store/migrations/versions
+event_log_audit = Table(
+    "event_log_audit",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("who", String(200)),
+    Column("action", String(40), nullable=False),  # import | compact | expire
+    Column("kind", String(40), nullable=False),  # impressions | feedback
+    Column("outcome", String(20), nullable=False),  # started | done | failed
+    Column("details", JSON),  # what was asked and what it did (files, rows, hashes)
+    Index("ix_event_log_audit_kind_action", "kind", "action"),
+)
+
+SCHEMA_HEAD = "0002_event_log_audit"  # the newest migration in store/migrations/versions
