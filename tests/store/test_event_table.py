@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+import limelight
 from limelight.core.config import Config
 from limelight.core.errors import InvalidInputError, StorageError
 from limelight.store import Store
@@ -142,8 +143,14 @@ def test_an_orphaned_buffer_is_replayed_once_even_if_it_was_committed_before_the
         sys.stdin.read()
         """
     )
+    src = str(Path(limelight.__file__).resolve().parents[1])
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
     child = subprocess.Popen(
-        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", script],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     assert child.stdout is not None and child.stdout.readline().strip() == "acknowledged"
     os.kill(child.pid, signal.SIGKILL)
