@@ -140,7 +140,7 @@ class EventWriter:
         The first table conversion, catalog load and Parquet write of a process take a few
         hundred milliseconds; a server calls this before it is ready, so no request waits.
         """
-        self._table([b"{}"])
+        self._table([b'{"ts": 0}'])
         try:
             self.log.table(self.kind)
         except Exception as exc:  # the commit thread retries; serving still answers
