@@ -276,6 +276,14 @@ def kill9_trials(trials: int = 20, *, clients: int = 4, seconds: float = 1.0) ->
         shutil.rmtree(folder, ignore_errors=True)
 
 
+_REGISTER = """
+from benchmarks.serving import N_USERS, factor_model
+from limelight.registry import Registry
+registry = Registry()
+version = registry.register("recs", factor_model(N_USERS))
+registry.set_alias("recs", "champion", version.version, why="a benchmark model")
+"""
+
 FEEDBACK_LUA = """
 local bodies = {{}}
 for line in io.lines("{bodies}") do bodies[#bodies + 1] = line end
@@ -318,18 +326,22 @@ def serving_latency(
     (name -> its ``src`` folder), one after the other in one run, ``rounds`` times."""
     import httpx
 
-    from benchmarks.serving import LUA, N_USERS, Server, factor_model, free_port
+    from benchmarks.serving import LUA, N_USERS, Server, free_port
 
     folder = Path(tempfile.mkdtemp(prefix="limelight-bench-latency-"))
-    home = folder / "home"
     try:
-        os.environ["LIMELIGHT_HOME"] = str(home)
-        from limelight.core.config import resolve_config
-        from limelight.registry import Registry
-
-        registry = Registry(resolve_config())
-        version = registry.register("recs", factor_model(N_USERS))
-        registry.set_alias("recs", "champion", version.version, why="a benchmark model")
+        homes = {}
+        for name, src in sources.items():  # each checkout registers into its own home
+            homes[name] = folder / f"home-{name}"
+            subprocess.run(
+                [sys.executable, "-c", _REGISTER],
+                env=dict(
+                    os.environ,
+                    LIMELIGHT_HOME=str(homes[name]),
+                    PYTHONPATH=os.pathsep.join([str(src), str(ROOT)]),
+                ),
+                check=True,
+            )
         recommend_lua = folder / "recommend.lua"
         recommend_lua.write_text(
             LUA.format(path="/v1/recommend", body='{"user_id": %d, "k": 10}', n=N_USERS)
@@ -342,7 +354,7 @@ def serving_latency(
                 port = free_port()
                 env = dict(
                     os.environ,
-                    LIMELIGHT_HOME=str(home),
+                    LIMELIGHT_HOME=str(homes[name]),
                     LIMELIGHT_EVENTS=str(folder / f"events-{name}-{r}"),
                     PYTHONPATH=os.pathsep.join([str(src), str(ROOT)]),
                 )
