@@ -304,7 +304,7 @@ def _wrk(url: str, script: Path, seconds: float) -> dict[str, float]:
     from benchmarks.serving import _ms
 
     out = subprocess.run(
-        ["wrk", "-t1", "-c32", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        ["wrk", "-t1", "-c32", f"-d{max(1, round(seconds))}s", "--latency", "-s", str(script), url],
         capture_output=True,
         text=True,
         check=True,

@@ -131,6 +131,7 @@ def test_stats_compact_and_expire(
         (["compact", "--day", "yesterday"], "is not a date"),
         (["expire", "--older-than", "ninety days"], "is not an age"),
         (["expire", "--older-than", "0d"], "is not an age"),
+        (["expire", "--older-than", "9d", "--keep-snapshots", "soon"], "is not an age"),
         (["stats", "--kind", "clicks"], "unknown event kind 'clicks'"),
     ):
         code, _, err = run_cli(capsys, "events", *args)

@@ -88,15 +88,25 @@ def compact(kind: str, day: str | None, target_size: str) -> None:
 @events.command()
 @click.option("--kind", default="all", show_default=True, help="impressions, feedback or all.")
 @click.option("--older-than", required=True, help="Age of the days to drop: 90d, 12h, 2w.")
-def expire(kind: str, older_than: str) -> None:
-    """Drop the days older than --older-than, expire older snapshots and delete the data files
-    no snapshot references any more."""
+@click.option(
+    "--keep-snapshots",
+    default="7d",
+    show_default=True,
+    help="Snapshots younger than this stay readable with --as-of; older ones are expired.",
+)
+def expire(kind: str, older_than: str, keep_snapshots: str) -> None:
+    """Drop the days older than --older-than, expire the snapshots older than --keep-snapshots
+    and delete the data files no snapshot references any more.
+
+    Every commit is a snapshot (serving commits every few seconds), so run this daily: it keeps
+    the tables' metadata small.
+    """
     from limelight.store.event_maintenance import expire as run
     from limelight.store.event_maintenance import parse_age
 
-    seconds = parse_age(older_than)
+    seconds, keep = parse_age(older_than), parse_age(keep_snapshots)
     for k in _kinds(kind):
-        r = run(_store(), k, older_than=seconds, progress=_progress)
+        r = run(_store(), k, older_than=seconds, keep_snapshots=keep, progress=_progress)
         click.echo(
             f"{k}: dropped {r['dropped_rows']} rows in {r['dropped_files']} files before "
             f"{r['before']}; expired {r['expired_snapshots']} snapshots; deleted "

@@ -412,10 +412,17 @@ class EventLog:
         return [t.file for t in table.scan(row_filter=f"date = '{day}'").plan_files()]
 
     def expire(
-        self, kind: str, before: float, progress: Callable[[str], None] = lambda _: None
+        self,
+        kind: str,
+        before: float,
+        progress: Callable[[str], None] = lambda _: None,
+        *,
+        snapshots_before: float | None = None,
     ) -> dict[str, Any]:
         """Drop the days of ``kind`` before the UTC day of ``before`` (whole partitions), expire
-        snapshots older than ``before`` and delete the files no snapshot references."""
+        snapshots older than ``snapshots_before`` (default ``before``) and delete the files no
+        snapshot references."""
+        keep_from = before if snapshots_before is None else snapshots_before
         cutoff = _iso_day(before)
         table = self.table(kind)
         dropped = [f for f in self.plan(kind)[0] if _partition_day(f) < cutoff]
@@ -434,7 +441,9 @@ class EventLog:
         old = [
             s.snapshot_id
             for s in table.snapshots()
-            if s.timestamp_ms < before * 1000 and current and s.snapshot_id != current.snapshot_id
+            if s.timestamp_ms < keep_from * 1000
+            and current
+            and s.snapshot_id != current.snapshot_id
         ]
         if old:
             progress(f"expiring {len(old)} {kind} snapshots")
@@ -442,7 +451,7 @@ class EventLog:
                 lambda: self.table(kind).maintenance.expire_snapshots().by_ids(old).commit(),
                 f"expiring {kind} snapshots",
             )
-        removed = self.remove_unreferenced(kind, older_than=min(before, time.time() - 3600))
+        removed = self.remove_unreferenced(kind, older_than=min(keep_from, time.time() - 3600))
         return {
             "kind": kind,
             "before": cutoff,

@@ -282,16 +282,26 @@ def compact(
 
 
 def expire(
-    store: Store, kind: str, *, older_than: float, progress: Progress = _quiet
+    store: Store,
+    kind: str,
+    *,
+    older_than: float,
+    keep_snapshots: float = 7 * 86_400.0,
+    progress: Progress = _quiet,
 ) -> dict[str, Any]:
-    """Drop the days of ``kind`` older than ``older_than`` seconds, expire older snapshots and
-    delete the files no snapshot references."""
+    """Drop the days of ``kind`` older than ``older_than`` seconds, expire the snapshots older
+    than ``keep_snapshots`` seconds (their ``--as-of`` can no longer be read) and delete the
+    files no snapshot references."""
     _check_kind(kind)
-    before = time.time() - older_than
-    asked = {"older_than_seconds": older_than}
-    return _audited(
-        store, "expire", kind, asked, lambda: store.event_log.expire(kind, before, progress)
-    )
+    now = time.time()
+    asked = {"older_than_seconds": older_than, "keep_snapshots_seconds": keep_snapshots}
+
+    def work() -> dict[str, Any]:
+        return store.event_log.expire(
+            kind, now - older_than, progress, snapshots_before=now - keep_snapshots
+        )
+
+    return _audited(store, "expire", kind, asked, work)
 
 
 def stats(store: Store, kind: str) -> list[dict[str, Any]]:
