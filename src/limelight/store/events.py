@@ -103,7 +103,7 @@ class EventWriter:
         *,
         buffer: str | os.PathLike[str] | None = None,
         log: EventLog | None = None,
-        flush_seconds: float = 2.0,
+        flush_seconds: float = 1.0,
         flush_rows: int = 50_000,
     ):
         from limelight.store._event_table import open_event_log
