@@ -224,3 +224,25 @@ def test_duplicate_request_ids_of_impressions_are_both_kept(tmp_path: Path) -> N
     writer.close()
     log = open_event_log(str(tmp_path))
     assert log.read("impressions")["request_id"].to_pylist() == ["same", "same"]
+
+
+def test_a_buffer_that_cannot_reach_the_disk_acknowledges_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from limelight.store import _eventbuf
+
+    writer = EventWriter(str(tmp_path), "feedback", flush_seconds=3600)
+    writer.warm_up()
+
+    def full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(_eventbuf.os, "fdatasync", full)
+    with pytest.raises(StorageError, match="No space left"):
+        asyncio.run(writer.acknowledge(_feedback("lost", T0)))
+    monkeypatch.undo()
+    asyncio.run(writer.acknowledge(_feedback("kept", T0)))
+    writer.close()
+    assert "kept" in writer.log.read("feedback")["request_id"].to_pylist()

@@ -177,7 +177,7 @@ class DurableBuffer:
                 os.fdatasync(segment.fd)
                 segment.rows += len(group.lines)
                 self.syncs += 1
-        except OSError as exc:
+        except Exception as exc:  # a full or failing disk: nothing of the group is acknowledged
             group.error = exc
         group.done.set()
         by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
