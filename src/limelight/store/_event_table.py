@@ -189,7 +189,11 @@ class EventLog:
 
     def table(self, kind: str) -> Table:
         """``kind``'s table, created (with its namespace) on first use."""
-        from pyiceberg.exceptions import NoSuchTableError, TableAlreadyExistsError
+        from pyiceberg.exceptions import (
+            CommitFailedException,
+            NoSuchTableError,
+            TableAlreadyExistsError,
+        )
 
         table_schema(kind)  # an unknown kind is an InvalidInputError here
         catalog = self.catalog
@@ -217,8 +221,8 @@ class EventLog:
                 log.info("importing %d %s segments into the table", len(legacy), kind)
                 tx.append(_read_legacy(legacy, kind), {IMPORT_PROPERTY: "legacy-segments"})
             tx.commit_transaction()
-        except TableAlreadyExistsError:
-            pass  # another process made it first (with the same segments)
+        except (TableAlreadyExistsError, CommitFailedException):
+            pass  # another process made it first (with the same segments): "already exists"
         return catalog.load_table(name)
 
     # -- writing --------------------------------------------------------------------------------
