@@ -18,7 +18,13 @@ from limelight.store import open_store
 
 
 def _workers(pid: int) -> set[int]:
-    return {int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+    """The worker processes of the server ``pid`` (its event committer left out)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return {
+        int(p)
+        for p in children
+        if b"limelight-event-committer" not in Path(f"/proc/{p}/cmdline").read_bytes()
+    }
 
 
 def _answer(client: Client, n: int, tag: str) -> tuple[set[str], set[str]]:

@@ -58,7 +58,7 @@ def test_four_writers_and_a_compaction_lose_nothing_and_add_nothing(
 ) -> None:
     config = _config(tmp_path, db_url)
     log = open_event_log(config)
-    log.table("feedback")  # made once, before the race
+    # no table yet: the writers race to create it, and the losers load the winner's
     n = 150
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_write, args=(config, w, n)) for w in range(4)]

@@ -130,7 +130,9 @@ class _Service:
         body_timeout: float,
         feedback_ttl: float,
         seen_feedback: SeenFeedback,
+        commit_events: bool = True,
     ) -> None:
+        self.commit_events = commit_events
         self.models = models
         self.config = config
         self.token = token.encode() if token else None
@@ -150,8 +152,8 @@ class _Service:
     # -- plumbing -------------------------------------------------------------------------------
     def start(self) -> None:
         store = open_store(self.config)
-        self.impressions = store.event_writer("impressions")
-        self.feedback_log = store.event_writer("feedback")
+        self.impressions = store.event_writer("impressions", commit=self.commit_events)
+        self.feedback_log = store.event_writer("feedback", commit=self.commit_events)
         for writer in (self.impressions, self.feedback_log):
             writer.warm_up()
         self.models.start()
@@ -547,7 +549,7 @@ class _Service:
                     Counter(name, text, value, {"kind": writer.kind}, kind)
                     for (name, text, kind), value in zip(
                         _EVENT_COUNTERS,
-                        (writer.written, writer.rejected, writer.failures, writer.pending()),
+                        writer.counters(),
                         strict=True,
                     )
                 ]
@@ -626,8 +628,13 @@ def create_app(
     poll_seconds: float = 1.0,
     probe_seconds: float = DEFAULT_PROBE_SECONDS,
     mounts: Mapping[str, Callable[[Config, str | None], Any]] | None = None,
+    commit_events: bool = True,
 ) -> Starlette:
     """The serving app for ``models`` (``{"recs": "recs@champion", ...}``).
+
+    Events are acknowledged once in the worker's durable buffer; ``commit_events`` says whether
+    this process also commits them to the event log's tables (:func:`serve` runs a committer
+    process for its workers instead, and passes False).
 
     ``mounts`` adds other apps under a path, each built by ``factory(config, token)`` on its
     first request: the command line mounts the dashboard at ``/ui`` this way (serving itself
@@ -671,6 +678,7 @@ def create_app(
         body_timeout=body_timeout,
         feedback_ttl=float(feedback_ttl),
         seen_feedback=seen_feedback or SeenFeedback(),
+        commit_events=commit_events,
     )
 
     @asynccontextmanager

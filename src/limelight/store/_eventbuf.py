@@ -109,11 +109,13 @@ def _lock(path: Path, create: bool) -> int | None:
 
 
 def orphans(folder: Path, kind: str) -> Iterator[Segment]:
-    """Segments of ``kind`` in ``folder`` whose owner is gone, each claimed (locked) for the
-    caller; a segment that another process holds is skipped."""
+    """Segments of ``kind`` in ``folder`` that nobody holds (sealed by their writer for a
+    committer, or left by a dead one), each claimed (locked) for the caller; a segment that
+    another process holds is skipped."""
     if not folder.is_dir():
         return
-    for path in sorted(folder.glob(f"*-{kind}-*.log")):
+    found = [*folder.glob(f"*-{kind}-*.sealed"), *folder.glob(f"*-{kind}-*.log")]
+    for path in sorted(found):
         fd = _lock(path, create=False)
         if fd is not None:
             yield Segment(path, fd)
@@ -200,10 +202,15 @@ class DurableBuffer:
         return self._segment
 
     def rotate(self) -> Segment | None:
-        """Close the current segment (every line in it is on disk) and return it, still locked;
-        the next group starts a new one. None when nothing was written since the last one."""
+        """Seal the current segment (every line in it is on disk; renamed ``.sealed``) and
+        return it, still locked; the next group starts a new one. None when nothing was written
+        since the last one."""
         with self._file_lock:
             segment, self._segment = self._segment, None
+            if segment is not None:
+                sealed = segment.path.with_suffix(".sealed")
+                os.rename(segment.path, sealed)
+                segment.path = sealed
         return segment
 
     def pending_lines(self) -> int:

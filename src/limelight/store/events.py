@@ -35,6 +35,7 @@ import pyarrow.json as pa_json
 from limelight.core.errors import InvalidInputError
 
 if TYPE_CHECKING:
+    from limelight.core.config import Config
     from limelight.store._event_table import EventLog
     from limelight.store._eventbuf import Segment, _Group
 
@@ -43,7 +44,10 @@ __all__ = [
     "IMPRESSION_SCHEMA",
     "SCHEMAS",
     "EventWriter",
+    "committer_main",
+    "read_committer_status",
     "read_events",
+    "run_committer",
     "segment_state",
 ]
 
@@ -105,6 +109,7 @@ class EventWriter:
         log: EventLog | None = None,
         flush_seconds: float = 1.0,
         flush_rows: int = 50_000,
+        commit: bool = True,
     ):
         from limelight.store._event_table import open_event_log
         from limelight.store._eventbuf import DurableBuffer
@@ -123,7 +128,9 @@ class EventWriter:
         self.log = log if log is not None else open_event_log(self.root)
         self.buffer = DurableBuffer(self.folder, kind)
         self.flush_seconds, self.flush_rows = flush_seconds, flush_rows
+        self.commit = commit  # False: seal the buffer every flush for a committer process
         self._closed: list[Segment] = []  # rotated segments not yet committed, oldest first
+        self._sealed: list[tuple[Path, int]] = []  # handed to the committer: (file, events)
         self._flush_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -187,7 +194,7 @@ class EventWriter:
         last_replay = -math.inf
         while not self._stop.is_set():
             now = time.monotonic()
-            if now - last_replay > _REPLAY_SECONDS:
+            if self.commit and now - last_replay > _REPLAY_SECONDS:
                 last_replay = now
                 try:
                     self.replay()
@@ -205,7 +212,9 @@ class EventWriter:
                 )
 
     def flush(self) -> int:
-        """Commit every event buffered so far to the table; return how many were committed.
+        """Commit every event buffered so far to the table (one commit); return how many were
+        committed. A writer made with ``commit=False`` only seals its buffer for the committer
+        process and returns 0.
 
         A failed commit raises and keeps the events in the durable buffer for the next try.
         """
@@ -213,61 +222,83 @@ class EventWriter:
             self.buffer.drain()
             segment = self.buffer.rotate()
             if segment is not None:
+                if not self.commit:  # the committer process takes it from here
+                    self._sealed.append((segment.path, segment.rows))
+                    os.close(segment.fd)
+                    return 0
                 self._closed.append(segment)
-            total = 0
-            while self._closed:
-                segment = self._closed[0]
-                total += self._commit_segment(segment, replay=False)
-                self._closed.pop(0)
+            if not self._closed:
+                return 0
+            total = self._commit_segments(self._closed, replay=False)
+            for segment in self._closed:
                 segment.discard()
+            self._closed = []
             return total
 
     def replay(self) -> int:
-        """Commit the buffers of this kind whose worker died (each claimed under its lock; rows
-        a crashed worker had committed already are not added again); return the events."""
+        """Commit, in one commit, the buffers of this kind that nobody holds: sealed by writers
+        for a committer, or left by dead workers (each claimed under its lock; rows committed
+        before a crash are not added again); return the events committed."""
         from limelight.store._eventbuf import orphans
 
-        total = 0
-        for segment in orphans(self.folder, self.kind):
-            try:
-                n = self._commit_segment(segment, replay=True)
-            except BaseException:
-                os.close(segment.fd)  # released: the next replay tries again
-                raise
-            segment.discard()
-            if n:
-                log.info("replayed %d %s events from %s", n, self.kind, segment.path.name)
-            self.replayed += n
-            total += n
-        return total
-
-    def _commit_segment(self, segment: Segment, *, replay: bool) -> int:
-        lines = segment.lines()
-        if not lines:
+        segments = list(orphans(self.folder, self.kind))
+        if not segments:
             return 0
         try:
-            table: pa.Table | None = self._table(lines)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, InvalidInputError):
-            lines = self._set_aside_rejected(lines, segment.name)
-            table = self._table(lines) if lines else None
-        if table is None or table.num_rows == 0:
-            return 0
-        if not self._commit(table, segment.name, replay):
-            return 0  # committed before its writer died
-        self.written += table.num_rows
-        return int(table.num_rows)
+            n = self._commit_segments(segments, replay=True)
+        except BaseException:
+            for segment in segments:
+                os.close(segment.fd)  # released: the next replay tries again
+            raise
+        for segment in segments:
+            segment.discard()
+        if n:
+            log.info("committed %d %s events from %d buffers", n, self.kind, len(segments))
+        self.replayed += n
+        return n
 
-    def _commit(self, table: pa.Table, name: str, replay: bool) -> bool:
-        """Commit ``table`` as the rows of buffer ``name``; False if they were in already."""
+    def _commit_segments(self, segments: list[Segment], *, replay: bool) -> int:
+        """Commit the lines of ``segments`` (all held by this process) in one commit, the
+        segments named in its snapshot summary; skip those a snapshot names already."""
         from limelight.store._event_table import BUFFER_PROPERTY
 
+        if replay:
+            table = self.log.table(self.kind)
+            done = {s.name for s in segments if self.log.committed(table, BUFFER_PROPERTY, s.name)}
+            segments = [s for s in segments if s.name not in done]
+        parts, names = [], []
+        for segment in segments:
+            lines = segment.lines()
+            if not lines:
+                continue
+            try:
+                part: pa.Table | None = self._table(lines)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, InvalidInputError):
+                lines = self._set_aside_rejected(lines, segment.name)
+                part = self._table(lines) if lines else None
+            names.append(segment.name)
+            if part is not None and part.num_rows:
+                parts.append(part)
+        if not parts:
+            return 0
+        rows = pa.concat_tables(parts)
+        self._commit(rows, ",".join(names), replay)
+        self.written += rows.num_rows
+        return int(rows.num_rows)
+
+    def _commit(self, table: pa.Table, names: str, replay: bool) -> bool:
+        """Commit ``table`` as the rows of the buffers ``names`` (comma-separated); False if
+        they were in already (an earlier attempt whose answer was lost landed)."""
+        from limelight.store._event_table import BUFFER_PROPERTY
+
+        first = names.split(",", 1)[0]
         files = self.log.write_files(self.kind, table)
         return None is not self.log.commit_files(
             self.kind,
             files,
-            {BUFFER_PROPERTY: name},
-            unless=lambda t: self.log.committed(t, BUFFER_PROPERTY, name),
-            check_first=replay,
+            {BUFFER_PROPERTY: names},
+            unless=lambda t: self.log.committed(t, BUFFER_PROPERTY, first),
+            check_first=False,
         )
 
     def _set_aside_rejected(self, lines: list[bytes], name: str) -> list[bytes]:
@@ -328,7 +359,80 @@ class EventWriter:
 
     def pending(self) -> int:
         """Events in the durable buffer, not yet committed to the table."""
-        return self.buffer.pending_lines() + sum(s.rows for s in self._closed)
+        self._sealed = [(path, rows) for path, rows in self._sealed if path.exists()]
+        sealed = sum(rows for _, rows in self._sealed)
+        return self.buffer.pending_lines() + sum(s.rows for s in self._closed) + sealed
+
+    def counters(self) -> tuple[int, int, int, int]:
+        """(committed, rejected, failed commits, pending) for /metrics: this writer's, or the
+        committer process's (from its status file) for a writer made with ``commit=False``."""
+        if self.commit:
+            return self.written, self.rejected, self.failures, self.pending()
+        status = read_committer_status(self.folder).get(self.kind, {})
+        return (
+            int(status.get("written", 0)),
+            int(status.get("rejected", 0)),
+            int(status.get("failures", 0)) + self.failures,
+            self.pending(),
+        )
+
+
+def _status_path(folder: Path) -> Path:
+    return folder / "committer.json"
+
+
+def read_committer_status(folder: Path) -> dict[str, dict[str, int]]:
+    """What the committer process last said about each kind (empty when it has not yet)."""
+    try:
+        data = orjson.loads(_status_path(folder).read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def run_committer(config: Config, stop: Any, seconds: float = 1.0) -> None:
+    """Commit the sealed and orphaned buffers of every kind under ``<home>/eventbuf`` every
+    ``seconds``, until ``stop`` (an Event) is set; then once more. ``limelight serve`` runs this
+    in a process of its own beside its workers, so commits (pure-Python metadata work that holds
+    the GIL for tens of milliseconds) never stall a request, and N workers make one commit per
+    kind and interval, not N. Its counters go to ``<home>/eventbuf/committer.json``."""
+    from limelight.store._store import Store
+
+    store = Store(config)
+    writers = {kind: store.event_writer(kind) for kind in SCHEMAS}
+    folder = writers["impressions"].folder
+    folder.mkdir(parents=True, exist_ok=True)
+    parent = os.getppid()
+    last = False
+    while not last:
+        last = bool(stop.wait(seconds)) or os.getppid() != parent  # stopped, or orphaned
+        for writer in writers.values():
+            try:
+                writer.replay()
+            except Exception as exc:  # the events stay in their buffers for the next pass
+                writer.failures += 1
+                log.warning("committing %s events failed: %s", writer.kind, exc)
+        status = {
+            kind: {"written": w.written, "rejected": w.rejected, "failures": w.failures}
+            for kind, w in writers.items()
+        }
+        tmp = folder / f".committer-{os.getpid()}.tmp"
+        tmp.write_bytes(orjson.dumps(status))
+        os.replace(tmp, _status_path(folder))
+    store.dispose()
+
+
+def committer_main() -> None:
+    """The committer process of ``limelight serve``: :func:`run_committer` over the configuration
+    of the environment until SIGTERM (or SIGINT), then one last pass."""
+    import signal
+
+    from limelight.core.config import resolve_config
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    run_committer(resolve_config(), stop)
 
 
 def segment_state(root: str, kind: str) -> tuple[tuple[str, int, Any], ...]:
