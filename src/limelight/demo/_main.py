@@ -154,7 +154,7 @@ def run_demo(
         for day in range(days):
             result, _ = simulate_day(world, online, server.url, day, world.config.row_size)
             if not promoted:
-                result = analyse(store, spec, result, settle=wait_for_events())
+                result = analyse(store, spec, result, settle=wait_for_events(store))
             result.champion = registry.get("recs@champion").version
             report.days.append(result)
             line = f"      day {day + 1}: {result.sessions} sessions, {result.plays} plays"
@@ -180,7 +180,7 @@ def run_demo(
                     f"      promoted recs/{challenger} to champion through its gates; serving switched "
                     f"in {report.swap_seconds:.1f} s without a restart",
                 )
-        time.sleep(1.6)  # the writers' last flush
+        wait_for_events(store)()  # everything answered is in the tables
 
     impressions, feedback = store.read_events("impressions"), store.read_events("feedback")
     shown = int(pc.sum(pc.list_value_length(impressions["items"])).as_py() or 0)

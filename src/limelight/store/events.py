@@ -19,6 +19,7 @@ is left (serving calls it on SIGTERM).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -49,6 +50,7 @@ __all__ = [
     "read_events",
     "run_committer",
     "segment_state",
+    "wait_for_commits",
 ]
 
 log = logging.getLogger("limelight.events")
@@ -420,6 +422,24 @@ def run_committer(config: Config, stop: Any, seconds: float = 1.0) -> None:
         tmp.write_bytes(orjson.dumps(status))
         os.replace(tmp, _status_path(folder))
     store.dispose()
+
+
+def wait_for_commits(folder: str | os.PathLike[str], timeout: float = 30.0) -> bool:
+    """Wait until every event in the durable buffers under ``folder`` is committed (no sealed
+    file left, every live one empty); False if ``timeout`` seconds pass first."""
+    base = Path(folder)
+    deadline = time.monotonic() + timeout
+    while True:
+        files = [*base.glob("*.sealed"), *base.glob("*.log")] if base.is_dir() else []
+        busy = False
+        for f in files:
+            with contextlib.suppress(FileNotFoundError):  # committed and removed meanwhile
+                busy = busy or f.suffix == ".sealed" or f.stat().st_size > 0
+        if not busy:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
 
 
 def committer_main() -> None:
