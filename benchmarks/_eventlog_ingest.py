@@ -320,10 +320,16 @@ def _wrk(url: str, script: Path, seconds: float) -> dict[str, float]:
 
 
 def serving_latency(
-    sources: dict[str, Path], *, seconds: float = 4.0, rounds: int = 1, workers: int = 2
+    checkouts: dict[str, Path | tuple[Path, dict[str, str]]],
+    *,
+    seconds: float = 4.0,
+    rounds: int = 1,
+    workers: int = 2,
 ) -> dict[str, Any]:
-    """p50/p99 of recommend and feedback under wrk load for each checkout in ``sources``
-    (name -> its ``src`` folder), one after the other in one run, ``rounds`` times."""
+    """p50/p99 of recommend and feedback under wrk load for each checkout in ``checkouts``
+    (name -> its ``src`` folder, or (folder, extra environment)), one after the other in one
+    run, ``rounds`` times; ratios of p99 against the first."""
+    sources = {k: v if isinstance(v, tuple) else (v, {}) for k, v in checkouts.items()}
     import httpx
 
     from benchmarks.serving import LUA, N_USERS, Server, free_port
@@ -331,7 +337,7 @@ def serving_latency(
     folder = Path(tempfile.mkdtemp(prefix="limelight-bench-latency-"))
     try:
         homes = {}
-        for name, src in sources.items():  # each checkout registers into its own home
+        for name, (src, _) in sources.items():  # each checkout registers into its own home
             homes[name] = folder / f"home-{name}"
             subprocess.run(
                 [sys.executable, "-c", _REGISTER],
@@ -350,10 +356,11 @@ def serving_latency(
             name: {"recommend": [], "feedback": []} for name in sources
         }
         for r in range(rounds):
-            for name, src in sources.items():
+            for name, (src, extra) in sources.items():
                 port = free_port()
                 env = dict(
                     os.environ,
+                    **extra,
                     LIMELIGHT_HOME=str(homes[name]),
                     LIMELIGHT_EVENTS=str(folder / f"events-{name}-{r}"),
                     PYTHONPATH=os.pathsep.join([str(src), str(ROOT)]),
@@ -395,13 +402,14 @@ def serving_latency(
             }
             for name in sources
         }
-        names = list(sources)
-        if len(names) == 2:
-            old, new = names
-            summary["p99_ratio_new_vs_old"] = {
-                e: round(med(new, e, "p99_ms") / med(old, e, "p99_ms"), 3)
+        first, *others = list(sources)
+        summary["p99_ratio_vs_" + first] = {
+            name: {
+                e: round(med(name, e, "p99_ms") / med(first, e, "p99_ms"), 3)
                 for e in ("recommend", "feedback")
             }
+            for name in others
+        }
         return summary
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -421,8 +429,12 @@ def main() -> None:
         "kill9": kill9_trials(args.trials),
     }
     if args.old_src is not None:
-        sources = {"old": args.old_src, "new": ROOT / "src"}
-        figures["latency"] = serving_latency(sources, rounds=1 if args.quick else 3)
+        checkouts: dict[str, Path | tuple[Path, dict[str, str]]] = {
+            "old": args.old_src,
+            "new-write": (ROOT / "src", {"LIMELIGHT_EVENT_SYNC": "write"}),
+            "new-fsync": (ROOT / "src", {"LIMELIGHT_EVENT_SYNC": "fsync"}),
+        }
+        figures["latency"] = serving_latency(checkouts, rounds=1 if args.quick else 3)
     print(json.dumps(figures))
 
 

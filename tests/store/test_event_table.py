@@ -246,3 +246,30 @@ def test_a_buffer_that_cannot_reach_the_disk_acknowledges_nothing(
     asyncio.run(writer.acknowledge(_feedback("kept", T0)))
     writer.close()
     assert "kept" in writer.log.read("feedback")["request_id"].to_pylist()
+
+
+def test_write_sync_acknowledges_once_the_kernel_has_the_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from limelight.core.config import resolve_config
+    from limelight.core.errors import ConfigError
+    from limelight.store import _eventbuf
+
+    with pytest.raises(ConfigError, match="unknown event sync 'sometimes'; choose one of write"):
+        resolve_config(environ={"LIMELIGHT_EVENT_SYNC": "sometimes"}, cwd=tmp_path)
+    config = resolve_config(environ={"LIMELIGHT_EVENT_SYNC": "write"}, home=tmp_path / "h")
+    assert config.event_sync == "write"
+    writer = Store(config).event_writer("feedback", flush_seconds=3600)
+    assert writer.buffer.sync == "write"
+
+    def slow_disk(fd: int) -> None:
+        raise OSError(5, "I/O error")
+
+    monkeypatch.setattr(_eventbuf.os, "fdatasync", slow_disk)
+    asyncio.run(writer.acknowledge(_feedback("in-the-kernel", T0)))
+    assert writer.buffer.sync_failures == 1, "the failed fdatasync is counted, not hidden"
+    monkeypatch.undo()
+    writer.close()
+    assert writer.log.read("feedback")["request_id"].to_pylist() == ["in-the-kernel"]

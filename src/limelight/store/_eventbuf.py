@@ -24,8 +24,9 @@ from pathlib import Path
 
 from limelight.core.errors import StorageError
 
-__all__ = ["DurableBuffer", "Segment", "orphans"]
+__all__ = ["SYNC_MODES", "DurableBuffer", "Segment", "orphans"]
 
+SYNC_MODES = ("write", "fsync")  # when an appended line is acknowledged
 _SEQ = itertools.count(1)  # segment numbers, unique in the process (several writers share a pid)
 
 
@@ -124,8 +125,11 @@ def orphans(folder: Path, kind: str) -> Iterator[Segment]:
 class DurableBuffer:
     """The current segment of one worker and kind, written and fsynced by a flusher thread."""
 
-    def __init__(self, folder: Path, kind: str) -> None:
-        self.folder, self.kind = folder, kind
+    def __init__(self, folder: Path, kind: str, sync: str = "fsync") -> None:
+        if sync not in SYNC_MODES:
+            raise StorageError(f"event sync must be one of {', '.join(SYNC_MODES)}, not {sync!r}")
+        self.folder, self.kind, self.sync = folder, kind, sync
+        self.sync_failures = 0
         self.prefix = f"{socket.gethostname()}-{os.getpid()}-{kind}"
         self._cond = threading.Condition()
         self._group = _Group()
@@ -169,6 +173,9 @@ class DurableBuffer:
             self._write(group)
 
     def _write(self, group: _Group) -> None:
+        """Write ``group`` and fdatasync it; its waiters are released after the write
+        (``sync="write"``: the kernel has the lines, which survive the death of this process)
+        or after the fdatasync (``sync="fsync"``: the disk has them, which survives the host's)."""
         try:
             with self._file_lock:
                 segment = self._current()
@@ -176,11 +183,20 @@ class DurableBuffer:
                 view = memoryview(data)
                 while view:
                     view = view[os.write(segment.fd, view) :]
-                os.fdatasync(segment.fd)
                 segment.rows += len(group.lines)
+                if self.sync == "write":
+                    self._release(group)
+                os.fdatasync(segment.fd)
                 self.syncs += 1
-        except Exception as exc:  # a full or failing disk: nothing of the group is acknowledged
-            group.error = exc
+        except Exception as exc:  # a full or failing disk
+            if group.done.is_set():  # written and acknowledged; only the fdatasync failed
+                self.sync_failures += 1
+            else:  # nothing of the group is acknowledged
+                group.error = exc
+        if not group.done.is_set():
+            self._release(group)
+
+    def _release(self, group: _Group) -> None:
         group.done.set()
         by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
         for loop, fut in group.futures:

@@ -49,6 +49,7 @@ class Store:
             kind,
             buffer=self.config.home / "eventbuf",
             log=self.event_log,
+            sync=self.config.event_sync,
             **options,  # type: ignore[arg-type]
         )
 

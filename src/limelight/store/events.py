@@ -112,6 +112,7 @@ class EventWriter:
         flush_seconds: float = 1.0,
         flush_rows: int = 50_000,
         commit: bool = True,
+        sync: str = "fsync",
     ):
         from limelight.store._event_table import open_event_log
         from limelight.store._eventbuf import DurableBuffer
@@ -128,7 +129,7 @@ class EventWriter:
             buffer = Path(self.root.removeprefix("file://")) / ".eventbuf"
         self.folder = Path(buffer)
         self.log = log if log is not None else open_event_log(self.root)
-        self.buffer = DurableBuffer(self.folder, kind)
+        self.buffer = DurableBuffer(self.folder, kind, sync)
         self.flush_seconds, self.flush_rows = flush_seconds, flush_rows
         self.commit = commit  # False: seal the buffer every flush for a committer process
         self._closed: list[Segment] = []  # rotated segments not yet committed, oldest first
