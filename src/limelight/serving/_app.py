@@ -78,7 +78,12 @@ class JSONResponse(Response):
 # (name, help, type) of what /metrics tells of each event writer: written, rejected, failed,
 # pending, in that order
 _EVENT_COUNTERS = (
-    ("limelight_events_written_total", "Events committed to the event log's table.", "counter"),
+    (
+        "limelight_events_written_total",
+        "Events committed to the event log's table (under limelight serve: by its committer "
+        "process, the same figure in every worker).",
+        "counter",
+    ),
     (
         "limelight_events_rejected_total",
         "Events set aside because the schema cannot hold them.",
