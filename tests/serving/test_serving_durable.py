@@ -108,3 +108,30 @@ def test_a_table_that_cannot_be_written_keeps_events_buffered_and_serving_answer
         assert acknowledged <= set(feedback) and len(feedback) == 12
     finally:
         handle.stop()
+
+
+def test_feedback_that_cannot_be_recorded_is_a_503_and_its_retry_is_taken(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from limelight.store import _eventbuf
+
+    handle = serve_in_background(MODELS, in_process=True, poll_seconds=0.1)
+    try:
+        with Client(handle.url) as client:
+            answer = client.recommend("u1", k=2)
+            item = answer["items"][0]["item_id"]
+            body = {"request_id": answer["request_id"], "item_id": item, "event": "play"}
+
+            def broken(fd: int) -> None:
+                raise OSError(28, "No space left on device")
+
+            working = _eventbuf.os.fdatasync
+            monkeypatch.setattr(_eventbuf.os, "fdatasync", broken)
+            refused = httpx.post(f"{handle.url}/v1/feedback", json=body)
+            assert refused.status_code == 503 and refused.json()["error"] == "event_log_unavailable"
+            monkeypatch.setattr(_eventbuf.os, "fdatasync", working)  # not undo(): keeps the home
+            again = httpx.post(f"{handle.url}/v1/feedback", json=body)
+            assert again.status_code == 202 and again.json()["duplicate"] is False
+        assert answer["request_id"] in _wait_for("feedback", {answer["request_id"]})
+    finally:
+        handle.stop()

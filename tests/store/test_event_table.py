@@ -239,10 +239,11 @@ def test_a_buffer_that_cannot_reach_the_disk_acknowledges_nothing(
     def full(fd: int) -> None:
         raise OSError(28, "No space left on device")
 
+    working = _eventbuf.os.fdatasync
     monkeypatch.setattr(_eventbuf.os, "fdatasync", full)
     with pytest.raises(StorageError, match="No space left"):
         asyncio.run(writer.acknowledge(_feedback("lost", T0)))
-    monkeypatch.undo()
+    monkeypatch.setattr(_eventbuf.os, "fdatasync", working)
     asyncio.run(writer.acknowledge(_feedback("kept", T0)))
     writer.close()
     assert "kept" in writer.log.read("feedback")["request_id"].to_pylist()
@@ -267,9 +268,13 @@ def test_write_sync_acknowledges_once_the_kernel_has_the_line(
     def slow_disk(fd: int) -> None:
         raise OSError(5, "I/O error")
 
+    working = _eventbuf.os.fdatasync
     monkeypatch.setattr(_eventbuf.os, "fdatasync", slow_disk)
-    asyncio.run(writer.acknowledge(_feedback("in-the-kernel", T0)))
+    asyncio.run(writer.acknowledge(_feedback("in-the-kernel", T0)))  # before the fdatasync
+    deadline = time.monotonic() + 10
+    while writer.buffer.sync_failures == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert writer.buffer.sync_failures == 1, "the failed fdatasync is counted, not hidden"
-    monkeypatch.undo()
+    monkeypatch.setattr(_eventbuf.os, "fdatasync", working)
     writer.close()
     assert writer.log.read("feedback")["request_id"].to_pylist() == ["in-the-kernel"]

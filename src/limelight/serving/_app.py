@@ -453,20 +453,25 @@ class _Service:
                 "invalid_request",
                 f"item_id {req.item_id!r} was not among the items of that recommendation",
             )
-        if not self.seen_feedback.add((req.request_id, req.item_id, req.event), expires, now):
+        key = (req.request_id, req.item_id, req.event)
+        if not self.seen_feedback.add(key, expires, now):
             return JSONResponse({"accepted": True, "duplicate": True}, status_code=202)
         assert self.feedback_log is not None
-        await self._acknowledge(
-            self.feedback_log,
-            {
-                "request_id": req.request_id,
-                "ts": now,
-                "user_id": issued.user_id,
-                "item_id": req.item_id,
-                "event": req.event,
-                "value": req.value,
-            },
-        )
+        try:
+            await self._acknowledge(
+                self.feedback_log,
+                {
+                    "request_id": req.request_id,
+                    "ts": now,
+                    "user_id": issued.user_id,
+                    "item_id": req.item_id,
+                    "event": req.event,
+                    "value": req.value,
+                },
+            )
+        except ApiError:  # not recorded: the client's retry must not be taken for a duplicate
+            self.seen_feedback.forget(key)
+            raise
         return JSONResponse({"accepted": True, "duplicate": False}, status_code=202)
 
     async def _acknowledge(self, writer: EventWriter, record: dict[str, Any]) -> None:
