@@ -15,6 +15,7 @@ COMMAND_MODULES: dict[str, str] = {
     "models": "_models",
     "experiments": "_experiments",
     "datasets": "_datasets",
+    "events": "_events",
     "demo": "_demo",
     "ui": "_ui",
     "server": "_ui",

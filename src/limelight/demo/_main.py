@@ -165,7 +165,7 @@ def run_demo(
             for day in range(days):
                 result, _ = simulate_day(world, online, server.url, day, world.config.row_size)
                 if not promoted:
-                    wait_for_events()()
+                    wait_for_events(store)()
                     moved_at = time.monotonic()
                     analysis, promoted_now, analysis_run = daily.next_day()
                     if analysis is not None:
@@ -192,7 +192,7 @@ def run_demo(
                 _say(out, line)
         finally:
             daily.close()
-        time.sleep(1.6)  # the writers' last flush
+        wait_for_events(store)()  # everything answered is in the tables
 
     impressions, feedback = store.read_events("impressions"), store.read_events("feedback")
     shown = int(pc.sum(pc.list_value_length(impressions["items"])).as_py() or 0)

@@ -9,7 +9,6 @@ positives.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -127,6 +126,11 @@ def analyse(
     return result
 
 
-def wait_for_events(server_flush_seconds: float = 1.0) -> Callable[[], None]:
-    """Give the servers' event writers time to write what they buffered."""
-    return lambda: time.sleep(server_flush_seconds * 1.6)
+def wait_for_events(store: Store) -> Callable[[], None]:
+    """Wait until the servers' event log has committed everything it acknowledged."""
+    from limelight.store.events import wait_for_commits
+
+    def settle() -> None:
+        wait_for_commits(store.config.home / "eventbuf")
+
+    return settle

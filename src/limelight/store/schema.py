@@ -28,6 +28,7 @@ __all__ = [
     "attempts",
     "datasets",
     "deployments",
+    "event_log_audit",
     "experiment_variants",
     "experiments",
     "firings",
@@ -412,4 +413,18 @@ mlflow_versions = Table(
     Column("tags", JSON),
 )
 
-SCHEMA_HEAD = "0003_mlflow"  # the newest migration in store/migrations/versions
+
+event_log_audit = Table(
+    "event_log_audit",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("who", String(200)),
+    Column("action", String(40), nullable=False),  # import | compact | expire
+    Column("kind", String(40), nullable=False),  # impressions | feedback
+    Column("outcome", String(20), nullable=False),  # started | done | failed
+    Column("details", JSON),  # what was asked and what it did (files, rows, hashes)
+    Index("ix_event_log_audit_kind_action", "kind", "action"),
+)
+
+SCHEMA_HEAD = "0004_event_log_audit"  # the newest migration in store/migrations/versions
