@@ -38,7 +38,8 @@ def ui(host: str, port: int, header_timeout: float) -> None:
     app = create_app()  # before listening: until it is built, a connection is refused, not kept
     sock = bind_socket(host, port)
     url = f"http://{host}:{sock.getsockname()[1]}"
-    click.echo(f"Limelight dashboard on {url}/ (MLflow clients: MLFLOW_TRACKING_URI={url})")
+    click.echo(f"Limelight dashboard on {url}/")
+    click.echo(f"MLflow clients: MLFLOW_TRACKING_URI={url}")
     try:
         run_app(app, sock, header_timeout=header_timeout, graceful_seconds=5)
     finally:
