@@ -20,6 +20,7 @@ from limelight.core.config import Config, resolve_config
 from limelight.core.errors import ConfigError, InvalidInputError, LimelightError, NotFoundError
 from limelight.core.hashing import hash_bytes
 from limelight.core.hooks import get_hook
+from limelight.core.processes import pid_alive
 from limelight.flows._decorators import options_of
 from limelight.flows._executors import Executor, InlineExecutor, LocalExecutor
 from limelight.flows._graph import FlowGraph
@@ -92,16 +93,6 @@ def _code_hashes(flow_class: type[Flow], graph: FlowGraph) -> tuple[str, dict[st
     }
     return file_hash, step_hashes
 
-
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 
@@ -128,7 +119,7 @@ def _resolve_origin(store: Store, flow_name: str, origin: int | str) -> tuple[in
         )
     if row.status == "running":
         fresh = row.heartbeat_at is not None and time.time() - row.heartbeat_at < _STALE_AFTER
-        if fresh and _pid_alive(row.pid):
+        if fresh and pid_alive(row.pid):
             raise InvalidInputError(f"run {flow_name}/{row.id} is still running (pid {row.pid})")
         finish_run(
             store.metadata,

@@ -31,6 +31,7 @@ from sqlalchemy.engine import Connection
 from limelight.core import clock
 from limelight.core.config import Config, resolve_config
 from limelight.core.errors import LimelightError
+from limelight.core.processes import pid_alive
 from limelight.scheduling._deploy import Deployment
 from limelight.scheduling._spec import EventSpec
 from limelight.store import open_store
@@ -50,22 +51,12 @@ class SchedulerAlreadyRunning(LimelightError):
     """A live scheduler holds this name (on this machine: its pid is alive)."""
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _runner_alive(runner: str | None) -> bool:
     """Whether the runner ``host:pid`` is alive; a runner on another host is taken as alive."""
     if not runner:
         return False
     host, _, pid = runner.rpartition(":")
-    return host != socket.gethostname() or _pid_alive(int(pid))
+    return host != socket.gethostname() or pid_alive(int(pid))
 
 
 @dataclass
@@ -115,7 +106,7 @@ class SchedulerLoop:
         def work(conn: Connection) -> None:
             row = conn.execute(sa.select(schedulers).where(schedulers.c.name == self.name)).first()
             if row is not None and now - row.heartbeat_at < LEASE_TTL:
-                alive = row.host != host or _pid_alive(row.pid)
+                alive = row.host != host or pid_alive(row.pid)
                 if alive and not (row.host == host and row.pid == os.getpid()):
                     raise SchedulerAlreadyRunning(
                         f"a scheduler named {self.name!r} is already running (pid {row.pid} on "
