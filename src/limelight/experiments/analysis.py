@@ -10,7 +10,7 @@ check guards the whole read-out.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -79,6 +79,7 @@ class ExperimentAnalysis:
     unknown_variant_exposures: int = 0
     undecided_exposures: int = 0  # dropped: another experiment chose the model served
     unattributed_exposures: int = 0  # kept: logged before serving recorded who decided
+    snapshots: dict[str, int | None] = field(default_factory=dict)  # the tables' snapshots read
 
     def result(self, metric: str, variant: str | None = None) -> MetricResult:
         """The result of ``metric`` for ``variant`` (default: the first treatment)."""
@@ -238,7 +239,16 @@ def analyze_log(
         unknown_variant_exposures=log.unknown_variant_exposures,
         undecided_exposures=log.undecided_exposures,
         unattributed_exposures=log.unattributed_exposures,
+        snapshots=dict(log.snapshots),
     )
+
+
+def _aligned(log: ExposureLog, resolution: tuple[float, float], day: float) -> bool:
+    """Whether ``day``-long cutoffs fall on the boundaries of a log summed per day."""
+    start, step = resolution
+    lo = log.window[0]
+    begin = lo if math.isfinite(lo) else float(log.first_exposure.min())
+    return begin == start and day == step
 
 
 @dataclass(frozen=True)
@@ -300,6 +310,11 @@ def daily_series(
     if not day > 0:
         raise InvalidInputError(f"day must be a positive number of seconds, got {day!r}")
     treatment = spec.variant_names.index(variant)
+    if log.resolution is not None and not _aligned(log, log.resolution, day):
+        raise InvalidInputError(
+            f"this exposure log sums events per {log.resolution[1]:g} s: a daily series needs "
+            "days of a whole number of those, from the experiment's start"
+        )
     begin = float(log.first_exposure.min())
     lo, hi = log.window
     start = lo if math.isfinite(lo) else begin

@@ -1,0 +1,569 @@
+"""Every analysis of the event log, as SQL over its Parquet files: only aggregates reach Python.
+
+The event log can be far larger than memory. Each function here asks
+:func:`limelight.store.event_queries.scan_events` for the files of the days it needs (partition
+pruning by the experiment's window), reads only the columns it needs into an embedded DuckDB
+(bounded memory, spilling) and brings back per-user (per day), per-arm or per-bucket
+aggregates. The experiment analysis turns those into the same :class:`ExposureLog` the
+in-memory path builds, so the statistics are the pure ones of this package, run once.
+
+Every result records the snapshots it read (``{"impressions": id, "feedback": id}``; ``None``
+for a log of plain segments, which keeps no snapshots); ``as_of`` reads those snapshots again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from limelight.core.errors import InvalidInputError, StorageError
+from limelight.experiments.analysis import Correction, ExperimentAnalysis, analyze_log
+from limelight.experiments.events import DEFAULT_PRE_PERIOD, ExposureLog
+from limelight.experiments.spec import ExperimentSpec
+from limelight.store.event_queries import EventScan, connect, events_relation, scan_events
+
+if TYPE_CHECKING:
+    import duckdb
+
+__all__ = [
+    "DAY",
+    "ArmAggregates",
+    "ServingAggregates",
+    "analyze_event_log",
+    "arm_aggregates",
+    "event_totals",
+    "exposure_log_from_events",
+    "parse_as_of",
+    "serving_aggregates",
+]
+
+DAY = 86400.0
+KINDS = ("impressions", "feedback")
+
+
+def parse_as_of(text: str | None) -> dict[str, int]:
+    """``impressions=123,feedback=456`` as a dict of snapshot ids (``None``/empty: the latest).
+
+    Each kind is its own table with its own snapshots, so each is named; a kind left out is
+    read at its latest snapshot.
+    """
+    if text is None or not text.strip():
+        return {}
+    found: dict[str, int] = {}
+    for part in text.split(","):
+        kind, sep, value = part.strip().partition("=")
+        kind = kind.strip()
+        if not sep or kind not in KINDS:
+            raise InvalidInputError(
+                f"--as-of {text!r}: write KIND=SNAPSHOT[,KIND=SNAPSHOT] with KIND impressions or "
+                "feedback, e.g. --as-of impressions=123,feedback=456 (the snapshot ids an "
+                "analysis printed)"
+            )
+        if kind in found:
+            raise InvalidInputError(f"--as-of {text!r}: {kind} is named twice")
+        try:
+            snapshot = int(value.strip())
+        except ValueError:
+            raise InvalidInputError(
+                f"--as-of {text!r}: the snapshot of {kind} must be a whole number, not "
+                f"{value.strip()!r}"
+            ) from None
+        if snapshot < 0:
+            raise InvalidInputError(f"--as-of {text!r}: a snapshot id is not negative")
+        found[kind] = snapshot
+    return found
+
+
+def _scan(
+    root: str, kind: str, since: float, until: float, as_of: Mapping[str, int | None] | None
+) -> EventScan:
+    return scan_events(
+        root,
+        kind,
+        since=since if math.isfinite(since) else None,
+        until=until if math.isfinite(until) else None,
+        as_of=(as_of or {}).get(kind),
+    )
+
+
+def _diagnose(scan: EventScan, exc: Exception) -> Exception:
+    """A clear error naming the file DuckDB could not read (or whose columns are wrong)."""
+    import pyarrow.parquet as pq
+
+    for name in scan.files:
+        try:
+            with scan.filesystem.open(name, "rb") as f:
+                schema = pq.read_schema(f)
+        except Exception as bad:  # truncated, not Parquet, unreadable
+            return StorageError(
+                f"{scan.kind} file {name} is not a readable Parquet file ({bad}): move it out "
+                "of the event log (or restore it) and run the analysis again"
+            )
+        for wanted in scan.schema:
+            index = schema.get_field_index(wanted.name)
+            if index >= 0 and schema.field(index).type != wanted.type:
+                return StorageError(
+                    f"{scan.kind} file {name} has column {wanted.name!r} of type "
+                    f"{schema.field(index).type}, the event log's schema says {wanted.type}: "
+                    "move it out of the event log (or rewrite it with the documented schema)"
+                )
+    return StorageError(f"could not read the {scan.kind} of the event log: {exc}")
+
+
+def _run(
+    con: duckdb.DuckDBPyConnection,
+    scans: tuple[EventScan, ...],
+    sql: str,
+    params: list[Any] | dict[str, Any],
+) -> duckdb.DuckDBPyConnection:
+    """Execute ``sql``; a DuckDB error reading a file becomes a :class:`StorageError` naming it."""
+    import duckdb
+
+    try:
+        return con.execute(sql, params)
+    except duckdb.Error as exc:
+        if isinstance(exc, duckdb.InterruptException):
+            raise
+        for scan in scans:
+            problem = _diagnose(scan, exc)
+            if "could not read the" not in str(problem):
+                raise problem from None
+        raise StorageError(f"could not analyse the event log: {exc}") from None
+
+
+def _snapshots(*scans: EventScan) -> dict[str, int | None]:
+    return {scan.kind: scan.snapshot for scan in scans}
+
+
+def _bucket(ts: str) -> str:
+    """SQL for the day index of ``ts`` after ``$start`` (days of ``$day`` seconds), exact
+    against the cutoffs ``start + day * k`` that the daily series computes in numpy."""
+    b0 = f"CAST(floor(({ts} - $start) / $day) AS BIGINT)"
+    return (
+        f"(CASE WHEN {ts} >= $start + ({b0} + 1) * $day THEN {b0} + 1 "
+        f"WHEN {ts} < $start + {b0} * $day THEN {b0} - 1 ELSE {b0} END)"
+    )
+
+
+def exposure_log_from_events(
+    root: str,
+    spec: ExperimentSpec,
+    *,
+    play_event: str = "play",
+    pre_period: float = DEFAULT_PRE_PERIOD,
+    until: float | None = None,
+    as_of: Mapping[str, int | None] | None = None,
+    day: float = DAY,
+) -> ExposureLog:
+    """The :class:`ExposureLog` of ``spec`` computed in DuckDB over the event log at ``root``.
+
+    The same rules as :func:`limelight.experiments.events.exposure_log` (window, ``decided``,
+    conflicting users, unknown variants, plays from the first exposure, the pre-period
+    covariate), but exposures and plays come back summed per (user, day of the experiment):
+    the log is exact at the end of every ``day``, which is what the analysis and the daily
+    series read.
+    """
+    if not isinstance(spec, ExperimentSpec):
+        raise InvalidInputError("spec must be an ExperimentSpec")
+    if not pre_period >= 0:
+        raise InvalidInputError(f"pre_period must be >= 0 seconds, got {pre_period!r}")
+    if not day > 0:
+        raise InvalidInputError(f"day must be a positive number of seconds, got {day!r}")
+    lo = -math.inf if spec.start is None else float(spec.start)
+    hi = math.inf if spec.stop is None else float(spec.stop)
+    if until is not None:
+        hi = min(hi, float(until))
+    imp_scan = _scan(root, "impressions", lo, hi, as_of)
+    fb_scan = _scan(root, "feedback", lo - pre_period, hi, as_of)
+    con = connect()
+    try:
+        return _exposure_log(con, imp_scan, fb_scan, spec, play_event, pre_period, lo, hi, day)
+    finally:
+        con.close()
+
+
+def _exposure_log(
+    con: duckdb.DuckDBPyConnection,
+    imp_scan: EventScan,
+    fb_scan: EventScan,
+    spec: ExperimentSpec,
+    play_event: str,
+    pre_period: float,
+    lo: float,
+    hi: float,
+    day: float,
+) -> ExposureLog:
+    steered = bool(spec.steered_models)
+    columns = ["ts", "user_id", "experiments", "variants"] + (["decided"] if steered else [])
+    imp = events_relation(con, imp_scan, columns)
+    decided = "decided[i]" if steered else "TRUE"
+    bad_decided = (
+        "count(*) FILTER (WHERE decided IS NOT NULL AND len(decided) <> len(experiments))"
+        if steered
+        else "0"
+    )
+    window = []
+    params: list[Any] = [spec.name]
+    if math.isfinite(lo):
+        window.append("ts >= ?")
+        params.append(lo)
+    if math.isfinite(hi):
+        window.append("ts < ?")
+        params.append(hi)
+    where = " AND ".join(["list_contains(experiments, ?)", *window])
+    # the rows naming this experiment inside the window, one per (impression, entry) of it
+    _run(
+        con,
+        (imp_scan,),
+        f"""CREATE TEMP TABLE rows AS
+            SELECT ts, user_id, experiments, variants{", decided" if steered else ""}
+            FROM {imp} WHERE {where}""",
+        params,
+    )
+    n_bad, n_bad_decided = con.execute(
+        f"SELECT count(*) FILTER (WHERE len(experiments) IS DISTINCT FROM len(variants)), "
+        f"{bad_decided} FROM rows"
+    ).fetchone() or (0, 0)
+    if n_bad:
+        raise InvalidInputError(
+            "impressions: 'experiments' and 'variants' must be parallel lists of equal length "
+            "in every row"
+        )
+    if n_bad_decided:
+        raise InvalidInputError(
+            "impressions: 'decided' must be null or parallel to 'experiments' (one entry per "
+            "experiment) in every row"
+        )
+    con.execute(
+        f"""CREATE TEMP TABLE hits AS
+            SELECT user_id, ts, list_position(?::VARCHAR[], variants[i]) - 1 AS code,
+                   {decided} AS d
+            FROM (SELECT *, UNNEST(range(1, len(experiments) + 1)) AS i FROM rows)
+            WHERE experiments[i] = ?""",
+        [list(spec.variant_names), spec.name],
+    )
+    con.execute("DROP TABLE rows")
+    undecided, unattributed, unknown, exposures = con.execute(
+        """SELECT count(*) FILTER (WHERE d = FALSE),
+                  count(*) FILTER (WHERE d IS NULL),
+                  count(*) FILTER (WHERE d IS DISTINCT FROM FALSE AND code IS NULL),
+                  count(*) FILTER (WHERE d IS DISTINCT FROM FALSE AND code IS NOT NULL)
+           FROM hits"""
+    ).fetchone() or (0, 0, 0, 0)
+    if not exposures:
+        raise InvalidInputError(
+            f"experiment {spec.name!r} has no exposures in the impressions between "
+            f"{_when(lo)} and {_when(hi)} ({len(imp_scan.files)} impression file(s) in that "
+            "window): check its name, its start/stop, and that serving logs assignments"
+        )
+    con.execute(
+        """CREATE TEMP TABLE users AS
+           SELECT user_id, min(ts) AS first, min(code) AS cmin, max(code) AS cmax
+           FROM hits WHERE d IS DISTINCT FROM FALSE AND code IS NOT NULL GROUP BY user_id"""
+    )
+    conflicting, begin = con.execute(
+        "SELECT count(*) FILTER (WHERE cmin <> cmax), min(first) FILTER (WHERE cmin = cmax) "
+        "FROM users"
+    ).fetchone() or (0, None)
+    con.execute("DELETE FROM users WHERE cmin <> cmax")
+    users = con.sql("SELECT user_id, cmin, first FROM users ORDER BY user_id").to_arrow_table()
+    con.execute(
+        "CREATE TEMP TABLE ids AS SELECT user_id, "
+        "(row_number() OVER (ORDER BY user_id)) - 1 AS uid, first FROM users"
+    )
+    start = lo if math.isfinite(lo) else float(begin if begin is not None else 0.0)
+    exp_rows = con.execute(
+        f"""SELECT u.uid AS uid, max(h.ts) AS ts, count(*) AS n FROM hits h
+            JOIN ids u USING (user_id)
+            WHERE h.d IS DISTINCT FROM FALSE AND h.code IS NOT NULL
+            GROUP BY u.uid, {_bucket("h.ts")}""",
+        {"start": start, "day": day},
+    ).fetchnumpy()
+    fb = events_relation(con, fb_scan, ["ts", "user_id", "event", "value"])
+    value = "CASE WHEN f.value IS NULL OR isnan(f.value) THEN 0.0 ELSE f.value END"
+    hi_sql = "AND f.ts < $hi" if math.isfinite(hi) else ""
+    post = _run(
+        con,
+        (fb_scan,),
+        f"""SELECT u.uid AS uid, max(f.ts) AS ts, count(*) AS n, sum({value}) AS value
+            FROM {fb} f JOIN ids u USING (user_id)
+            WHERE f.event = $play AND f.ts >= u.first {hi_sql}
+            GROUP BY u.uid, {_bucket("f.ts")}""",
+        {"play": play_event, "start": start, "day": day}
+        | ({"hi": hi} if math.isfinite(hi) else {}),
+    ).fetchnumpy()
+    n = users.num_rows
+    pre_plays, pre_value = np.zeros(n), np.zeros(n)
+    if math.isfinite(lo):
+        pre = _run(
+            con,
+            (fb_scan,),
+            f"""SELECT u.uid AS uid, count(*) AS n, sum({value}) AS value
+                FROM {fb} f JOIN ids u USING (user_id)
+                WHERE f.event = ? AND f.ts < ? AND f.ts >= ? GROUP BY u.uid""",
+            [play_event, lo, lo - pre_period],
+        ).fetchnumpy()
+        pre_uid = _ints(pre["uid"])
+        pre_plays[pre_uid] = _floats(pre["n"])
+        pre_value[pre_uid] = _floats(pre["value"])
+    return ExposureLog(
+        spec=spec,
+        user_ids=users.column("user_id").combine_chunks(),
+        variant=_ints(users.column("cmin").to_numpy()),
+        first_exposure=_floats(users.column("first").to_numpy()),
+        exposure_user=_ints(exp_rows["uid"]),
+        exposure_ts=_floats(exp_rows["ts"]),
+        play_user=_ints(post["uid"]),
+        play_ts=_floats(post["ts"]),
+        play_value=_floats(post["value"]),
+        pre_plays=pre_plays,
+        pre_play_value=pre_value,
+        conflicting_users=int(conflicting),
+        unknown_variant_exposures=int(unknown),
+        window=(lo, hi),
+        undecided_exposures=int(undecided),
+        unattributed_exposures=int(unattributed),
+        exposure_count=_floats(exp_rows["n"]),
+        play_count=_floats(post["n"]),
+        resolution=(start, day),
+        snapshots=_snapshots(imp_scan, fb_scan),
+    )
+
+
+def _when(ts: float) -> str:
+    from datetime import UTC, datetime
+
+    if not math.isfinite(ts):
+        return "the beginning" if ts < 0 else "now"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _ints(values: Any) -> NDArray[np.intp]:
+    return np.asarray(values, dtype=np.intp)
+
+
+def _floats(values: Any) -> NDArray[np.float64]:
+    array = np.ma.filled(np.ma.asarray(values, dtype=np.float64), np.nan)
+    return np.asarray(array, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class ArmAggregates:
+    """Per artwork arm: impressions, plays and mean logged propensity; a propensity histogram."""
+
+    arms: list[tuple[str, int, int, float]]  # (arm, impressions, plays, mean propensity)
+    histogram: list[int]  # counts of ``bins`` equal bins over [0, 1] (outside: the edge bins)
+    choices: int  # logged propensities counted
+    snapshots: dict[str, int | None] = field(default_factory=dict)
+
+
+def arm_aggregates(
+    root: str,
+    *,
+    play_event: str = "play",
+    bins: int = 20,
+    as_of: Mapping[str, int | None] | None = None,
+) -> ArmAggregates:
+    """What the bandit page shows, in DuckDB: every (request, item) shown with an artwork,
+    joined with its plays, summed per arm; the propensities binned as ``numpy.histogram``."""
+    if bins < 1:
+        raise InvalidInputError(f"bins must be at least 1, got {bins}")
+    imp_scan = _scan(root, "impressions", -math.inf, math.inf, as_of)
+    fb_scan = _scan(root, "feedback", -math.inf, math.inf, as_of)
+    con = connect()
+    try:
+        imp = events_relation(con, imp_scan, ["request_id", "items", "artworks", "propensities"])
+        fb = events_relation(con, fb_scan, ["request_id", "item_id", "event"])
+        scans = (imp_scan, fb_scan)
+        _run(
+            con,
+            scans,
+            f"CREATE TEMP TABLE imp AS SELECT request_id, items, artworks, propensities FROM {imp}",
+            [],
+        )
+        for column in ("artworks", "propensities"):
+            (bad,) = con.execute(
+                f"SELECT count(*) FROM imp WHERE coalesce(len({column}), 0) <> "
+                "coalesce(len(items), 0)"
+            ).fetchone() or (0,)
+            if bad:
+                raise InvalidInputError(
+                    f"impressions: '{column}' must list one entry per shown item in every row"
+                )
+        con.execute(
+            """CREATE TEMP TABLE shown AS
+               SELECT request_id, items[i] AS item_id, artworks[i] AS artwork,
+                      propensities[i] AS propensity
+               FROM (SELECT *, UNNEST(range(1, len(items) + 1)) AS i FROM imp)
+               WHERE artworks[i] IS NOT NULL"""
+        )
+        con.execute("DROP TABLE imp")
+        arms = _run(
+            con,
+            scans,
+            f"""WITH plays AS (SELECT DISTINCT request_id, item_id FROM {fb} WHERE event = ?)
+                SELECT s.artwork, count(*) AS n, count(p.request_id) AS played,
+                       avg(s.propensity) AS mean
+                FROM shown s LEFT JOIN plays p
+                  ON s.request_id = p.request_id AND s.item_id = p.item_id
+                GROUP BY s.artwork ORDER BY s.artwork""",
+            [play_event],
+        ).fetchall()
+        edges = np.linspace(0.0, 1.0, bins + 1).tolist()
+        # numpy.histogram's uniform bins: index from the scaled value, then corrected by edges
+        index = f"least(CAST(floor(v * {float(bins)!r}) AS BIGINT), {bins - 1})"
+        fixed = (
+            f"(CASE WHEN v < ?[{index} + 1] THEN {index} - 1 "
+            f"WHEN v >= ?[{index} + 2] AND {index} <> {bins - 1} THEN {index} + 1 "
+            f"ELSE {index} END)"
+        )
+        hist = con.execute(
+            f"""SELECT {fixed} AS b, count(*) FROM
+                (SELECT least(greatest(propensity, 0.0), 1.0) AS v FROM shown
+                 WHERE propensity IS NOT NULL AND NOT isnan(propensity))
+                GROUP BY b""",
+            [edges, edges],
+        ).fetchall()
+        (choices,) = con.execute("SELECT count(propensity) FROM shown").fetchone() or (0,)
+    finally:
+        con.close()
+    counts = [0] * bins
+    for b, c in hist:
+        counts[int(b)] += int(c)
+    rows = [
+        (str(a), int(n), int(p), float(m) if m is not None else float("nan")) for a, n, p, m in arms
+    ]
+    return ArmAggregates(rows, counts, int(choices), _snapshots(imp_scan, fb_scan))
+
+
+@dataclass(frozen=True)
+class ServingAggregates:
+    """Traffic and latency of served requests, summed per time bucket, in DuckDB."""
+
+    requests: int
+    empty: int
+    t0: float
+    t1: float
+    bucket: float
+    counts: list[int]
+    p50: list[float]
+    p99: list[float]
+    percentiles: dict[str, float]
+    model_traffic: dict[str, int]
+    snapshots: dict[str, int | None] = field(default_factory=dict)
+
+
+def serving_aggregates(
+    root: str,
+    buckets: tuple[float, ...],
+    *,
+    max_points: int = 120,
+    as_of: Mapping[str, int | None] | None = None,
+) -> ServingAggregates:
+    """Requests, empty answers, latency percentiles (overall and per time bucket, the smallest
+    of ``buckets`` giving at most ``max_points``) and traffic per model version."""
+    scan = _scan(root, "impressions", -math.inf, math.inf, as_of)
+    con = connect()
+    try:
+        rel = events_relation(con, scan, ["ts", "items", "models", "latency_ms"])
+        _run(
+            con,
+            (scan,),
+            f"""CREATE TEMP TABLE imp AS SELECT ts, latency_ms,
+                   coalesce(len(items), 0) = 0 AS empty, models FROM {rel}""",
+            [],
+        )
+        n, empty, t0, t1 = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE empty), min(ts), max(ts) FROM imp"
+        ).fetchone() or (0, 0, None, None)
+        traffic = {
+            str(m): int(c)
+            for m, c in con.execute(
+                "SELECT m, count(*) FROM (SELECT UNNEST(models) AS m FROM imp) "
+                "WHERE m IS NOT NULL GROUP BY m ORDER BY m"
+            ).fetchall()
+        }
+        qs = (50, 90, 95, 99)
+        overall = con.execute(
+            f"SELECT quantile_cont(latency_ms, {[q / 100 for q in qs]}) FROM imp "
+            "WHERE isfinite(latency_ms)"
+        ).fetchone()
+        values = overall[0] if overall and overall[0] is not None else [float("nan")] * len(qs)
+        percentiles = {f"p{q}": float(v) for q, v in zip(qs, values, strict=True)}
+        if not n:
+            return ServingAggregates(
+                0, 0, 0.0, 0.0, 1.0, [], [], [], percentiles, traffic, _snapshots(scan)
+            )
+        span = max(float(t1) - float(t0), 1.0)
+        bucket = next((b for b in buckets if span / b <= max_points), buckets[-1])
+        rows = con.execute(
+            """SELECT CAST(floor((ts - ?) / ?) AS BIGINT) AS b, count(*),
+                      quantile_cont(latency_ms, [0.5, 0.99]) FILTER (WHERE isfinite(latency_ms))
+               FROM imp GROUP BY b ORDER BY b""",
+            [float(t0), bucket],
+        ).fetchall()
+    finally:
+        con.close()
+    size = int(rows[-1][0]) + 1
+    counts, p50, p99 = [0] * size, [float("nan")] * size, [float("nan")] * size
+    for b, c, q in rows:
+        counts[int(b)] = int(c)
+        if q is not None:
+            p50[int(b)], p99[int(b)] = float(q[0]), float(q[1])
+    return ServingAggregates(
+        int(n),
+        int(empty),
+        float(t0),
+        float(t1),
+        bucket,
+        counts,
+        p50,
+        p99,
+        percentiles,
+        traffic,
+        _snapshots(scan),
+    )
+
+
+def event_totals(root: str, *, play_event: str = "play") -> tuple[int, int]:
+    """Items shown (over every impression) and ``play_event`` feedback events, in DuckDB."""
+    imp_scan = _scan(root, "impressions", -math.inf, math.inf, None)
+    fb_scan = _scan(root, "feedback", -math.inf, math.inf, None)
+    con = connect()
+    try:
+        imp = events_relation(con, imp_scan, ["items"])
+        fb = events_relation(con, fb_scan, ["event"])
+        (shown,) = _run(
+            con, (imp_scan,), f"SELECT coalesce(sum(len(items)), 0) FROM {imp}", []
+        ).fetchone() or (0,)
+        (plays,) = _run(
+            con, (fb_scan,), f"SELECT count(*) FROM {fb} WHERE event = ?", [play_event]
+        ).fetchone() or (0,)
+    finally:
+        con.close()
+    return int(shown), int(plays)
+
+
+def analyze_event_log(
+    root: str,
+    spec: ExperimentSpec,
+    *,
+    alpha: float = 0.05,
+    correction: Correction = "holm",
+    use_cuped: bool = True,
+    play_event: str = "play",
+    pre_period: float = DEFAULT_PRE_PERIOD,
+    until: float | None = None,
+    as_of: Mapping[str, int | None] | None = None,
+) -> ExperimentAnalysis:
+    """The whole job over the event log at ``root``, out of core: aggregates in DuckDB, the
+    statistics of :func:`limelight.experiments.analyze_log`; the result names the snapshots."""
+    log = exposure_log_from_events(
+        root, spec, play_event=play_event, pre_period=pre_period, until=until, as_of=as_of
+    )
+    return analyze_log(log, alpha=alpha, correction=correction, use_cuped=use_cuped)
