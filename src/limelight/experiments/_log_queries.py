@@ -202,32 +202,34 @@ def _exposure_log(
     columns = ["ts", "user_id", "experiments", "variants"] + (["decided"] if steered else [])
     imp = events_relation(con, imp_scan, columns)
     decided = "decided[i]" if steered else "TRUE"
-    bad_decided = (
-        "count(*) FILTER (WHERE decided IS NOT NULL AND len(decided) <> len(experiments))"
-        if steered
-        else "0"
-    )
+    bad_decided = "coalesce(len(decided) <> len(experiments), FALSE)" if steered else "FALSE"
     window = []
-    params: list[Any] = [spec.name]
+    params: dict[str, Any] = {"name": spec.name, "names": list(spec.variant_names)}
     if math.isfinite(lo):
-        window.append("ts >= ?")
-        params.append(lo)
+        window.append("ts >= $lo")
+        params["lo"] = lo
     if math.isfinite(hi):
-        window.append("ts < ?")
-        params.append(hi)
-    where = " AND ".join(["list_contains(experiments, ?)", *window])
-    # the rows naming this experiment inside the window, one per (impression, entry) of it
+        window.append("ts < $hi")
+        params["hi"] = hi
+    where = " AND ".join(["list_contains(experiments, $name)", *window])
+    # one row per (impression, entry) of this experiment inside the window, with its row's
+    # shape checks carried along
     _run(
         con,
         (imp_scan,),
-        f"""CREATE TEMP TABLE rows AS
-            SELECT ts, user_id, experiments, variants{", decided" if steered else ""}
-            FROM {imp} WHERE {where}""",
+        f"""CREATE TEMP TABLE hits AS
+            SELECT user_id, ts, list_position($names::VARCHAR[], variants[i]) - 1 AS code,
+                   {decided} AS d, bad, bad_decided
+            FROM (SELECT ts, user_id, experiments, variants{", decided" if steered else ""},
+                         len(experiments) IS DISTINCT FROM len(variants) AS bad,
+                         {bad_decided} AS bad_decided,
+                         UNNEST(range(1, len(experiments) + 1)) AS i
+                  FROM {imp} WHERE {where})
+            WHERE experiments[i] = $name""",
         params,
     )
     n_bad, n_bad_decided = con.execute(
-        f"SELECT count(*) FILTER (WHERE len(experiments) IS DISTINCT FROM len(variants)), "
-        f"{bad_decided} FROM rows"
+        "SELECT count(*) FILTER (WHERE bad), count(*) FILTER (WHERE bad_decided) FROM hits"
     ).fetchone() or (0, 0)
     if n_bad:
         raise InvalidInputError(
@@ -239,15 +241,6 @@ def _exposure_log(
             "impressions: 'decided' must be null or parallel to 'experiments' (one entry per "
             "experiment) in every row"
         )
-    con.execute(
-        f"""CREATE TEMP TABLE hits AS
-            SELECT user_id, ts, list_position(?::VARCHAR[], variants[i]) - 1 AS code,
-                   {decided} AS d
-            FROM (SELECT *, UNNEST(range(1, len(experiments) + 1)) AS i FROM rows)
-            WHERE experiments[i] = ?""",
-        [list(spec.variant_names), spec.name],
-    )
-    con.execute("DROP TABLE rows")
     undecided, unattributed, unknown, exposures = con.execute(
         """SELECT count(*) FILTER (WHERE d = FALSE),
                   count(*) FILTER (WHERE d IS NULL),
@@ -271,11 +264,13 @@ def _exposure_log(
         "FROM users"
     ).fetchone() or (0, None)
     con.execute("DELETE FROM users WHERE cmin <> cmax")
-    users = con.sql("SELECT user_id, cmin, first FROM users ORDER BY user_id").to_arrow_table()
     con.execute(
         "CREATE TEMP TABLE ids AS SELECT user_id, "
-        "(row_number() OVER (ORDER BY user_id)) - 1 AS uid, first FROM users"
+        "(row_number() OVER (ORDER BY user_id)) - 1 AS uid, first, cmin FROM users"
     )
+    con.execute("DROP TABLE users")
+    user_ids = con.sql("SELECT user_id FROM ids ORDER BY uid").to_arrow_table()["user_id"]
+    users = con.execute("SELECT cmin, first FROM ids ORDER BY uid").fetchnumpy()
     start = lo if math.isfinite(lo) else float(begin if begin is not None else 0.0)
     exp_rows = con.execute(
         f"""SELECT u.uid AS uid, max(h.ts) AS ts, count(*) AS n FROM hits h
@@ -297,7 +292,7 @@ def _exposure_log(
         {"play": play_event, "start": start, "day": day}
         | ({"hi": hi} if math.isfinite(hi) else {}),
     ).fetchnumpy()
-    n = users.num_rows
+    n = len(user_ids)
     pre_plays, pre_value = np.zeros(n), np.zeros(n)
     if math.isfinite(lo):
         pre = _run(
@@ -313,9 +308,9 @@ def _exposure_log(
         pre_value[pre_uid] = _floats(pre["value"])
     return ExposureLog(
         spec=spec,
-        user_ids=users.column("user_id").combine_chunks(),
-        variant=_ints(users.column("cmin").to_numpy()),
-        first_exposure=_floats(users.column("first").to_numpy()),
+        user_ids=user_ids.combine_chunks(),
+        variant=_ints(users["cmin"]),
+        first_exposure=_floats(users["first"]),
         exposure_user=_ints(exp_rows["uid"]),
         exposure_ts=_floats(exp_rows["ts"]),
         play_user=_ints(post["uid"]),
