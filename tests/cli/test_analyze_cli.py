@@ -38,6 +38,9 @@ def test_analyze_prints_the_snapshots_it_read_and_json_equals_the_in_memory_path
     expected = analysis_dict(analyze_events(imp, fb, spec_of(2), use_cuped=False))
     expected["snapshots"] = found["snapshots"]
     same(json.loads(json.dumps(expected)), found)
+    plot = logged.parent / "series.svg"
+    code, out, err = run_cli(capsys, "experiments", "analyze", "ab", "--plot", str(plot))
+    assert code == 0 and "<svg" in plot.read_text() and "plot written" in out, err
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +96,10 @@ def test_a_daily_series_of_other_days_than_the_log_sums_is_refused(tmp_path: Pat
     log = exposure_log_from_events(str(tmp_path), spec)
     with pytest.raises(InvalidInputError, match="sums events per 86400 s"):
         daily_series(log, day=3600.0)
+    totals = exposure_log_from_events(str(tmp_path), spec, day=math.inf)
+    with pytest.raises(InvalidInputError, match="sums events per inf s"):
+        daily_series(totals)
+    same(analyze_log(totals), analyze_log(log))
     assert analyze_log(log).counts == analyze_event_log(str(tmp_path), spec).counts
 
 

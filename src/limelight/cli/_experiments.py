@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from limelight.cli._main import cli
 from limelight.cli._table import format_table, format_time
 from limelight.core.errors import InvalidInputError
 from limelight.experiments import METRICS, ExperimentSpec, ExperimentStatus, Variant
-from limelight.experiments._log_queries import exposure_log_from_events, parse_as_of
+from limelight.experiments._log_queries import DAY, exposure_log_from_events, parse_as_of
 from limelight.experiments.analysis import analyze_log, daily_series
 from limelight.experiments.report import analysis_dict, write_series_svg
 from limelight.experiments.store import (
@@ -201,7 +202,9 @@ def analyze(
     snapshots = parse_as_of(as_of)
     store = open_store()
     spec = get_experiment(store.metadata, name)
-    log = exposure_log_from_events(store.config.events, spec, as_of=snapshots)
+    # per-day sums only for the plot; per-user totals are all the read-out needs
+    day = DAY if plot is not None else math.inf
+    log = exposure_log_from_events(store.config.events, spec, as_of=snapshots, day=day)
     result = analyze_log(log, alpha=alpha, use_cuped=not no_cuped)
     if as_json:
         click.echo(json.dumps(analysis_dict(result), indent=2))

@@ -166,7 +166,8 @@ def exposure_log_from_events(
     conflicting users, unknown variants, plays from the first exposure, the pre-period
     covariate), but exposures and plays come back summed per (user, day of the experiment):
     the log is exact at the end of every ``day``, which is what the analysis and the daily
-    series read.
+    series read. ``day=math.inf`` sums per user only: enough for the analysis (the cheapest),
+    not for a daily series.
     """
     if not isinstance(spec, ExperimentSpec):
         raise InvalidInputError("spec must be an ExperimentSpec")
@@ -212,20 +213,30 @@ def _exposure_log(
         window.append("ts < $hi")
         params["hi"] = hi
     where = " AND ".join(["list_contains(experiments, $name)", *window])
-    # one row per (impression, entry) of this experiment inside the window, with its row's
-    # shape checks carried along
+    # The entries of this experiment inside the window, summed per (user, variant, decided,
+    # day) when the days are known up front (a started experiment), else per timestamp; each
+    # row's shape checks are carried along.
+    if not math.isfinite(day):  # totals per user only
+        grain = "NULL"
+    elif math.isfinite(lo):
+        grain = _bucket("ts")
+        params |= {"start": lo, "day": day}
+    else:
+        grain = "ts"
     _run(
         con,
         (imp_scan,),
         f"""CREATE TEMP TABLE hits AS
-            SELECT user_id, ts, list_position($names::VARCHAR[], variants[i]) - 1 AS code,
-                   {decided} AS d, bad, bad_decided
+            SELECT user_id, list_position($names::VARCHAR[], variants[i]) - 1 AS code,
+                   {decided} AS d, min(ts) AS first, max(ts) AS last, count(*) AS n,
+                   bool_or(bad) AS bad, bool_or(bad_decided) AS bad_decided
             FROM (SELECT ts, user_id, experiments, variants{", decided" if steered else ""},
                          len(experiments) IS DISTINCT FROM len(variants) AS bad,
                          {bad_decided} AS bad_decided,
                          UNNEST(range(1, len(experiments) + 1)) AS i
                   FROM {imp} WHERE {where})
-            WHERE experiments[i] = $name""",
+            WHERE experiments[i] = $name
+            GROUP BY user_id, code, d, {grain}""",
         params,
     )
     n_bad, n_bad_decided = con.execute(
@@ -242,10 +253,10 @@ def _exposure_log(
             "experiment) in every row"
         )
     undecided, unattributed, unknown, exposures = con.execute(
-        """SELECT count(*) FILTER (WHERE d = FALSE),
-                  count(*) FILTER (WHERE d IS NULL),
-                  count(*) FILTER (WHERE d IS DISTINCT FROM FALSE AND code IS NULL),
-                  count(*) FILTER (WHERE d IS DISTINCT FROM FALSE AND code IS NOT NULL)
+        """SELECT coalesce(sum(n) FILTER (WHERE d = FALSE), 0),
+                  coalesce(sum(n) FILTER (WHERE d IS NULL), 0),
+                  coalesce(sum(n) FILTER (WHERE d IS DISTINCT FROM FALSE AND code IS NULL), 0),
+                  coalesce(sum(n) FILTER (WHERE d IS DISTINCT FROM FALSE AND code IS NOT NULL), 0)
            FROM hits"""
     ).fetchone() or (0, 0, 0, 0)
     if not exposures:
@@ -254,31 +265,32 @@ def _exposure_log(
             f"{_when(lo)} and {_when(hi)} ({len(imp_scan.files)} impression file(s) in that "
             "window): check its name, its start/stop, and that serving logs assignments"
         )
+    con.execute("DELETE FROM hits WHERE d = FALSE OR code IS NULL")
     con.execute(
         """CREATE TEMP TABLE users AS
-           SELECT user_id, min(ts) AS first, min(code) AS cmin, max(code) AS cmax
-           FROM hits WHERE d IS DISTINCT FROM FALSE AND code IS NOT NULL GROUP BY user_id"""
+           SELECT user_id, min(first) AS first, min(code) AS cmin, max(code) AS cmax
+           FROM hits GROUP BY user_id"""
     )
     conflicting, begin = con.execute(
         "SELECT count(*) FILTER (WHERE cmin <> cmax), min(first) FILTER (WHERE cmin = cmax) "
         "FROM users"
     ).fetchone() or (0, None)
-    con.execute("DELETE FROM users WHERE cmin <> cmax")
     con.execute(
         "CREATE TEMP TABLE ids AS SELECT user_id, "
-        "(row_number() OVER (ORDER BY user_id)) - 1 AS uid, first, cmin FROM users"
+        "(row_number() OVER (ORDER BY user_id)) - 1 AS uid, first, cmin FROM users "
+        "WHERE cmin = cmax"
     )
     con.execute("DROP TABLE users")
     user_ids = con.sql("SELECT user_id FROM ids ORDER BY uid").to_arrow_table()["user_id"]
     users = con.execute("SELECT cmin, first FROM ids ORDER BY uid").fetchnumpy()
     start = lo if math.isfinite(lo) else float(begin if begin is not None else 0.0)
+    daily = math.isfinite(day)
     exp_rows = con.execute(
-        f"""SELECT u.uid AS uid, max(h.ts) AS ts, count(*) AS n FROM hits h
-            JOIN ids u USING (user_id)
-            WHERE h.d IS DISTINCT FROM FALSE AND h.code IS NOT NULL
-            GROUP BY u.uid, {_bucket("h.ts")}""",
-        {"start": start, "day": day},
+        f"""SELECT u.uid AS uid, max(h.last) AS ts, sum(h.n) AS n FROM hits h
+            JOIN ids u USING (user_id) GROUP BY u.uid{", " + _bucket("h.last") if daily else ""}""",
+        {"start": start, "day": day} if daily else {},
     ).fetchnumpy()
+    con.execute("DROP TABLE hits")
     fb = events_relation(con, fb_scan, ["ts", "user_id", "event", "value"])
     value = "CASE WHEN f.value IS NULL OR isnan(f.value) THEN 0.0 ELSE f.value END"
     hi_sql = "AND f.ts < $hi" if math.isfinite(hi) else ""
@@ -288,8 +300,9 @@ def _exposure_log(
         f"""SELECT u.uid AS uid, max(f.ts) AS ts, count(*) AS n, sum({value}) AS value
             FROM {fb} f JOIN ids u USING (user_id)
             WHERE f.event = $play AND f.ts >= u.first {hi_sql}
-            GROUP BY u.uid, {_bucket("f.ts")}""",
-        {"play": play_event, "start": start, "day": day}
+            GROUP BY u.uid{", " + _bucket("f.ts") if daily else ""}""",
+        {"play": play_event}
+        | ({"start": start, "day": day} if daily else {})
         | ({"hi": hi} if math.isfinite(hi) else {}),
     ).fetchnumpy()
     n = len(user_ids)
@@ -559,6 +572,12 @@ def analyze_event_log(
     """The whole job over the event log at ``root``, out of core: aggregates in DuckDB, the
     statistics of :func:`limelight.experiments.analyze_log`; the result names the snapshots."""
     log = exposure_log_from_events(
-        root, spec, play_event=play_event, pre_period=pre_period, until=until, as_of=as_of
+        root,
+        spec,
+        play_event=play_event,
+        pre_period=pre_period,
+        until=until,
+        as_of=as_of,
+        day=math.inf,
     )
     return analyze_log(log, alpha=alpha, correction=correction, use_cuped=use_cuped)

@@ -313,7 +313,7 @@ def daily_series(
     if log.resolution is not None and not _aligned(log, log.resolution, day):
         raise InvalidInputError(
             f"this exposure log sums events per {log.resolution[1]:g} s: a daily series needs "
-            "days of a whole number of those, from the experiment's start"
+            "days of that length from the experiment's start (build the log with day=...)"
         )
     begin = float(log.first_exposure.min())
     lo, hi = log.window
