@@ -159,6 +159,7 @@ DUCKDB_PEER = """
 import json, sys, duckdb
 events, name, lo, hi = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
 con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
 rows = con.execute(f'''
   WITH e AS (
     SELECT user_id, min(ts) AS first, min(variants[1]) AS v, max(variants[1]) AS w
@@ -205,7 +206,7 @@ def ingest_figures() -> dict[str, Any]:
     return found
 
 
-def measure(n: int, reps: int, memory_max: int, work: Path) -> dict[str, Any]:
+def measure(n: int, reps: int, memory_max: int, memory_reps: int, work: Path) -> dict[str, Any]:
     home = work / f"home-{n}"
     shutil.rmtree(home, ignore_errors=True)
     events = home / "events"
@@ -233,11 +234,11 @@ def measure(n: int, reps: int, memory_max: int, work: Path) -> dict[str, Any]:
         print(f"  repetition {rep + 1}/{reps}", file=sys.stderr)
         wall, rss, out = run_measured(*cli, env)
         runs["limelight"].append((wall, rss))
-        found["limelight"] = json.loads(out)
+        found["limelight"] = json.loads(out)  # the whole output is the --json document
         wall, rss, out = run_measured(*peer, env)
         runs["duckdb"].append((wall, rss))
         found["duckdb"] = json.loads(out)
-        if n <= memory_max:
+        if n <= memory_max and rep < memory_reps:
             wall, rss, out = run_measured(MEMORY_PATH, [NAME], env)
             runs["in-memory"].append((wall, rss))
             found["in-memory"] = json.loads(out)
@@ -277,6 +278,9 @@ def main(argv: list[str] | None = None) -> None:
         default=2_000_000,
         help="largest size at which the in-memory path is run too",
     )
+    parser.add_argument(
+        "--memory-reps", type=int, default=1, help="repetitions of the in-memory path"
+    )
     parser.add_argument("--work", help="folder for the generated logs (default: a temp folder)")
     args = parser.parse_args(argv)
     if args.sizes:
@@ -285,7 +289,7 @@ def main(argv: list[str] | None = None) -> None:
         sizes = [1_000_000] if args.quick else [10_000_000, 100_000_000]
     work = Path(args.work or tempfile.mkdtemp(prefix="limelight-eventlog-"))
     work.mkdir(parents=True, exist_ok=True)
-    rows = [measure(n, args.reps, args.memory_max, work) for n in sizes]
+    rows = [measure(n, args.reps, args.memory_max, args.memory_reps, work) for n in sizes]
     ingest = ingest_figures()
     print()
     print(

@@ -94,6 +94,7 @@ def connect(
     con.execute(f"SET memory_limit = '{limit}'")
     con.execute(f"SET temp_directory = '{spill}'")
     con.execute("SET preserve_insertion_order = false")
+    con.execute("SET enable_progress_bar = false")  # it would print into the command's output
     if threads is not None:
         con.execute(f"SET threads = {int(threads)}")
     return con
