@@ -12,13 +12,15 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 from tests._eventlog import same, spec_of, write_log
 
 from limelight.core.config import resolve_config
+from limelight.core.errors import InvalidInputError
 from limelight.experiments import analyze_log, daily_series, exposure_log
 from limelight.store import open_store
-from limelight.store.events import read_events
+from limelight.store.events import IMPRESSION_SCHEMA, read_events
 from limelight.ui._events import _BUCKETS, bandit_stats, experiment_report, serving_stats
 
 
@@ -59,6 +61,41 @@ def _arms_in_memory(imp: pa.Table, fb: pa.Table) -> tuple[list[tuple], list[floa
         )
     )
     return arms, [float(v) for v in shown["propensity"].to_pylist() if v is not None]
+
+
+def _shown_rounds(imp: pa.Table, fb: pa.Table) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Every item shown with an artwork and a propensity: arm, propensity, played (0/1)."""
+    items = imp["items"].combine_chunks()
+    parent = pc.list_parent_indices(items)
+    rows = pa.table(
+        {
+            "request_id": pc.take(imp["request_id"], parent),
+            "item_id": pc.list_flatten(items),
+            "artwork": pc.list_flatten(imp["artworks"].combine_chunks()),
+            "propensity": pc.list_flatten(imp["propensities"].combine_chunks()),
+        }
+    )
+    rows = rows.filter(pc.and_(pc.is_valid(rows["artwork"]), pc.is_valid(rows["propensity"])))
+    plays = {
+        (r, i)
+        for r, i, e in zip(
+            fb["request_id"].to_pylist(),
+            fb["item_id"].to_pylist(),
+            fb["event"].to_pylist(),
+            strict=True,
+        )
+        if e == "play"
+    }
+    played = np.array(
+        [
+            (r, i) in plays
+            for r, i in zip(
+                rows["request_id"].to_pylist(), rows["item_id"].to_pylist(), strict=True
+            )
+        ],
+        dtype=np.float64,
+    )
+    return rows["artwork"].to_pylist(), np.asarray(rows["propensity"].to_numpy()), played
 
 
 def _serving_in_memory(imp: pa.Table, max_points: int = 120) -> dict:
@@ -127,3 +164,14 @@ def test_the_pages_figures_equal_the_in_memory_ones(tmp_path: Path, seed: int) -
         int(n) for n in np.bincount(log.variant[log.exposure_user], minlength=len(spec.variants))
     ]
     assert report.snapshots == {"impressions": None, "feedback": None}
+
+
+def test_artworks_of_the_wrong_shape_are_a_clear_error(tmp_path: Path) -> None:
+    config = resolve_config(home=tmp_path, cwd=tmp_path, environ={})
+    write_log(Path(config.events), spec_of(2), seed=3, users=20, n=200)
+    bad = [{"request_id": "x", "ts": 1.0, "user_id": "u", "items": ["a", "b"], "artworks": ["z"]}]
+    folder = Path(config.events) / "impressions" / "date=1970-01-01"
+    folder.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(bad, schema=IMPRESSION_SCHEMA), folder / "x.parquet")
+    with pytest.raises(InvalidInputError, match="'artworks' must list one entry per shown item"):
+        bandit_stats(open_store(config))

@@ -35,9 +35,11 @@ __all__ = [
     "ArmAggregates",
     "ServingAggregates",
     "analyze_event_log",
+    "LoggedChoices",
     "arm_aggregates",
     "event_totals",
     "exposure_log_from_events",
+    "logged_choices",
     "parse_as_of",
     "serving_aggregates",
 ]
@@ -360,6 +362,57 @@ def _floats(values: Any) -> NDArray[np.float64]:
     return np.asarray(array, dtype=np.float64)
 
 
+def _shown(
+    con: duckdb.DuckDBPyConnection,
+    imp_scan: EventScan,
+    fb_scan: EventScan,
+    play_event: str,
+    *,
+    window: tuple[float, float] = (-math.inf, math.inf),
+) -> None:
+    """Temp table ``shown``: every (request, item) shown with an artwork, its propensity and
+    whether it was played (a play of that item for that request, however many times)."""
+    lo, hi = window
+    cols = ["request_id", "items", "artworks", "propensities"] + (
+        ["ts"] if math.isfinite(lo) or math.isfinite(hi) else []
+    )
+    imp = events_relation(con, imp_scan, cols)
+    if len(cols) == 5:
+        imp = (
+            f"(SELECT * FROM {imp} WHERE ts >= CAST('{float(lo)!r}' AS DOUBLE) "
+            f"AND ts < CAST('{float(hi)!r}' AS DOUBLE))"
+        )
+    fb = events_relation(con, fb_scan, ["request_id", "item_id", "event"])
+    bad = _run(
+        con,
+        (imp_scan,),
+        f"""SELECT count(*) FILTER (WHERE coalesce(len(artworks), 0) <> coalesce(len(items), 0)),
+                   count(*) FILTER (WHERE coalesce(len(propensities), 0) <> coalesce(len(items), 0))
+            FROM {imp}""",
+        [],
+    ).fetchone() or (0, 0)
+    for column, count in zip(("artworks", "propensities"), bad, strict=True):
+        if count:
+            raise InvalidInputError(
+                f"impressions: '{column}' must list one entry per shown item in every row"
+            )
+    _run(
+        con,
+        (imp_scan, fb_scan),
+        f"""CREATE TEMP TABLE shown AS
+            WITH plays AS (SELECT DISTINCT request_id, item_id FROM {fb} WHERE event = $play),
+            s AS (
+              SELECT request_id, items[i] AS item_id, artworks[i] AS artwork,
+                     propensities[i] AS propensity
+              FROM (SELECT request_id, items, artworks, propensities,
+                           UNNEST(range(1, len(items) + 1)) AS i FROM {imp}))
+            SELECT s.artwork, s.propensity, p.request_id IS NOT NULL AS played
+            FROM s LEFT JOIN plays p ON s.request_id = p.request_id AND s.item_id = p.item_id
+            WHERE s.artwork IS NOT NULL""",
+        {"play": play_event},
+    )
+
+
 @dataclass(frozen=True)
 class ArmAggregates:
     """Per artwork arm: impressions, plays and mean logged propensity; a propensity histogram."""
@@ -385,42 +438,11 @@ def arm_aggregates(
     fb_scan = _scan(root, "feedback", -math.inf, math.inf, as_of)
     con = connect()
     try:
-        imp = events_relation(con, imp_scan, ["request_id", "items", "artworks", "propensities"])
-        fb = events_relation(con, fb_scan, ["request_id", "item_id", "event"])
-        scans = (imp_scan, fb_scan)
-        _run(
-            con,
-            scans,
-            f"CREATE TEMP TABLE imp AS SELECT request_id, items, artworks, propensities FROM {imp}",
-            [],
-        )
-        for column in ("artworks", "propensities"):
-            (bad,) = con.execute(
-                f"SELECT count(*) FROM imp WHERE coalesce(len({column}), 0) <> "
-                "coalesce(len(items), 0)"
-            ).fetchone() or (0,)
-            if bad:
-                raise InvalidInputError(
-                    f"impressions: '{column}' must list one entry per shown item in every row"
-                )
-        con.execute(
-            """CREATE TEMP TABLE shown AS
-               SELECT request_id, items[i] AS item_id, artworks[i] AS artwork,
-                      propensities[i] AS propensity
-               FROM (SELECT *, UNNEST(range(1, len(items) + 1)) AS i FROM imp)
-               WHERE artworks[i] IS NOT NULL"""
-        )
-        con.execute("DROP TABLE imp")
-        arms = _run(
-            con,
-            scans,
-            f"""WITH plays AS (SELECT DISTINCT request_id, item_id FROM {fb} WHERE event = ?)
-                SELECT s.artwork, count(*) AS n, count(p.request_id) AS played,
-                       avg(s.propensity) AS mean
-                FROM shown s LEFT JOIN plays p
-                  ON s.request_id = p.request_id AND s.item_id = p.item_id
-                GROUP BY s.artwork ORDER BY s.artwork""",
-            [play_event],
+        _shown(con, imp_scan, fb_scan, play_event)
+        arms = con.execute(
+            """SELECT artwork, count(*) AS n, count(*) FILTER (WHERE played) AS played,
+                      avg(propensity) AS mean
+               FROM shown GROUP BY artwork ORDER BY artwork"""
         ).fetchall()
         edges = np.linspace(0.0, 1.0, bins + 1).tolist()
         # numpy.histogram's uniform bins: index from the scaled value, then corrected by edges
@@ -447,6 +469,57 @@ def arm_aggregates(
         (str(a), int(n), int(p), float(m) if m is not None else float("nan")) for a, n, p, m in arms
     ]
     return ArmAggregates(rows, counts, int(choices), _snapshots(imp_scan, fb_scan))
+
+
+@dataclass(frozen=True)
+class LoggedChoices:
+    """The artwork choices of the log summed per arm, for off-policy evaluation of a
+    context-free target policy (``limelight.bandits.ChoiceSums(**choices.sums)``)."""
+
+    arms: list[str]
+    sums: dict[str, NDArray[np.float64]]  # n, r_p, w_p, rr_pp, r_pp, w_pp, max_inv_p per arm
+    snapshots: dict[str, int | None] = field(default_factory=dict)
+
+
+def logged_choices(
+    root: str,
+    *,
+    play_event: str = "play",
+    since: float | None = None,
+    until: float | None = None,
+    as_of: Mapping[str, int | None] | None = None,
+) -> LoggedChoices:
+    """Per artwork arm: the rounds (items shown with an artwork and its propensity), and the
+    sums of reward/propensity terms that IPS and SNIPS need (reward: the item was played)."""
+    lo = -math.inf if since is None else float(since)
+    hi = math.inf if until is None else float(until)
+    imp_scan = _scan(root, "impressions", lo, hi, as_of)
+    fb_scan = _scan(root, "feedback", lo, math.inf, as_of)
+    con = connect()
+    try:
+        _shown(con, imp_scan, fb_scan, play_event, window=(lo, hi))
+        (bad,) = con.execute(
+            "SELECT count(*) FROM shown WHERE propensity IS NOT NULL AND "
+            "(isnan(propensity) OR propensity <= 0 OR propensity > 1)"
+        ).fetchone() or (0,)
+        if bad:
+            raise InvalidInputError(
+                f"{bad} logged propensities are outside (0, 1]: the log cannot be used for "
+                "off-policy evaluation until serving logs the probability of each choice"
+            )
+        rows = con.execute(
+            """SELECT artwork, count(*) AS n, sum(r / p) AS r_p, sum(1 / p) AS w_p,
+                      sum(r * r / (p * p)) AS rr_pp, sum(r / (p * p)) AS r_pp,
+                      sum(1 / (p * p)) AS w_pp, max(1 / p) AS max_inv_p
+               FROM (SELECT artwork, propensity AS p, CAST(played AS DOUBLE) AS r FROM shown
+                     WHERE propensity IS NOT NULL)
+               GROUP BY artwork ORDER BY artwork"""
+        ).fetchnumpy()
+    finally:
+        con.close()
+    names = [str(a) for a in rows.pop("artwork")]
+    sums = {k: _floats(v) for k, v in rows.items()}
+    return LoggedChoices(names, sums, _snapshots(imp_scan, fb_scan))
 
 
 @dataclass(frozen=True)
