@@ -64,6 +64,21 @@ def test_the_analysis_in_duckdb_equals_the_in_memory_one(
         )
 
 
+@pytest.mark.parametrize(("seed", "users", "n"), [(20, 3, 30), (21, 5, 12), (22, 40, 200)])
+def test_tiny_arms_give_the_same_notes(tmp_path: Path, seed: int, users: int, n: int) -> None:
+    spec = spec_of(3)
+    write_log(tmp_path, spec, seed=seed, users=users, n=n)
+    imp, fb = read_events(str(tmp_path), "impressions"), read_events(str(tmp_path), "feedback")
+    try:
+        memory = analyze_events(imp, fb, spec)
+    except InvalidInputError as exc:
+        with pytest.raises(InvalidInputError, match="no ex"):
+            analyze_event_log(str(tmp_path), spec)
+        assert "no ex" in str(exc)
+        return
+    same(memory, analyze_event_log(str(tmp_path), spec))
+
+
 def test_an_experiment_without_start_or_stop_and_an_until_cut(tmp_path: Path) -> None:
     spec = spec_of(2, start=None)
     write_log(tmp_path, spec, seed=4, users=200, n=3000)

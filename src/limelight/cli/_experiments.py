@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,11 @@ from limelight.cli._main import cli
 from limelight.cli._table import format_table, format_time
 from limelight.core.errors import InvalidInputError
 from limelight.experiments import METRICS, ExperimentSpec, ExperimentStatus, Variant
-from limelight.experiments._log_queries import DAY, exposure_log_from_events, parse_as_of
+from limelight.experiments._log_queries import (
+    analyze_event_log,
+    exposure_log_from_events,
+    parse_as_of,
+)
 from limelight.experiments.analysis import analyze_log, daily_series
 from limelight.experiments.report import analysis_dict, write_series_svg
 from limelight.experiments.store import (
@@ -202,16 +205,19 @@ def analyze(
     snapshots = parse_as_of(as_of)
     store = open_store()
     spec = get_experiment(store.metadata, name)
-    # per-day sums only for the plot; per-user totals are all the read-out needs
-    day = DAY if plot is not None else math.inf
-    log = exposure_log_from_events(store.config.events, spec, as_of=snapshots, day=day)
-    result = analyze_log(log, alpha=alpha, use_cuped=not no_cuped)
+    events, cuped = store.config.events, not no_cuped
+    series = None
+    if plot is None:  # per-variant moments in DuckDB: nothing per user enters Python
+        result = analyze_event_log(events, spec, alpha=alpha, use_cuped=cuped, as_of=snapshots)
+    else:  # the daily series needs the per-user sums of each day
+        log = exposure_log_from_events(events, spec, as_of=snapshots)
+        result = analyze_log(log, alpha=alpha, use_cuped=cuped)
+        series = daily_series(log, alpha=alpha, use_cuped=cuped)
     if as_json:
         click.echo(json.dumps(analysis_dict(result), indent=2))
     else:
         click.echo(result.table())
-    if plot is not None:
-        series = daily_series(log, alpha=alpha, use_cuped=not no_cuped)
+    if plot is not None and series is not None:
         write_series_svg(series, plot)
         if not as_json:
             click.echo(f"daily interval plot written to {plot}")

@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from limelight.core.errors import InvalidInputError, StorageError
-from limelight.experiments.analysis import Correction, ExperimentAnalysis, analyze_log
+from limelight.experiments._moments import COLUMNS, VariantMoments
+from limelight.experiments.analysis import Correction, ExperimentAnalysis, analyze
 from limelight.experiments.events import DEFAULT_PRE_PERIOD, ExposureLog
 from limelight.experiments.spec import ExperimentSpec
 from limelight.store.event_queries import EventScan, connect, events_relation, scan_events
@@ -171,6 +172,23 @@ def exposure_log_from_events(
     series read. ``day=math.inf`` sums per user only: enough for the analysis (the cheapest),
     not for a daily series.
     """
+    found = _query(root, spec, play_event, pre_period, until, as_of, day, moments=False)
+    if not isinstance(found, ExposureLog):  # pragma: no cover - moments=False gives a log
+        raise TypeError("expected an exposure log")
+    return found
+
+
+def _query(
+    root: str,
+    spec: ExperimentSpec,
+    play_event: str,
+    pre_period: float,
+    until: float | None,
+    as_of: Mapping[str, int | None] | None,
+    day: float,
+    *,
+    moments: bool,
+) -> ExposureLog | tuple[VariantMoments, dict[str, int], dict[str, int | None]]:
     if not isinstance(spec, ExperimentSpec):
         raise InvalidInputError("spec must be an ExperimentSpec")
     if not pre_period >= 0:
@@ -185,9 +203,14 @@ def exposure_log_from_events(
     fb_scan = _scan(root, "feedback", lo - pre_period, hi, as_of)
     con = connect()
     try:
-        return _exposure_log(con, imp_scan, fb_scan, spec, play_event, pre_period, lo, hi, day)
+        found = _exposure_log(
+            con, imp_scan, fb_scan, spec, play_event, pre_period, lo, hi, day, moments=moments
+        )
     finally:
         con.close()
+    if isinstance(found, ExposureLog):
+        return found
+    return found[0], found[1], _snapshots(imp_scan, fb_scan)
 
 
 def _exposure_log(
@@ -200,7 +223,8 @@ def _exposure_log(
     lo: float,
     hi: float,
     day: float,
-) -> ExposureLog:
+    moments: bool = False,
+) -> ExposureLog | tuple[VariantMoments, dict[str, int]]:
     steered = bool(spec.steered_models)
     columns = ["ts", "user_id", "experiments", "variants"] + (["decided"] if steered else [])
     imp = events_relation(con, imp_scan, columns)
@@ -283,6 +307,14 @@ def _exposure_log(
         "WHERE cmin = cmax"
     )
     con.execute("DROP TABLE users")
+    dropped = {
+        "conflicting_users": int(conflicting),
+        "unknown_variant_exposures": int(unknown),
+        "undecided_exposures": int(undecided),
+        "unattributed_exposures": int(unattributed),
+    }
+    if moments:
+        return _moments(con, fb_scan, spec, play_event, pre_period, lo, hi), dropped
     user_ids = con.sql("SELECT user_id FROM ids ORDER BY uid").to_arrow_table()["user_id"]
     users = con.execute("SELECT cmin, first FROM ids ORDER BY uid").fetchnumpy()
     start = lo if math.isfinite(lo) else float(begin if begin is not None else 0.0)
@@ -333,15 +365,79 @@ def _exposure_log(
         play_value=_floats(post["value"]),
         pre_plays=pre_plays,
         pre_play_value=pre_value,
-        conflicting_users=int(conflicting),
-        unknown_variant_exposures=int(unknown),
         window=(lo, hi),
-        undecided_exposures=int(undecided),
-        unattributed_exposures=int(unattributed),
+        **dropped,
         exposure_count=_floats(exp_rows["n"]),
         play_count=_floats(post["n"]),
         resolution=(start, day),
         snapshots=_snapshots(imp_scan, fb_scan),
+    )
+
+
+_PLAY_VALUE = "CASE WHEN f.value IS NULL OR isnan(f.value) THEN 0.0 ELSE f.value END"
+
+
+def _moments(
+    con: duckdb.DuckDBPyConnection,
+    fb_scan: EventScan,
+    spec: ExperimentSpec,
+    play_event: str,
+    pre_period: float,
+    lo: float,
+    hi: float,
+) -> VariantMoments:
+    """The per-user metric columns as a table in DuckDB, reduced to per-variant moments."""
+    fb = events_relation(con, fb_scan, ["ts", "user_id", "event", "value"])
+    con.execute(
+        "CREATE TEMP TABLE ue AS SELECT u.uid, sum(h.n) AS impressions FROM hits h "
+        "JOIN ids u USING (user_id) GROUP BY u.uid"
+    )
+    con.execute("DROP TABLE hits")
+    _run(
+        con,
+        (fb_scan,),
+        f"""CREATE TEMP TABLE up AS
+            SELECT u.uid,
+                   count(*) FILTER (WHERE f.ts >= u.first AND f.ts < $hi) AS plays,
+                   sum({_PLAY_VALUE}) FILTER (WHERE f.ts >= u.first AND f.ts < $hi) AS play_value,
+                   count(*) FILTER (WHERE f.ts < $lo AND f.ts >= $pre) AS pre_plays,
+                   sum({_PLAY_VALUE}) FILTER (WHERE f.ts < $lo AND f.ts >= $pre)
+                       AS pre_play_value
+            FROM {fb} f JOIN ids u USING (user_id)
+            WHERE f.event = $play GROUP BY u.uid""",
+        {"play": play_event, "hi": hi, "lo": lo, "pre": lo - pre_period},
+    )
+    con.execute(
+        """CREATE TEMP TABLE um AS
+           SELECT i.cmin AS variant, coalesce(e.impressions, 0)::DOUBLE AS impressions,
+                  coalesce(p.plays, 0)::DOUBLE AS plays,
+                  coalesce(p.play_value, 0)::DOUBLE AS play_value,
+                  coalesce(p.pre_plays, 0)::DOUBLE AS pre_plays,
+                  coalesce(p.pre_play_value, 0)::DOUBLE AS pre_play_value
+           FROM ids i LEFT JOIN ue e USING (uid) LEFT JOIN up p USING (uid)"""
+    )
+    pairs = [(a, b) for i, a in enumerate(COLUMNS) for b in COLUMNS[i:]]
+    select = ", ".join(
+        [f"avg({c}) AS mean_{c}, min({c}) AS low_{c}, max({c}) AS high_{c}" for c in COLUMNS]
+        + [f"covar_samp({a}, {b}) AS cov_{a}__{b}" for a, b in pairs]
+    )
+    found = con.execute(
+        f"SELECT variant, count(*) AS n, {select} FROM um GROUP BY variant"
+    ).fetchnumpy()
+    k = len(spec.variants)
+    index = _ints(found["variant"])
+
+    def per_variant(name: str) -> NDArray[np.float64]:
+        out = np.zeros(k) if name == "n" else np.full(k, np.nan)
+        out[index] = _floats(found[name])
+        return out
+
+    return VariantMoments(
+        n=per_variant("n"),
+        mean={c: per_variant(f"mean_{c}") for c in COLUMNS},
+        low={c: per_variant(f"low_{c}") for c in COLUMNS},
+        high={c: per_variant(f"high_{c}") for c in COLUMNS},
+        cov={"*".join(sorted((a, b))): per_variant(f"cov_{a}__{b}") for a, b in pairs},
     )
 
 
@@ -642,15 +738,20 @@ def analyze_event_log(
     until: float | None = None,
     as_of: Mapping[str, int | None] | None = None,
 ) -> ExperimentAnalysis:
-    """The whole job over the event log at ``root``, out of core: aggregates in DuckDB, the
-    statistics of :func:`limelight.experiments.analyze_log`; the result names the snapshots."""
-    log = exposure_log_from_events(
-        root,
-        spec,
-        play_event=play_event,
-        pre_period=pre_period,
-        until=until,
-        as_of=as_of,
-        day=math.inf,
+    """The whole job over the event log at ``root``, out of core: the per-user metrics are a
+    table in DuckDB, reduced there to per-variant moments (:class:`VariantMoments`), so what
+    enters Python does not grow with the users; the statistics are those of :func:`analyze`.
+    The result names the snapshots it read."""
+    found = _query(root, spec, play_event, pre_period, until, as_of, math.inf, moments=True)
+    if isinstance(found, ExposureLog):  # pragma: no cover - moments=True gives moments
+        raise TypeError("expected moments")
+    moments, dropped, snapshots = found
+    result = analyze(moments, spec, alpha=alpha, correction=correction, use_cuped=use_cuped)
+    return replace(
+        result,
+        snapshots=snapshots,
+        conflicting_users=dropped["conflicting_users"],
+        unknown_variant_exposures=dropped["unknown_variant_exposures"],
+        undecided_exposures=dropped["undecided_exposures"],
+        unattributed_exposures=dropped["unattributed_exposures"],
     )
-    return analyze_log(log, alpha=alpha, correction=correction, use_cuped=use_cuped)

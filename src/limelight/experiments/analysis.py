@@ -18,6 +18,7 @@ import pyarrow as pa
 from numpy.typing import NDArray
 
 from limelight.core.errors import InvalidInputError
+from limelight.experiments._moments import VariantMoments
 from limelight.experiments.events import DEFAULT_PRE_PERIOD, ExposureLog, UserTable, exposure_log
 from limelight.experiments.metrics import METRICS, MetricDef
 from limelight.experiments.sequential import sequential_from_stats
@@ -97,8 +98,14 @@ class ExperimentAnalysis:
 
 
 def _arm_moments(
-    table: UserTable, metric: MetricDef, control: int, treatment: int, use_cuped: bool
+    table: UserTable | VariantMoments,
+    metric: MetricDef,
+    control: int,
+    treatment: int,
+    use_cuped: bool,
 ) -> tuple[ArmMoments, ArmMoments, str]:
+    if isinstance(table, VariantMoments):
+        return table.arm_moments(metric, control, treatment, use_cuped)
     c, t = table.variant == control, table.variant == treatment
     y = table.column(metric.numerator)
     if metric.denominator is not None:
@@ -113,7 +120,7 @@ def _arm_moments(
 
 
 def _compare(
-    table: UserTable,
+    table: UserTable | VariantMoments,
     spec: ExperimentSpec,
     metric_name: str,
     treatment: int,
@@ -140,7 +147,7 @@ def _compare(
 
 
 def analyze(
-    table: UserTable,
+    table: UserTable | VariantMoments,
     spec: ExperimentSpec,
     *,
     alpha: float = 0.05,
@@ -148,7 +155,8 @@ def analyze(
     use_cuped: bool = True,
     planned_n: float | None = None,
 ) -> ExperimentAnalysis:
-    """Analyse per-user arrays of ``spec`` (variant 0 is the control).
+    """Analyse per-user arrays of ``spec`` (variant 0 is the control), or the per-variant
+    moments they reduce to (:class:`VariantMoments`, e.g. computed in SQL): the same result.
 
     ``planned_n`` is the number of users (control + treatment) the confidence sequence is
     tightest at; by default the users seen so far, right for a final read-out. For daily
@@ -156,10 +164,18 @@ def analyze(
     """
     if correction not in ("holm", "bh"):
         raise InvalidInputError(f"correction must be 'holm' or 'bh', got {correction!r}")
-    if len(table) == 0:
+    if isinstance(table, VariantMoments):
+        users = float(table.n.sum())
+        if table.n.size != len(spec.variants):
+            raise InvalidInputError("the moments' variants do not match the spec")
+    else:
+        users = float(len(table))
+        if users and (
+            int(table.variant.max()) >= len(spec.variants) or int(table.variant.min()) < 0
+        ):
+            raise InvalidInputError("the user table's variant indices do not match the spec")
+    if users == 0:
         raise InvalidInputError(f"experiment {spec.name!r} has no exposed users to analyse")
-    if int(table.variant.max()) >= len(spec.variants) or int(table.variant.min()) < 0:
-        raise InvalidInputError("the user table's variant indices do not match the spec")
     counts = table.counts(len(spec.variants))
     srm = srm_check(counts, spec.shares)
     planned = float(planned_n) if planned_n is not None else None
@@ -199,7 +215,7 @@ def analyze(
         results=results,
         correction=correction,
         alpha=alpha,
-        planned_n=planned if planned is not None else float(len(table)),
+        planned_n=planned if planned is not None else users,
     )
 
 
