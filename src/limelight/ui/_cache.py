@@ -3,8 +3,9 @@
 Reading every segment and reducing it costs about a second of CPU on a modest log, and the
 bandit page did it per request. The key is the name, size and modification time of every
 finished segment of both kinds (:func:`limelight.store.events.segment_state`): listing them is
-cheap, a new segment changes the key, and segments never change once written. Concurrent
-requests for a missing entry compute it once.
+cheap, a new segment changes the key, and segments never change once written. A log kept as a
+table names its snapshot instead (``scan_events(...).snapshot``), which is the key then.
+Concurrent requests for a missing entry compute it once.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from limelight.store import Store
+from limelight.store.event_queries import scan_events
 from limelight.store.events import SCHEMAS, segment_state
 
 __all__ = ["EventLogCache"]
@@ -31,7 +33,16 @@ class EventLogCache:
         self._guard = threading.Lock()
 
     def state(self) -> tuple[Any, ...]:
-        return tuple(segment_state(self.store.config.events, kind) for kind in sorted(SCHEMAS))
+        """Per kind: the table snapshot when the log names one, else every segment's name,
+        size and mtime."""
+        root = self.store.config.events
+        key = []
+        for kind in sorted(SCHEMAS):
+            snapshot = scan_events(root, kind).snapshot
+            key.append(
+                ("snapshot", snapshot) if snapshot is not None else segment_state(root, kind)
+            )
+        return tuple(key)
 
     def get(self, name: str, compute: Callable[[Store], T]) -> T:
         with self._guard:
