@@ -206,26 +206,32 @@ def ingest_figures() -> dict[str, Any]:
     return found
 
 
-def measure(n: int, reps: int, memory_max: int, memory_reps: int, work: Path) -> dict[str, Any]:
+def measure(
+    n: int, reps: int, memory_max: int, memory_reps: int, work: Path, reuse: bool, keep: bool
+) -> dict[str, Any]:
     home = work / f"home-{n}"
-    shutil.rmtree(home, ignore_errors=True)
     events = home / "events"
+    marker = home / "generated"
     print(f"{n:,} impressions", file=sys.stderr)
-    generate(events, n)
+    if not (reuse and marker.exists()):
+        shutil.rmtree(home, ignore_errors=True)
+        generate(events, n)
     env = {**os.environ, "LIMELIGHT_HOME": str(home), "PYTHONPATH": str(ROOT / "src")}
     for name in ("LIMELIGHT_DB", "LIMELIGHT_ARTIFACTS", "LIMELIGHT_EVENTS"):
         env.pop(name, None)
-    subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import sys; from limelight.experiments.store import "
-            "create_experiment; from limelight.store import open_store; "
-            "from benchmarks.eventlog import SPEC; create_experiment(open_store().metadata, SPEC)",
-        ],
-        env={**env, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"},
-        check=True,
-    )
+    if not marker.exists():
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from limelight.experiments.store import "
+                "create_experiment; from limelight.store import open_store; "
+                "from benchmarks.eventlog import SPEC; create_experiment(open_store().metadata, SPEC)",
+            ],
+            env={**env, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"},
+            check=True,
+        )
+    marker.write_text(str(n))
     cli = ("from limelight.cli import main; main()", ["experiments", "analyze", NAME, "--json"])
     peer = (DUCKDB_PEER, [str(events), NAME, str(SPEC.start), str(SPEC.stop)])
     runs: dict[str, list[tuple[float, float]]] = {"limelight": [], "duckdb": [], "in-memory": []}
@@ -259,11 +265,13 @@ def measure(n: int, reps: int, memory_max: int, memory_reps: int, work: Path) ->
     result = {
         "impressions": n,
         "members": max(n // 10, 2),
+        "limelight_duckdb_memory_limit": os.environ.get("LIMELIGHT_DUCKDB_MEMORY", "512MB"),
         "same_results": bool(same),
         **{f"{k}_{m}": v[m] for k, v in medians.items() for m in v},
         "wall_ratio_vs_duckdb": medians["limelight"]["wall_s"] / medians["duckdb"]["wall_s"],
     }
-    shutil.rmtree(home, ignore_errors=True)
+    if not keep:
+        shutil.rmtree(home, ignore_errors=True)
     return result
 
 
@@ -281,6 +289,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--memory-reps", type=int, default=1, help="repetitions of the in-memory path"
     )
+    parser.add_argument(
+        "--reuse", action="store_true", help="reuse logs generated earlier under --work"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the generated logs")
     parser.add_argument("--work", help="folder for the generated logs (default: a temp folder)")
     args = parser.parse_args(argv)
     if args.sizes:
@@ -289,7 +301,17 @@ def main(argv: list[str] | None = None) -> None:
         sizes = [1_000_000] if args.quick else [10_000_000, 100_000_000]
     work = Path(args.work or tempfile.mkdtemp(prefix="limelight-eventlog-"))
     work.mkdir(parents=True, exist_ok=True)
-    rows = [measure(n, args.reps, args.memory_max, args.memory_reps, work) for n in sizes]
+    rows = []
+    for n in sizes:
+        try:
+            rows.append(
+                measure(
+                    n, args.reps, args.memory_max, args.memory_reps, work, args.reuse, args.keep
+                )
+            )
+        except RuntimeError as exc:  # a size that fails is reported, the others still are
+            rows.append({"impressions": n, "failed": str(exc)[:600]})
+        print(json.dumps(rows[-1]), file=sys.stderr)  # each size as soon as it is measured
     ingest = ingest_figures()
     print()
     print(
@@ -297,6 +319,9 @@ def main(argv: list[str] | None = None) -> None:
         f"{'in-memory s':>12} {'MB':>7} {'/duckdb':>8}  same"
     )
     for r in rows:
+        if "failed" in r:
+            print(f"{r['impressions']:>12,} failed: {r['failed'][:300]}")
+            continue
         mem_s = f"{r['in-memory_wall_s']:.2f}" if "in-memory_wall_s" in r else "-"
         mem_mb = f"{r['in-memory_peak_rss_mb']:.0f}" if "in-memory_peak_rss_mb" in r else "-"
         print(

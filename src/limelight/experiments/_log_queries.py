@@ -132,6 +132,13 @@ def _run(
     except duckdb.Error as exc:
         if isinstance(exc, duckdb.InterruptException):
             raise
+        if isinstance(exc, duckdb.OutOfMemoryException):
+            (limit,) = con.execute("SELECT current_setting('memory_limit')").fetchone() or ("?",)
+            raise StorageError(
+                f"the analysis needs more memory than DuckDB may use here ({limit}; it spills "
+                "what it can to the temporary folder): set LIMELIGHT_DUCKDB_MEMORY higher, e.g. "
+                "LIMELIGHT_DUCKDB_MEMORY=1GB, or analyse a shorter window"
+            ) from None
         for scan in scans:
             problem = _diagnose(scan, exc)
             if "could not read the" not in str(problem):
@@ -252,7 +259,7 @@ def _exposure_log(
     _run(
         con,
         (imp_scan,),
-        f"""CREATE TEMP TABLE hits AS
+        f"""CREATE TABLE hits AS
             SELECT user_id, list_position($names::VARCHAR[], variants[i]) - 1 AS code,
                    {decided} AS d, min(ts) AS first, max(ts) AS last, count(*) AS n,
                    bool_or(bad) AS bad, bool_or(bad_decided) AS bad_decided
@@ -293,7 +300,7 @@ def _exposure_log(
         )
     con.execute("DELETE FROM hits WHERE d = FALSE OR code IS NULL")
     con.execute(
-        """CREATE TEMP TABLE users AS
+        """CREATE TABLE users AS
            SELECT user_id, min(first) AS first, min(code) AS cmin, max(code) AS cmax
            FROM hits GROUP BY user_id"""
     )
@@ -302,7 +309,7 @@ def _exposure_log(
         "FROM users"
     ).fetchone() or (0, None)
     con.execute(
-        "CREATE TEMP TABLE ids AS SELECT user_id, "
+        "CREATE TABLE ids AS SELECT user_id, "
         "(row_number() OVER (ORDER BY user_id)) - 1 AS uid, first, cmin FROM users "
         "WHERE cmin = cmax"
     )
@@ -389,14 +396,14 @@ def _moments(
     """The per-user metric columns as a table in DuckDB, reduced to per-variant moments."""
     fb = events_relation(con, fb_scan, ["ts", "user_id", "event", "value"])
     con.execute(
-        "CREATE TEMP TABLE ue AS SELECT u.uid, sum(h.n) AS impressions FROM hits h "
+        "CREATE TABLE ue AS SELECT u.uid, sum(h.n) AS impressions FROM hits h "
         "JOIN ids u USING (user_id) GROUP BY u.uid"
     )
     con.execute("DROP TABLE hits")
     _run(
         con,
         (fb_scan,),
-        f"""CREATE TEMP TABLE up AS
+        f"""CREATE TABLE up AS
             SELECT u.uid,
                    count(*) FILTER (WHERE f.ts >= u.first AND f.ts < $hi) AS plays,
                    sum({_PLAY_VALUE}) FILTER (WHERE f.ts >= u.first AND f.ts < $hi) AS play_value,
@@ -408,7 +415,7 @@ def _moments(
         {"play": play_event, "hi": hi, "lo": lo, "pre": lo - pre_period},
     )
     con.execute(
-        """CREATE TEMP TABLE um AS
+        """CREATE TABLE um AS
            SELECT i.cmin AS variant, coalesce(e.impressions, 0)::DOUBLE AS impressions,
                   coalesce(p.plays, 0)::DOUBLE AS plays,
                   coalesce(p.play_value, 0)::DOUBLE AS play_value,
@@ -495,7 +502,7 @@ def _shown(
     _run(
         con,
         (imp_scan, fb_scan),
-        f"""CREATE TEMP TABLE shown AS
+        f"""CREATE TABLE shown AS
             WITH plays AS (SELECT DISTINCT request_id, item_id FROM {fb} WHERE event = $play),
             s AS (
               SELECT request_id, items[i] AS item_id, artworks[i] AS artwork,
@@ -651,7 +658,7 @@ def serving_aggregates(
         _run(
             con,
             (scan,),
-            f"""CREATE TEMP TABLE imp AS SELECT ts, latency_ms,
+            f"""CREATE TABLE imp AS SELECT ts, latency_ms,
                    coalesce(len(items), 0) = 0 AS empty, models FROM {rel}""",
             [],
         )
