@@ -301,27 +301,30 @@ def _exposure_log(
     con.execute("DELETE FROM hits WHERE d = FALSE OR code IS NULL")
     con.execute(
         """CREATE TABLE users AS
-           SELECT user_id, min(first) AS first, min(code) AS cmin, max(code) AS cmax
+           SELECT user_id, min(first) AS first, min(code) AS cmin, max(code) AS cmax,
+                  sum(n) AS impressions
            FROM hits GROUP BY user_id"""
     )
     conflicting, begin = con.execute(
         "SELECT count(*) FILTER (WHERE cmin <> cmax), min(first) FILTER (WHERE cmin = cmax) "
         "FROM users"
     ).fetchone() or (0, None)
-    con.execute(
-        "CREATE TABLE ids AS SELECT user_id, "
-        "(row_number() OVER (ORDER BY user_id)) - 1 AS uid, first, cmin FROM users "
-        "WHERE cmin = cmax"
-    )
-    con.execute("DROP TABLE users")
     dropped = {
         "conflicting_users": int(conflicting),
         "unknown_variant_exposures": int(unknown),
         "undecided_exposures": int(undecided),
         "unattributed_exposures": int(unattributed),
     }
-    if moments:
+    if moments:  # per-user totals are enough: no user index, no per-day sums
+        con.execute("DROP TABLE hits")
+        con.execute("DELETE FROM users WHERE cmin <> cmax")
         return _moments(con, fb_scan, spec, play_event, pre_period, lo, hi), dropped
+    con.execute(
+        "CREATE TABLE ids AS SELECT user_id, "
+        "(row_number() OVER (ORDER BY user_id)) - 1 AS uid, first, cmin FROM users "
+        "WHERE cmin = cmax"
+    )
+    con.execute("DROP TABLE users")
     user_ids = con.sql("SELECT user_id FROM ids ORDER BY uid").to_arrow_table()["user_id"]
     users = con.execute("SELECT cmin, first FROM ids ORDER BY uid").fetchnumpy()
     start = lo if math.isfinite(lo) else float(begin if begin is not None else 0.0)
@@ -395,41 +398,33 @@ def _moments(
 ) -> VariantMoments:
     """The per-user metric columns as a table in DuckDB, reduced to per-variant moments."""
     fb = events_relation(con, fb_scan, ["ts", "user_id", "event", "value"])
-    con.execute(
-        "CREATE TABLE ue AS SELECT u.uid, sum(h.n) AS impressions FROM hits h "
-        "JOIN ids u USING (user_id) GROUP BY u.uid"
-    )
-    con.execute("DROP TABLE hits")
     _run(
         con,
         (fb_scan,),
         f"""CREATE TABLE up AS
-            SELECT u.uid,
+            SELECT user_id,
                    count(*) FILTER (WHERE f.ts >= u.first AND f.ts < $hi) AS plays,
                    sum({_PLAY_VALUE}) FILTER (WHERE f.ts >= u.first AND f.ts < $hi) AS play_value,
                    count(*) FILTER (WHERE f.ts < $lo AND f.ts >= $pre) AS pre_plays,
                    sum({_PLAY_VALUE}) FILTER (WHERE f.ts < $lo AND f.ts >= $pre)
                        AS pre_play_value
-            FROM {fb} f JOIN ids u USING (user_id)
-            WHERE f.event = $play GROUP BY u.uid""",
+            FROM {fb} f JOIN users u USING (user_id)
+            WHERE f.event = $play GROUP BY user_id""",
         {"play": play_event, "hi": hi, "lo": lo, "pre": lo - pre_period},
     )
-    con.execute(
-        """CREATE TABLE um AS
-           SELECT i.cmin AS variant, coalesce(e.impressions, 0)::DOUBLE AS impressions,
-                  coalesce(p.plays, 0)::DOUBLE AS plays,
-                  coalesce(p.play_value, 0)::DOUBLE AS play_value,
-                  coalesce(p.pre_plays, 0)::DOUBLE AS pre_plays,
-                  coalesce(p.pre_play_value, 0)::DOUBLE AS pre_play_value
-           FROM ids i LEFT JOIN ue e USING (uid) LEFT JOIN up p USING (uid)"""
-    )
+    um = """(SELECT u.cmin AS variant, u.impressions::DOUBLE AS impressions,
+                    coalesce(p.plays, 0)::DOUBLE AS plays,
+                    coalesce(p.play_value, 0)::DOUBLE AS play_value,
+                    coalesce(p.pre_plays, 0)::DOUBLE AS pre_plays,
+                    coalesce(p.pre_play_value, 0)::DOUBLE AS pre_play_value
+             FROM users u LEFT JOIN up p USING (user_id))"""
     pairs = [(a, b) for i, a in enumerate(COLUMNS) for b in COLUMNS[i:]]
     select = ", ".join(
         [f"avg({c}) AS mean_{c}, min({c}) AS low_{c}, max({c}) AS high_{c}" for c in COLUMNS]
         + [f"covar_samp({a}, {b}) AS cov_{a}__{b}" for a, b in pairs]
     )
     found = con.execute(
-        f"SELECT variant, count(*) AS n, {select} FROM um GROUP BY variant"
+        f"SELECT variant, count(*) AS n, {select} FROM {um} GROUP BY variant"
     ).fetchnumpy()
     k = len(spec.variants)
     index = _ints(found["variant"])
