@@ -12,6 +12,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from limelight.experiments._log_queries import (
+        analyze_event_log,
+        exposure_log_from_events,
+        parse_as_of,
+    )
+    from limelight.experiments._moments import VariantMoments
     from limelight.experiments.allocation import (
         allocate,
         allocate_many,
@@ -101,6 +107,7 @@ _EXPORTS: dict[str, str] = {
     "confidence_sequence": "limelight.experiments.sequential",
     "cuped": "limelight.experiments.stats",
     "cuped_moments": "limelight.experiments.stats",
+    "VariantMoments": "limelight.experiments._moments",
     "analyze_event_log": "limelight.experiments._log_queries",
     "daily_series": "limelight.experiments.analysis",
     "diff_in_means": "limelight.experiments.stats",
@@ -156,6 +163,7 @@ __all__ = [
     "SRMResult",
     "UserTable",
     "Variant",
+    "VariantMoments",
     "allocate",
     "allocate_many",
     "analyze",
