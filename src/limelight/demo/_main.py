@@ -7,7 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pyarrow.compute as pc
 
 from limelight.core.config import Config, resolve_config
 from limelight.core.errors import InvalidInputError, NotFoundError
@@ -16,6 +15,7 @@ from limelight.demo._flows import DemoArtwork, DemoRecommenders, _world
 from limelight.demo._online import DayResult, simulate_day, wait_for_events
 from limelight.demo._report import DemoReport, write_html
 from limelight.experiments import ExperimentSpec, ExperimentStatus, Variant
+from limelight.experiments._log_queries import event_totals
 from limelight.experiments.store import create_experiment, list_experiments, set_experiment_status
 from limelight.registry import IntervalGate, MetricGate, Registry, UsageGate
 from limelight.serving import Client, serve_in_background
@@ -194,9 +194,7 @@ def run_demo(
             daily.close()
         wait_for_events(store)()  # everything answered is in the tables
 
-    impressions, feedback = store.read_events("impressions"), store.read_events("feedback")
-    shown = int(pc.sum(pc.list_value_length(impressions["items"])).as_py() or 0)
-    plays = int(pc.sum(pc.equal(feedback["event"], "play")).as_py() or 0)
+    shown, plays = event_totals(store.config.events)
     report.online_take_rate = plays / shown if shown else float("nan")
     explore = exploration_log(world, 2000, seed=seed + 1)
     report.exploration_take_rate = float(np.mean(explore.rewards))

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from limelight.experiments import ExperimentSpec
-from limelight.experiments.analysis import analyze_events
+from limelight.experiments._log_queries import analyze_event_log
 from limelight.serving import Client
 from limelight.sim import Online, World
 from limelight.store import Store
@@ -104,8 +104,7 @@ def analyse(
 ) -> DayResult:
     """The experiment's sequential read-out on everything logged so far."""
     settle()
-    impressions, feedback = store.read_events("impressions"), store.read_events("feedback")
-    analysis = analyze_events(impressions, feedback, spec)
+    analysis = analyze_event_log(store.config.events, spec)
     result.users = dict(zip(analysis.variants, analysis.counts, strict=True))
     result.srm_flagged = analysis.srm.flagged
     metric = analysis.result(spec.primary_metric)

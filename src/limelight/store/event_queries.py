@@ -11,8 +11,10 @@ record it and read exactly the same files again with ``as_of``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -73,16 +75,30 @@ def scan_events(
 def connect(
     *, memory_limit: str = DEFAULT_MEMORY_LIMIT, threads: int | None = None
 ) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection that streams and spills instead of growing past
-    ``memory_limit`` (``LIMELIGHT_DUCKDB_MEMORY`` overrides the default)."""
+    """A DuckDB connection that streams and spills instead of growing past ``memory_limit``
+    (``LIMELIGHT_DUCKDB_MEMORY`` overrides the default).
+
+    The tables a query creates live in a scratch database file under the temporary folder
+    (attached and made the default; its name is unlinked at once, so nothing is left behind):
+    the blocks of an in-memory database's tables cannot be evicted, and an intermediate table of
+    10M users would not fit in the limit.
+    """
     import duckdb
 
     con = duckdb.connect(":memory:")
     limit = os.environ.get("LIMELIGHT_DUCKDB_MEMORY", memory_limit)
     spill = os.path.join(tempfile.gettempdir(), "limelight-duckdb")
+    os.makedirs(spill, exist_ok=True)
+    scratch = os.path.join(spill, f"scratch-{os.getpid()}-{uuid.uuid4().hex}.duckdb")
+    con.execute(f"ATTACH {_quote(scratch)} AS scratch")
+    con.execute("USE scratch")
+    for leftover in (scratch, scratch + ".wal"):
+        with contextlib.suppress(OSError):
+            os.unlink(leftover)
     con.execute(f"SET memory_limit = '{limit}'")
     con.execute(f"SET temp_directory = '{spill}'")
     con.execute("SET preserve_insertion_order = false")
+    con.execute("SET enable_progress_bar = false")  # it would print into the command's output
     if threads is not None:
         con.execute(f"SET threads = {int(threads)}")
     return con

@@ -30,6 +30,7 @@ class EventLogCache:
         self._guard = threading.Lock()
 
     def state(self) -> tuple[Any, ...]:
+        """The current snapshot of both event tables."""
         return tuple(segment_state(self.store.config.events, kind) for kind in sorted(SCHEMAS))
 
     def get(self, name: str, compute: Callable[[Store], T]) -> T:
