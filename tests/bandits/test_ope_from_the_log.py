@@ -19,7 +19,7 @@ from limelight.store.events import read_events
 def test_ope_from_the_log_equals_the_estimators_on_its_rounds(tmp_path: Path, seed: int) -> None:
     write_log(tmp_path, spec_of(2), seed=seed, users=200, n=3000 + 1000 * seed)
     found = logged_choices(str(tmp_path))
-    assert found.snapshots == {"impressions": None, "feedback": None}
+    assert all(isinstance(s, int) for s in found.snapshots.values()), found.snapshots
     imp, fb = read_events(str(tmp_path), "impressions"), read_events(str(tmp_path), "feedback")
     arm, pscore, reward = _shown_rounds(imp, fb)
     assert found.arms == sorted(set(arm))

@@ -163,7 +163,7 @@ def test_the_pages_figures_equal_the_in_memory_ones(tmp_path: Path, seed: int) -
     assert report.exposures == [
         int(n) for n in np.bincount(log.variant[log.exposure_user], minlength=len(spec.variants))
     ]
-    assert report.snapshots == {"impressions": None, "feedback": None}
+    assert all(isinstance(s, int) for s in report.snapshots.values()), report.snapshots
 
 
 def test_artworks_of_the_wrong_shape_are_a_clear_error(tmp_path: Path) -> None:

@@ -55,7 +55,7 @@ def _snapshot_line(analysis: ExperimentAnalysis) -> str | None:
     if not analysis.snapshots:
         return None
     read = ", ".join(
-        f"{kind}={'latest (no snapshots: a log of segments)' if s is None else s}"
+        f"{kind}={'empty (no snapshot yet)' if s is None else s}"
         for kind, s in sorted(analysis.snapshots.items())
     )
     return f"event log read at: {read}"
