@@ -89,6 +89,7 @@ __getattr__, __dir__ = _lazy_exports(__name__, globals(), _EXPORTS)
 # the registry and tracking serve these inside a running step (flows may not import them)
 _register_hook("register_model", "limelight.registry:register_model_hook")
 _register_hook("use_dataset", "limelight.tracking:use_dataset_hook")
+_register_hook("rollback_alias", "limelight.registry:rollback_alias_hook")
 
 __version__ = "0.1.0"
 

@@ -43,6 +43,7 @@ from limelight.store.schema import (
 
 __all__ = [
     "AliasEvent",
+    "AliasMoved",
     "GateRefused",
     "ModelVersion",
     "Registry",
@@ -58,6 +59,15 @@ class GateRefused(LimelightError):
     def __init__(self, message: str, decisions: list[GateDecision]) -> None:
         super().__init__(message)
         self.decisions = decisions
+
+
+class AliasMoved(LimelightError):
+    """An alias move that expected the alias at one version and found it elsewhere (another
+    writer moved it first); nothing was moved."""
+
+    def __init__(self, message: str, current: int | None) -> None:
+        super().__init__(message)
+        self.current = current
 
 
 @dataclass
@@ -473,13 +483,22 @@ class Registry:
         return UsageGateStatus(on, actor, why, now)
 
     def set_alias(
-        self, name: str, alias: str, version: int, *, why: str = "", who: str | None = None
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        *,
+        why: str = "",
+        who: str | None = None,
+        expect: int | None = None,
     ) -> AliasEvent:
         """Point ``name@alias`` at ``version`` if every gate allows it; log the move either way.
 
         ``champion`` passes the usage-rights gate unless it was switched off for the model
         (:meth:`set_usage_gate`); a version with no dataset in its lineage needs a ``why``.
         Raises :class:`GateRefused` naming the gate and its reason; the alias then stays put.
+        With ``expect``, the move happens only if the alias still points at that version (in
+        the same transaction), else :class:`AliasMoved`: two writers cannot both move it.
         """
         check_name(name)
         check_alias(alias)
@@ -502,6 +521,11 @@ class Registry:
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update()
             current = conn.execute(query).scalar()
+            if expect is not None and current != expect:
+                raise AliasMoved(
+                    f"{name}@{alias} is at version {current}, not {expect}: it was moved already",
+                    current,
+                )
             holder = self._resolve(conn, f"{name}/{current}") if current is not None else None
             switch = self._usage_switch(conn, name)
             gates = effective_gates(
@@ -571,6 +595,37 @@ class Registry:
                 decisions,
             )
         return event
+
+    def previous_version(self, name: str, alias: str, version: int) -> int | None:
+        """The version ``name@alias`` pointed at before it last moved to ``version`` (None: it
+        had none, or never moved there)."""
+        check_name(name)
+        with self.store.metadata.connect() as conn:
+            return conn.execute(
+                sa.select(alias_events.c.from_version)
+                .where(
+                    alias_events.c.model == name,
+                    alias_events.c.alias == alias,
+                    alias_events.c.to_version == version,
+                    alias_events.c.outcome == "moved",
+                )
+                .order_by(alias_events.c.id.desc())
+                .limit(1)
+            ).scalar()
+
+    def rollback(
+        self, name: str, alias: str, bad_version: int, *, who: str, why: str
+    ) -> AliasEvent:
+        """Move ``name@alias`` from ``bad_version`` back to the version it held before, through
+        the gates and the audit log. :class:`AliasMoved` if the alias no longer points at
+        ``bad_version``; :class:`InvalidInputError` if it held no earlier version."""
+        previous = self.previous_version(name, alias, bad_version)
+        if previous is None:
+            raise InvalidInputError(
+                f"{name}@{alias} held no version before {bad_version}: there is nothing to roll "
+                "back to"
+            )
+        return self.set_alias(name, alias, previous, why=why, who=who, expect=bad_version)
 
     def remove_alias(self, name: str, alias: str, *, why: str = "", who: str | None = None) -> None:
         check_name(name)
