@@ -18,4 +18,5 @@ COMMAND_MODULES: dict[str, str] = {
     "demo": "_demo",
     "ui": "_ui",
     "serve": "_serve",
+    "monitors": "_monitors",
 }
