@@ -363,3 +363,21 @@ def test_a_breaching_version_that_is_not_behind_the_alias_is_left_alone(served: 
     assert result.version == 2 and result.alert is not None
     assert result.alert.outcome == "already-rolled-back"  # version 2 was moved off by hand
     assert served.alias_versions("recs") == {"champion": 3}
+
+
+def test_a_rollback_is_not_refused_by_gates_comparing_with_the_bad_holder(home: Path) -> None:
+    from limelight.registry import MetricGate
+
+    registry = Registry()
+    registry.register("recs", {"v": 1}, metrics={"ndcg@10": 0.30})
+    registry.register("recs", {"v": 2}, metrics={"ndcg@10": 0.40})  # better offline, bad online
+    registry.set_gates("recs", [MetricGate("ndcg@10")])
+    registry.set_alias("recs", "champion", 1, why="first")
+    registry.set_alias("recs", "champion", 2, why="better offline")
+    with pytest.raises(Exception, match="refused by"):
+        registry.set_alias("recs", "champion", 1, why="by hand: the gate compares with v2")
+    event = registry.rollback("recs", "champion", 2, who="monitor:m", why="psi too high")
+    assert (event.from_version, event.to_version, event.outcome) == (2, 1, "moved")
+    assert event.gates[0]["gate"] == "rollback"
+    assert all(g["passed"] for g in event.gates)
+    assert registry.alias_versions("recs") == {"champion": 1}

@@ -152,7 +152,9 @@ def check(names: tuple[str, ...], at: str | None, as_json: bool) -> None:
     """Run the monitors (all, or NAMES) over their latest window; exit 1 if any alerted."""
     from limelight.monitoring import Monitors
 
-    results = Monitors().check(list(names) or None, at=_at(at))
+    results = Monitors().check(
+        list(names) or None, at=_at(at), progress=lambda line: click.echo(line, err=True)
+    )
     if as_json:
         click.echo(json.dumps([r.to_json() for r in results], default=str))
     else:

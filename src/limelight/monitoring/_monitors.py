@@ -6,8 +6,10 @@ import getpass
 import json
 import logging
 import math
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -224,12 +226,28 @@ class Monitors:
 
     # -- checking -------------------------------------------------------------------------------
     def check(
-        self, names: list[str] | None = None, *, at: float | None = None
+        self,
+        names: list[str] | None = None,
+        *,
+        at: float | None = None,
+        progress: Callable[[str], None] | None = None,
     ) -> list[CheckResult]:
-        """Run each monitor (all, or ``names``) over the window that ends at ``at`` (now)."""
+        """Run each monitor (all, or ``names``) over the window that ends at ``at`` (now);
+        ``progress`` hears of each monitor as it starts and ends."""
         specs = [self.get(n) for n in names] if names else self.all()
         end = clock.now() if at is None else float(at)
-        return [result for spec in specs for result in self.check_one(spec, end)]
+        results = []
+        for i, spec in enumerate(specs, start=1):
+            started = time.monotonic()
+            if progress is not None:
+                progress(f"[{i}/{len(specs)}] {spec.name}: {spec.check} of {spec.model} ...")
+            found = self.check_one(spec, end)
+            if progress is not None:
+                progress(
+                    f"[{i}/{len(specs)}] {spec.name}: done in {time.monotonic() - started:.1f} s"
+                )
+            results.extend(found)
+        return results
 
     def _reference(self, spec: MonitorSpec, start: float) -> tuple[EventWindow | None, str]:
         ref = spec.reference

@@ -106,6 +106,7 @@ def first_event_time(root: str) -> float | None:
     first_day = scan.files[0].rsplit("/date=", 1)[1][:10]
     files = tuple(f for f in scan.files if f.rsplit("/date=", 1)[1][:10] == first_day)
     con = connect()
+    con.execute("SET enable_progress_bar = false")
     try:
         day = type(scan)(
             scan.kind, files, scan.schema, scan.snapshot, scan.filesystem, scan.protocol
@@ -342,6 +343,7 @@ def measure(
 ) -> list[Measure]:
     """The check's value for each version of ``model`` that served in ``window``."""
     con = connect()
+    con.execute("SET enable_progress_bar = false")  # stdout belongs to the caller (--json)
     try:
         log = _Log(root, model, con)
         if check.is_drift:

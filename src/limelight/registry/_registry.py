@@ -23,6 +23,8 @@ from limelight.registry._gates import (
     USAGE_ALIAS,
     Gate,
     GateDecision,
+    IntervalGate,
+    MetricGate,
     check_gates,
     effective_gates,
     gate_from_json,
@@ -491,6 +493,7 @@ class Registry:
         why: str = "",
         who: str | None = None,
         expect: int | None = None,
+        restoring: bool = False,
     ) -> AliasEvent:
         """Point ``name@alias`` at ``version`` if every gate allows it; log the move either way.
 
@@ -499,6 +502,9 @@ class Registry:
         Raises :class:`GateRefused` naming the gate and its reason; the alias then stays put.
         With ``expect``, the move happens only if the alias still points at that version (in
         the same transaction), else :class:`AliasMoved`: two writers cannot both move it.
+        ``restoring`` (a rollback, with ``expect``): the gates that compare the candidate with
+        the holder are not asked (the holder is the version being rolled back, and the
+        candidate passed them when it took the alias); the others, usage rights among them, are.
         """
         check_name(name)
         check_alias(alias)
@@ -510,6 +516,8 @@ class Registry:
         version = parse_version(version)
         if not isinstance(why, str):
             raise InvalidInputError(f"why must be text, not {why!r}")
+        if restoring and expect is None:
+            raise InvalidInputError("restoring an alias needs expect= (the version it leaves)")
         actor = who or _user()
 
         def work(conn: sa.Connection) -> AliasEvent:
@@ -533,7 +541,18 @@ class Registry:
                 alias,
                 usage_gate_off=switch is not None and switch.outcome == USAGE_GATE_OFF,
             )
-            decisions = check_gates(
+            restored = []
+            if restoring:
+                gates = [g for g in gates if not isinstance(g, MetricGate | IntervalGate)]
+                restored = [
+                    GateDecision(
+                        "rollback",
+                        True,
+                        f"version {version} held {alias} before version {current}; gates "
+                        "comparing with the holder being rolled back are not asked",
+                    )
+                ]
+            decisions = restored + check_gates(
                 gates,
                 self._version_from_row(candidate, []),
                 self._version_from_row(holder, []) if holder is not None else None,
@@ -625,7 +644,9 @@ class Registry:
                 f"{name}@{alias} held no version before {bad_version}: there is nothing to roll "
                 "back to"
             )
-        return self.set_alias(name, alias, previous, why=why, who=who, expect=bad_version)
+        return self.set_alias(
+            name, alias, previous, why=why, who=who, expect=bad_version, restoring=True
+        )
 
     def remove_alias(self, name: str, alias: str, *, why: str = "", who: str | None = None) -> None:
         check_name(name)
