@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 from limelight.core.config import Config, resolve_config
 from limelight.core.errors import InvalidInputError, NotFoundError
 from limelight.demo._flows import DemoArtwork, DemoRecommenders, _world
+from limelight.demo._guardrail import guardrail_day
 from limelight.demo._online import analyse, simulate_day, wait_for_events
 from limelight.demo._report import DemoReport, write_html
 from limelight.experiments import ExperimentSpec, ExperimentStatus, Variant
@@ -64,6 +65,7 @@ def run_demo(
     workers: int = 2,
     config: Config | None = None,
     out: Callable[[str], None] = print,
+    guardrail: bool = True,
 ) -> DemoReport:
     """Run the whole loop and return its report (also written as HTML under the home)."""
     if isinstance(days, bool) or not isinstance(days, int) or days < 1:
@@ -151,8 +153,11 @@ def run_demo(
         _say(out, f"      serving at {server.url} with {workers} worker process(es)")
         _say(out, f"[3/4] improve: {days} simulated days of members using the service over HTTP")
         promoted = False
+        last_day = (time.time(), time.time())
         for day in range(days):
+            day_started = time.time()
             result, _ = simulate_day(world, online, server.url, day, world.config.row_size)
+            last_day = (day_started, time.time())
             if not promoted:
                 result = analyse(store, spec, result, settle=wait_for_events())
             result.champion = registry.get("recs@champion").version
@@ -180,6 +185,14 @@ def run_demo(
                     f"      promoted recs/{challenger} to champion through its gates; serving switched "
                     f"in {report.swap_seconds:.1f} s without a restart",
                 )
+        if guardrail:
+            _say(
+                out,
+                f"      day {days + 1}: a bad version of recs reaches serving; a monitor watches",
+            )
+            report.guardrail = guardrail_day(world, online, server.url, store, days, last_day, out)
+            if report.guardrail.outcome == "rolled-back":
+                _wait_for_version(server.url, "recs", report.guardrail.good_version)
         time.sleep(1.6)  # the writers' last flush
 
     impressions, feedback = store.read_events("impressions"), store.read_events("feedback")

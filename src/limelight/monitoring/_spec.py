@@ -124,12 +124,18 @@ def parse_duration(text: str, what: str = "window") -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-def _date(text: str) -> float:
+def _moment(text: str, *, end: bool) -> float:
+    """A date (an end date is included: its day's end) or an ISO time (UTC unless it says)."""
     try:
-        day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+        if len(text) == 10:
+            day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+            return day.timestamp() + (86400 if end else 0)
+        moment = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise InvalidInputError(f"{text!r} is not a date YYYY-MM-DD") from exc
-    return day.timestamp()
+        raise InvalidInputError(
+            f"{text!r} is not a date YYYY-MM-DD or a time YYYY-MM-DDTHH:MM[:SS]"
+        ) from exc
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 @dataclass(frozen=True)
@@ -147,7 +153,8 @@ class Reference:
 
 def parse_reference(text: str | None, window: float) -> Reference:
     """``previous`` (one window), ``previous 7d``, ``2026-01-01..2026-01-07`` (end day
-    included) or ``champion first 2d``."""
+    included; times such as ``2026-01-01T06:00..2026-01-01T12:00`` too) or
+    ``champion first 2d``."""
     raw = (text or "previous").strip()
     words = raw.split()
     if words and words[0] == "previous":
@@ -157,7 +164,7 @@ def parse_reference(text: str | None, window: float) -> Reference:
             return Reference("previous", seconds=parse_duration(words[1], "reference"), text=raw)
     if len(words) == 1 and ".." in raw:
         first, _, last = raw.partition("..")
-        start, end = _date(first), _date(last) + 86400
+        start, end = _moment(first, end=False), _moment(last, end=True)
         if end <= start:
             raise InvalidInputError(f"reference {raw!r} ends before it starts")
         return Reference("fixed", start=start, end=end, text=raw)
