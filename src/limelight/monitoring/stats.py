@@ -179,13 +179,21 @@ class CdfDistances:
 
     @classmethod
     def from_sorted(cls, ref: NDArray[np.float64], cur: NDArray[np.float64]) -> CdfDistances:
-        """From both samples, sorted: both CDFs at every value of either (scipy's way)."""
-        both = np.concatenate([ref, cur])
-        both.sort(kind="mergesort")  # two sorted runs: a merge, not a sort
-        gap = np.abs(
-            ref.searchsorted(both, "right") / ref.size - cur.searchsorted(both, "right") / cur.size
-        )
-        return cls(float(gap.max()), float(np.sum(gap[:-1] * np.diff(both))))
+        """From both samples, sorted: both CDFs at every value of either, as scipy evaluates
+        them, in one merge (each current value placed among the reference's)."""
+        n = ref.size + cur.size
+        from_cur = np.zeros(n, dtype=bool)
+        from_cur[ref.searchsorted(cur, "left") + np.arange(cur.size)] = True
+        merged = np.empty(n, dtype=np.float64)
+        merged[from_cur] = cur
+        merged[~from_cur] = ref
+        cur_below = np.cumsum(from_cur)
+        gap = np.abs((np.arange(1, n + 1) - cur_below) / ref.size - cur_below / cur.size)
+        # within a run of equal values only the last position has both CDFs complete
+        last = np.empty(n, dtype=bool)
+        np.not_equal(merged[1:], merged[:-1], out=last[:-1])
+        last[-1] = True
+        return cls(float(gap[last].max()), float(np.sum(gap[:-1] * np.diff(merged))))
 
 
 def _ks_sorted(ref: NDArray[np.float64], cur: NDArray[np.float64], statistic: float) -> float:
