@@ -164,3 +164,30 @@ def test_default_thresholds_detect_a_shift_and_rarely_alarm_without_one() -> Non
         assert detection >= 0.99, (stat, rates)
         assert false_alarm <= 0.10, (stat, rates)
     assert 0.01 <= rates["ks"][1] <= 0.10  # a p-value below 0.05 under no shift: about 5%
+
+
+def test_value_checks_in_sql_equal_their_definitions_on_the_same_events(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    ref = impressions(rng, 800, T0, DAY, k=3, items=40)
+    cur = impressions(rng, 900, T0 + DAY, DAY, k=3, items=30, version=2)
+    write(tmp_path, "impressions", ref, "ref")
+    write(tmp_path, "impressions", cur, "cur")
+    window, reference = EventWindow(T0 + DAY, T0 + 2 * DAY), EventWindow(T0, T0 + DAY)
+
+    def value(check: str) -> float:
+        [m] = measure(str(tmp_path), "recs", parse_check(check), window, reference)
+        return m.value
+
+    latency = np.array(cur["latency_ms"])
+    props = np.concatenate(cur["propensities"])
+    assert value("p50(latency_ms)") == pytest.approx(np.percentile(latency, 50), rel=1e-12)
+    assert value("p99(latency_ms)") == pytest.approx(np.percentile(latency, 99), rel=1e-12)
+    assert value("mean(scores)") == pytest.approx(np.mean(np.concatenate(cur["scores"])))
+    assert value("min(propensities)") == props.min()
+    assert value("ess(propensities)") == pytest.approx(S.effective_sample_size(props), rel=1e-12)
+    assert value("requests()") == 900
+    shown = [i for row in cur["items"] for i in row]
+    catalogue = sorted({i for row in ref["items"] + cur["items"] for i in row})
+    assert value("coverage(items)") == pytest.approx(len(set(shown)) / len(catalogue))
+    counts = [shown.count(i) for i in catalogue]
+    assert value("gini(items)") == pytest.approx(S.gini(counts), rel=1e-12)

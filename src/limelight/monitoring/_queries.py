@@ -9,6 +9,7 @@ themselves fetched.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -108,9 +109,7 @@ def first_event_time(root: str) -> float | None:
     con = connect()
     con.execute("SET enable_progress_bar = false")
     try:
-        day = type(scan)(
-            scan.kind, files, scan.schema, scan.snapshot, scan.filesystem, scan.protocol
-        )
+        day = dataclasses.replace(scan, files=files)
         found = con.execute(f"SELECT min(ts) FROM {events_relation(con, day, ['ts'])}").fetchone()
     finally:
         con.close()
@@ -248,10 +247,14 @@ def _simple(log: _Log, check: Check, window: EventWindow) -> list[Measure]:
         sql = f"SELECT version, {agg}, count(x) FROM {log.values(window, column or '')} GROUP BY version"
     elif name == "ess":
         vals = log.values(window, "propensities")
-        sql = (
-            "SELECT version, CASE WHEN sum(1 / (x * x)) > 0 THEN pow(sum(1 / x), 2) / "
-            f"sum(1 / (x * x)) END, count(x) FROM {vals} WHERE x > 0 GROUP BY version"
+        rows = log.rows(
+            f"SELECT version, sum(1 / x), sum(1 / (x * x)), count(x) FROM {vals} "
+            "WHERE x > 0 GROUP BY version"
         )
+        return [
+            Measure(int(v), stats.ess_from_sums(float(s1), float(s2)), {"n": int(n)})
+            for v, s1, s2, n in rows
+        ]
     elif name == "duplicate_share":
         rel = log.impressions(window, ["request_id"])
         sql = (
