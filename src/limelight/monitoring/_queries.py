@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["EventWindow", "Measure", "first_event_time", "measure"]
 
 DAY = 86400.0
+CDF_BATCH_ROWS = 1 << 20
 LIST_COLUMNS = {"scores", "propensities", "items"}
 
 
@@ -208,18 +209,19 @@ def _cdf_check(
         ref = np.array([r[0] for r in log.rows(f"SELECT x FROM {ref_sql}")], dtype=np.float64)
         cur = np.array([r[0] for r in log.rows(f"SELECT x FROM {cur_sql}")], dtype=np.float64)
         return stats.ks_pvalue(ref, cur)
-    # Both empirical CDFs at every distinct value, in one ordered pass the engine can spill.
-    gap, area = log.rows(
-        "SELECT max(abs(fr - fc)), sum(abs(fr - fc) * dx) FROM ("
-        f"SELECT sum(r) OVER w / {n_ref}.0 AS fr, sum(c) OVER w / {n_cur}.0 AS fc, "
-        "coalesce(lead(x) OVER (ORDER BY x) - x, 0) AS dx FROM ("
-        f"SELECT x, sum(r) AS r, sum(c) AS c FROM (SELECT x, 1 AS r, 0 AS c FROM {ref_sql} "
-        f"UNION ALL SELECT x, 0, 1 FROM {cur_sql}) GROUP BY x) "
-        "WINDOW w AS (ORDER BY x ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW))"
-    )[0]
+    # Both empirical CDFs at every distinct value: the engine groups and sorts (spilling to disk
+    # when it must) and streams the sorted counts out in batches.
+    reader = log.con.sql(
+        "SELECT x, CAST(sum(r) AS BIGINT), CAST(sum(c) AS BIGINT) FROM ("
+        f"SELECT x, 1 AS r, 0 AS c FROM {ref_sql} UNION ALL SELECT x, 0, 1 FROM {cur_sql}) "
+        "GROUP BY x ORDER BY x"
+    ).to_arrow_reader(CDF_BATCH_ROWS)
+    cdf = stats.CdfAccumulator(n_ref, n_cur)
+    for batch in reader:
+        cdf.add(*(batch.column(i).to_numpy() for i in range(3)))
     if name == "ks":
-        return stats.ks_pvalue_from_statistic(float(gap), n_ref, n_cur)
-    return float(area) / max(float(ref_std or 0.0), 0.001)
+        return stats.ks_pvalue_from_statistic(cdf.ks_statistic, n_ref, n_cur)
+    return cdf.wasserstein / max(float(ref_std or 0.0), 0.001)
 
 
 # -- values of one window -----------------------------------------------------------------------

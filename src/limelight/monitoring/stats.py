@@ -33,6 +33,7 @@ from limelight.core.errors import InvalidInputError
 __all__ = [
     "DISTINCT_VALUES_AS_BINS",
     "KS_EXACT_MAX_N",
+    "CdfAccumulator",
     "CdfDistances",
     "Drift",
     "binned_shares",
@@ -194,6 +195,36 @@ class CdfDistances:
         np.not_equal(merged[1:], merged[:-1], out=last[:-1])
         last[-1] = True
         return cls(float(gap[last].max()), float(np.sum(gap[:-1] * np.diff(merged))))
+
+
+class CdfAccumulator:
+    """The KS statistic and the Wasserstein-1 distance from the distinct values of both samples
+    in ascending order, with each sample's count of each, fed in batches (an engine streams
+    them out of a sort that may spill; only a batch is in memory at once)."""
+
+    def __init__(self, n_reference: int, n_current: int) -> None:
+        self.n_ref, self.n_cur = n_reference, n_current
+        self._below_ref = self._below_cur = 0
+        self._last_x: float | None = None
+        self._last_gap = 0.0
+        self.ks_statistic = 0.0
+        self.wasserstein = 0.0
+
+    def add(
+        self, values: ArrayLike, reference_counts: ArrayLike, current_counts: ArrayLike
+    ) -> None:
+        x = np.asarray(values, dtype=np.float64)
+        if x.size == 0:
+            return
+        ref = self._below_ref + np.cumsum(np.asarray(reference_counts, dtype=np.int64))
+        cur = self._below_cur + np.cumsum(np.asarray(current_counts, dtype=np.int64))
+        gap = np.abs(ref / self.n_ref - cur / self.n_cur)
+        self.ks_statistic = max(self.ks_statistic, float(gap.max()))
+        if self._last_x is not None:
+            self.wasserstein += self._last_gap * (float(x[0]) - self._last_x)
+        self.wasserstein += float(np.sum(gap[:-1] * np.diff(x)))
+        self._below_ref, self._below_cur = int(ref[-1]), int(cur[-1])
+        self._last_x, self._last_gap = float(x[-1]), float(gap[-1])
 
 
 def _ks_sorted(ref: NDArray[np.float64], cur: NDArray[np.float64], statistic: float) -> float:
