@@ -27,10 +27,6 @@ __all__ = ["EventWindow", "Measure", "first_event_time", "measure"]
 
 DAY = 86400.0
 CDF_BATCH_ROWS = 1 << 20
-MEMORY_LIMIT = "256MB"
-"""DuckDB's budget for a check (``LIMELIGHT_DUCKDB_MEMORY`` overrides): a sort of 30M distinct
-scores under 512 MB peaked at 0.7-1.5 GB of resident memory in all; under 256 MB at 0.47 GB,
-as fast (it spills to disk)."""
 LIST_COLUMNS = {"scores", "propensities", "items"}
 
 
@@ -111,7 +107,7 @@ def first_event_time(root: str) -> float | None:
         return None
     first_day = scan.files[0].rsplit("/date=", 1)[1][:10]
     files = tuple(f for f in scan.files if f.rsplit("/date=", 1)[1][:10] == first_day)
-    con = connect(memory_limit=MEMORY_LIMIT)
+    con = connect()
     con.execute("SET enable_progress_bar = false")
     try:
         day = dataclasses.replace(scan, files=files)
@@ -351,7 +347,7 @@ def measure(
     root: str, model: str, check: Check, window: EventWindow, reference: EventWindow | None
 ) -> list[Measure]:
     """The check's value for each version of ``model`` that served in ``window``."""
-    con = connect(memory_limit=MEMORY_LIMIT)
+    con = connect()
     con.execute("SET enable_progress_bar = false")  # stdout belongs to the caller (--json)
     try:
         log = _Log(root, model, con)
