@@ -96,6 +96,7 @@ _register_hook("use_dataset", "limelight.tracking:use_dataset_hook")
 # any package publishes events (run finished, model registered, alerts) without importing who
 # serves them: get_hook("publish_event")(name, payload, config=...)
 _register_hook("publish_event", "limelight.store.published:publish_event")
+_register_hook("rollback_alias", "limelight.registry:rollback_alias_hook")
 
 __version__ = "0.1.0"
 

@@ -25,4 +25,5 @@ COMMAND_MODULES: dict[str, str] = {
     "publish": "_scheduling",
     "scheduler": "_scheduling",
     "import": "_import",
+    "monitors": "_monitors",
 }

@@ -12,6 +12,7 @@ from limelight.core.config import Config, resolve_config
 from limelight.core.errors import InvalidInputError, NotFoundError
 from limelight.demo._deployed import EXPERIMENT_PREFIX, DailyLoop
 from limelight.demo._flows import DemoArtwork, DemoRecommenders, _world
+from limelight.demo._guardrail import guardrail_day
 from limelight.demo._online import DayResult, simulate_day, wait_for_events
 from limelight.demo._report import DemoReport, write_html
 from limelight.experiments import ExperimentSpec, ExperimentStatus, Variant
@@ -73,6 +74,7 @@ def run_demo(
     workers: int = 2,
     config: Config | None = None,
     out: Callable[[str], None] = print,
+    guardrail: bool = True,
 ) -> DemoReport:
     """Run the whole loop and return its report (also written as HTML under the home)."""
     if isinstance(days, bool) or not isinstance(days, int) or days < 1:
@@ -160,10 +162,13 @@ def run_demo(
         _say(out, f"      serving at {server.url} with {workers} worker process(es)")
         _say(out, f"[3/4] improve: {days} simulated days of members using the service over HTTP")
         promoted = False
+        last_day = (time.time(), time.time())
         daily = DailyLoop(config)  # the analysis and the promotion: a deployed, scheduled flow
         try:
             for day in range(days):
+                day_started = time.time()
                 result, _ = simulate_day(world, online, server.url, day, world.config.row_size)
+                last_day = (day_started, time.time())
                 if not promoted:
                     wait_for_events(store)()
                     moved_at = time.monotonic()
@@ -192,6 +197,14 @@ def run_demo(
                 _say(out, line)
         finally:
             daily.close()
+        if guardrail:
+            _say(
+                out,
+                f"      day {days + 1}: a bad version of recs reaches serving; a monitor watches",
+            )
+            report.guardrail = guardrail_day(world, online, server.url, store, days, last_day, out)
+            if report.guardrail.outcome == "rolled-back":
+                _wait_for_version(server.url, "recs", report.guardrail.good_version)
         wait_for_events(store)()  # everything answered is in the tables
 
     shown, plays = event_totals(store.config.events)

@@ -42,6 +42,9 @@ __all__ = [
     "mlflow_versions",
     "model_versions",
     "models",
+    "monitor_alerts",
+    "monitor_values",
+    "monitors",
     "params",
     "published_events",
     "run_datasets",
@@ -427,4 +430,50 @@ event_log_audit = Table(
     Index("ix_event_log_audit_kind_action", "kind", "action"),
 )
 
-SCHEMA_HEAD = "0004_event_log_audit"  # the newest migration in store/migrations/versions
+
+monitors = Table(
+    "monitors",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("model", String(200), nullable=False),
+    Column("spec", JSON, nullable=False),  # check, window, reference, thresholds, action, ...
+    Column("created_at", Float, nullable=False),
+    Column("created_by", String(200)),
+)
+
+monitor_values = Table(
+    "monitor_values",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("monitor", String(200), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("version", Integer),
+    Column("window_start", Float, nullable=False),
+    Column("window_end", Float, nullable=False),
+    Column("value", Float),  # NULL: no value (an empty window); status says why
+    Column("status", String(20), nullable=False),  # ok | alert | empty | no-reference
+    Column("detail", JSON),
+    Column("checked_at", Float, nullable=False),
+    Index("ix_monitor_values_monitor_window", "monitor", "window_end"),
+)
+
+monitor_alerts = Table(
+    "monitor_alerts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("monitor", String(200), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("version", Integer),
+    Column("value", Float, nullable=False),
+    Column("threshold", Float, nullable=False),
+    Column("window_start", Float, nullable=False),
+    Column("window_end", Float, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("action", String(20), nullable=False),  # none | rollback
+    # none | rolled-back | already-rolled-back | not-serving | no-earlier-version | refused
+    Column("outcome", String(30), nullable=False),
+    Column("detail", JSON),  # what the rollback, the webhook and the event publication did
+    Index("ix_monitor_alerts_monitor_at", "monitor", "at"),
+)
+
+SCHEMA_HEAD = "0005_monitoring"  # the newest migration in store/migrations/versions

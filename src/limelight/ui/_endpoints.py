@@ -229,6 +229,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint("/serving", "GET", "serving_page", "traffic and latency", {**_PAGE_OK, **_BAD}),
     Endpoint(
+        "/monitors",
+        "GET",
+        "monitors_page",
+        "each monitor's values over time with its threshold, its alerts and rollbacks",
+        {**_PAGE_OK, **_BAD},
+    ),
+    Endpoint(
         "/openapi.json",
         "GET",
         "openapi",

@@ -34,6 +34,7 @@ __all__ = [
     "experiments_page",
     "model_page",
     "models_page",
+    "monitors_page",
     "move_alias",
     "run_page",
     "runs_page",
@@ -362,3 +363,57 @@ def serving_page(dash: Dashboard, request: Request) -> Response:
             )
         )
     return dash.render(request, "serving.html", stats=stats, served=served, charts=charts)
+
+
+def monitors_page(dash: Dashboard, request: Request) -> Response:
+    """Each monitor's value per window (one line per model version) against its threshold,
+    its alerts, and beside them the model's versions and the rollbacks monitors made."""
+    from limelight.monitoring import Monitors
+
+    watch = Monitors(dash.store)
+    registry = Registry(store=dash.store)
+    known = set(registry.models())
+    sections = []
+    for spec in watch.all():
+        values = watch.values(spec.name)
+        per_version: dict[Any, tuple[list[float], list[Any]]] = {}
+        for v in values:
+            xs, ys = per_version.setdefault(v["version"], ([], []))
+            xs.append(v["window_end"])
+            ys.append(v["value"])
+        series = [
+            (f"v{version}" if version is not None else "no traffic", _charts.times(xs), ys)
+            for version, (xs, ys) in sorted(per_version.items(), key=lambda kv: str(kv[0]))
+        ]
+        ends = [v["window_end"] for v in values]
+        for side, threshold in (("above", spec.above), ("below", spec.below)):
+            if threshold is not None and ends:
+                series.append(
+                    (
+                        f"alert {side} {threshold:g}",
+                        _charts.times([min(ends), max(ends)]),
+                        [threshold, threshold],
+                    )
+                )
+        chart = _charts.line_chart(
+            f"{spec.name}: {spec.check}",
+            series,
+            x_title="window end (UTC)",
+            y_title=str(spec.check),
+        )
+        sections.append((spec, chart, list(reversed(watch.alerts(spec.name))), len(values)))
+    models = sorted({spec.model for spec, *_ in sections} & known)
+    versions = {name: list(reversed(registry.versions(name))) for name in models}
+    rollbacks = {
+        name: [e for e in reversed(registry.history(name)) if (e.who or "").startswith("monitor:")]
+        for name in models
+    }
+    return dash.render(
+        request,
+        "monitors.html",
+        sections=sections,
+        charts=[chart for _, chart, _, _ in sections],
+        models=models,
+        versions=versions,
+        rollbacks=rollbacks,
+    )
