@@ -290,7 +290,7 @@ def test_an_alert_is_an_event_a_deployed_trigger_can_fire_on(served: Registry) -
     m.check(at=T0 + 8 * DAY)
     [alert] = m.alerts("d")
     assert alert.detail["event"] == "published"
-    with m.store.metadata.engine.connect() as conn:
+    with m.store.metadata.connect() as conn:
         rows = conn.execute(
             sa.select(published_events).where(published_events.c.name == "monitor_alert")
         ).all()
