@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from limelight.core.config import Config
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.peers import peer_python, run_in_peer
@@ -120,17 +122,17 @@ def _limelight(columns: dict, repeats: int) -> tuple[dict, list[float]]:
 
 
 # -- a full `monitors check` over one big day -------------------------------------------------
-def _write_day(events: Path, n: int, day: str, start: float, seed: int, shift: float) -> None:
+def _write_day(config: Config, n: int, day: str, start: float, seed: int, shift: float) -> None:
+    """Commit a day of ``n`` impressions to the impressions table, a million at a time."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
+    from limelight.store._event_table import open_event_log
     from limelight.store.events import IMPRESSION_SCHEMA
 
     rng = np.random.default_rng(seed)
-    folder = events / "impressions" / f"date={day}"
-    folder.mkdir(parents=True, exist_ok=True)
+    log = open_event_log(config)
     chunk, k = 1_000_000, 3
-    for part, lo in enumerate(range(0, n, chunk)):
+    for lo in range(0, n, chunk):
         m = min(chunk, n - lo)
         ts = start + np.sort(rng.uniform(0, 86400, m))
         items = rng.integers(0, 5000, size=m * k).astype(str)
@@ -150,8 +152,8 @@ def _write_day(events: Path, n: int, day: str, start: float, seed: int, shift: f
             lists[f.name] if f.name in lists else pa.nulls(m, f.type) for f in IMPRESSION_SCHEMA
         ]
         table = pa.Table.from_arrays(cols, schema=IMPRESSION_SCHEMA)
-        pq.write_table(table, folder / f"part-{part:03d}.parquet", compression="zstd")
-        print(f"[monitoring] wrote {lo + m:,}/{n:,} impressions of {day}", file=sys.stderr)
+        log.append("impressions", table)
+        print(f"[monitoring] committed {lo + m:,}/{n:,} impressions of {day}", file=sys.stderr)
 
 
 def _check_day(n: int) -> dict[str, float]:
@@ -159,11 +161,13 @@ def _check_day(n: int) -> dict[str, float]:
     from datetime import UTC, datetime
 
     with tempfile.TemporaryDirectory() as tmp:
+        from limelight.core.config import resolve_config
+
         home = Path(tmp) / "home"
-        events = home / "events"
+        config = resolve_config(home=home, cwd=home, environ={})
         t0 = datetime(2026, 3, 1, tzinfo=UTC).timestamp()
-        _write_day(events, max(n // 10, 1000), "2026-03-01", t0, 1, 0.0)
-        _write_day(events, n, "2026-03-02", t0 + 86400, 2, 0.02)
+        _write_day(config, max(n // 10, 1000), "2026-03-01", t0, 1, 0.0)
+        _write_day(config, n, "2026-03-02", t0 + 86400, 2, 0.02)
         env = {**os.environ, "LIMELIGHT_HOME": str(home)}
         cli = [sys.executable, "-c", "from limelight.cli import main; main()"]
         for name, check in [

@@ -1,4 +1,4 @@
-"""Write a synthetic event log in the event log's layout (tests only)."""
+"""Write a synthetic event log into the event log's tables (tests only)."""
 
 from __future__ import annotations
 
@@ -8,24 +8,24 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from limelight.core.config import Config
 from limelight.store.events import FEEDBACK_SCHEMA, IMPRESSION_SCHEMA
 
 DAY = 86400.0
 T0 = datetime(2026, 3, 1, tzinfo=UTC).timestamp()
 
 
-def write(root: Path, kind: str, rows: dict[str, list[Any]], name: str = "part") -> None:
-    """Rows (column lists) into ``<root>/<kind>/date=<day>/<name>.parquet``, split by day."""
+def write(root: Path | Config, kind: str, rows: dict[str, list[Any]], name: str = "part") -> None:
+    """Rows (column lists) committed to the ``kind`` table of the event log at ``root`` (a
+    folder, or a configuration: its catalog is in its metadata database), as serving's writer
+    commits them (``name`` is kept for the callers' readability only)."""
+    from limelight.store._event_table import open_event_log
+
     schema = IMPRESSION_SCHEMA if kind == "impressions" else FEEDBACK_SCHEMA
     full = {f: rows.get(f, [None] * len(rows["ts"])) for f in schema.names}
-    table = pa.table(full, schema=schema)
-    days = np.array([datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d") for t in rows["ts"]])
-    for day in np.unique(days):
-        folder = root / kind / f"date={day}"
-        folder.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table.filter(pa.array(days == day)), folder / f"{name}.parquet")
+    where = root if isinstance(root, Config) else str(root)
+    open_event_log(where).append(kind, pa.table(full, schema=schema))
 
 
 def impressions(

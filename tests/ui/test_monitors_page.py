@@ -4,7 +4,6 @@ rollbacks next to the model's versions, in a real browser and as HTML."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,9 +27,9 @@ def watched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     home = tmp_path_factory.mktemp("monitors-home")
     config = resolve_config(home=home, cwd=home, environ={})
     rng = np.random.default_rng(0)
-    write(Path(config.events), "impressions", impressions(rng, 1500, T0, 7 * DAY), "week")
+    write(config, "impressions", impressions(rng, 1500, T0, 7 * DAY), "week")
     bad = impressions(rng, 400, T0 + 7 * DAY, DAY, version=2, shift=1.5, prefix="b")
-    write(Path(config.events), "impressions", bad, "bad")
+    write(config, "impressions", bad, "bad")
     registry = Registry(config)
     registry.register("recs", {"v": 1})
     registry.register("recs", {"v": 2})
