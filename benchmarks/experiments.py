@@ -70,18 +70,24 @@ QUICK = Sizes(1_000_000, 100_000, 3, 40_000, 200, 100)
 # -- 1. the analysis job -------------------------------------------------------------------------
 def spec() -> ExperimentSpec:
     return ExperimentSpec(
-        name="rows-v2", salt="rows-v2",
-        variants=(Variant("control", 0.5, "recs@champion"),
-                  Variant("treatment", 0.5, "recs@challenger")),
-        start=T0, stop=T0 + 14 * DAY, status="running",
+        name="rows-v2",
+        salt="rows-v2",
+        variants=(
+            Variant("control", 0.5, "recs@champion"),
+            Variant("treatment", 0.5, "recs@challenger"),
+        ),
+        start=T0,
+        stop=T0 + 14 * DAY,
+        status="running",
         secondary_metrics=("plays_per_impression", "play_value_per_user"),
     )
 
 
 def strings(codes: np.ndarray, dictionary: list[str]) -> pa.Array:
     """A string array built without a Python loop over rows (dictionary decode)."""
-    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)),
-                                          pa.array(dictionary)).cast(pa.string())
+    return pa.DictionaryArray.from_arrays(
+        pa.array(codes.astype(np.int32)), pa.array(dictionary)
+    ).cast(pa.string())
 
 
 def lists(codes: np.ndarray, per_row: int, dictionary: list[str]) -> pa.Array:
@@ -105,14 +111,16 @@ def make_log(sizes: Sizes, folder: Path, seed: int = 0) -> tuple[Path, Path]:
     other = rng.integers(0, 2, n_imp)
     experiments = np.stack([1 + other, np.zeros(n_imp, np.int64)], axis=1).ravel()
     variants = np.stack([2 + rng.integers(0, 2, n_imp), arm[imp_user]], axis=1).ravel()
-    imp = pa.table({
-        "request_id": strings(np.arange(n_imp) % 1000, [f"req-{i}" for i in range(1000)]),
-        "ts": pa.array(imp_ts),
-        "user_id": strings(imp_user, user_names),
-        "items": lists(rng.integers(0, 5000, n_imp * 5), 5, [f"t{i}" for i in range(5000)]),
-        "experiments": lists(experiments, 2, ["rows-v2", "artwork-7", "search-3"]),
-        "variants": lists(variants, 2, ["control", "treatment", "a", "b"]),
-    })
+    imp = pa.table(
+        {
+            "request_id": strings(np.arange(n_imp) % 1000, [f"req-{i}" for i in range(1000)]),
+            "ts": pa.array(imp_ts),
+            "user_id": strings(imp_user, user_names),
+            "items": lists(rng.integers(0, 5000, n_imp * 5), 5, [f"t{i}" for i in range(5000)]),
+            "experiments": lists(experiments, 2, ["rows-v2", "artwork-7", "search-3"]),
+            "variants": lists(variants, 2, ["control", "treatment", "a", "b"]),
+        }
+    )
     # plays: ~0.3 per impression, 5% more in treatment; pre-period plays from the same taste
     play_rate = 0.3 * (1 + 0.05 * arm[imp_user])
     played = rng.random(n_imp) < play_rate
@@ -127,14 +135,20 @@ def make_log(sizes: Sizes, folder: Path, seed: int = 0) -> tuple[Path, Path]:
     events = np.concatenate([np.zeros(play_user.size + pre_user.size, int), np.ones(n_pause, int)])
     value = rng.exponential(40.0, fb_user.size)
     value[rng.random(fb_user.size) < 0.05] = np.nan
-    fb = pa.table({
-        "request_id": strings(np.arange(fb_user.size) % 1000, [f"req-{i}" for i in range(1000)]),
-        "ts": pa.array(np.concatenate([play_ts, pre_ts, T0 + rng.uniform(0, 14 * DAY, n_pause)])),
-        "user_id": strings(fb_user, user_names),
-        "item_id": strings(rng.integers(0, 5000, fb_user.size), [f"t{i}" for i in range(5000)]),
-        "event": strings(events, ["play", "pause"]),
-        "value": pa.array(value, from_pandas=True),
-    })
+    fb = pa.table(
+        {
+            "request_id": strings(
+                np.arange(fb_user.size) % 1000, [f"req-{i}" for i in range(1000)]
+            ),
+            "ts": pa.array(
+                np.concatenate([play_ts, pre_ts, T0 + rng.uniform(0, 14 * DAY, n_pause)])
+            ),
+            "user_id": strings(fb_user, user_names),
+            "item_id": strings(rng.integers(0, 5000, fb_user.size), [f"t{i}" for i in range(5000)]),
+            "event": strings(events, ["play", "pause"]),
+            "value": pa.array(value, from_pandas=True),
+        }
+    )
     imp_path, fb_path = folder / "impressions.parquet", folder / "feedback.parquet"
     pq.write_table(imp, imp_path)
     pq.write_table(fb, fb_path)
@@ -150,9 +164,14 @@ def limelight_analysis(imp_path: Path, fb_path: Path) -> tuple[float, dict[str, 
     primary = result.result("plays_per_user").estimate
     ratio = result.result("plays_per_impression").estimate
     assert primary is not None and ratio is not None
-    return seconds, {"users": float(sum(result.counts)), "cuped_diff": primary.diff,
-                     "cuped_se": primary.se, "ratio_diff": ratio.diff, "ratio_se": ratio.se,
-                     "srm_p": result.srm.p_value}
+    return seconds, {
+        "users": float(sum(result.counts)),
+        "cuped_diff": primary.diff,
+        "cuped_se": primary.se,
+        "ratio_diff": ratio.diff,
+        "ratio_se": ratio.se,
+        "srm_p": result.srm.p_value,
+    }
 
 
 PANDAS_SCRIPT = r"""
@@ -200,8 +219,18 @@ print(json.dumps({"seconds": seconds, "users": float(len(users)), "cuped_diff": 
 
 def pandas_analysis(python: Path, imp_path: Path, fb_path: Path) -> tuple[float, dict[str, float]]:
     s = spec()
-    out = json.loads(run_in_peer(python, PANDAS_SCRIPT, str(imp_path), str(fb_path),
-                                 str(s.start), str(s.stop), str(28 * DAY), s.name))
+    out = json.loads(
+        run_in_peer(
+            python,
+            PANDAS_SCRIPT,
+            str(imp_path),
+            str(fb_path),
+            str(s.start),
+            str(s.stop),
+            str(28 * DAY),
+            s.name,
+        )
+    )
     return out.pop("seconds"), out
 
 
@@ -241,8 +270,12 @@ def simulate_members(sizes: Sizes, seed: int = 1, k: int = 10) -> Outcomes:
 
     shown, teams = team_draft_batch(rank_a, rank_b, k, seed=rng)
     credit_a, credit_b = interleaving_credit(teams, plays_for(shown))
-    return Outcomes(plays_for(rank_a).sum(axis=1).astype(float),
-                    plays_for(rank_b).sum(axis=1).astype(float), credit_a, credit_b)
+    return Outcomes(
+        plays_for(rank_a).sum(axis=1).astype(float),
+        plays_for(rank_b).sum(axis=1).astype(float),
+        credit_a,
+        credit_b,
+    )
 
 
 def ab_power(out: Outcomes, members: int, reps: int, rng: np.random.Generator) -> float:
@@ -254,8 +287,7 @@ def ab_power(out: Outcomes, members: int, reps: int, rng: np.random.Generator) -
     return float(((est.p_value < 0.05) & (est.diff > 0)).mean())
 
 
-def interleaving_power(out: Outcomes, members: int, reps: int, rng: np.random.Generator
-                       ) -> float:
+def interleaving_power(out: Outcomes, members: int, reps: int, rng: np.random.Generator) -> float:
     """Share of bootstrap interleaving experiments whose preference test finds A at 5%."""
     wins = 0
     for _ in range(reps):
@@ -297,8 +329,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="limelight-exp-bench-") as tmp:
         began = time.perf_counter()
         imp_path, fb_path = make_log(sizes, Path(tmp))
-        print(f"generated {sizes.impressions:,} impressions for {sizes.users:,} members in "
-              f"{time.perf_counter() - began:.1f} s", file=sys.stderr)
+        print(
+            f"generated {sizes.impressions:,} impressions for {sizes.users:,} members in "
+            f"{time.perf_counter() - began:.1f} s",
+            file=sys.stderr,
+        )
         ours, theirs = [], []
         for _ in range(sizes.reps):
             seconds, ours_out = limelight_analysis(imp_path, fb_path)
@@ -314,28 +349,41 @@ def main(argv: list[str] | None = None) -> int:
     sim_seconds = time.perf_counter() - began
     limit = 64.0 * sizes.sim_users
     n_ab = members_needed(lambda n, r, g: ab_power(out, n, r, g), sizes.bootstrap, 2, limit)
-    n_il = members_needed(lambda n, r, g: interleaving_power(out, n, r, g), sizes.bootstrap, 3,
-                          limit)
+    n_il = members_needed(
+        lambda n, r, g: interleaving_power(out, n, r, g), sizes.bootstrap, 3, limit
+    )
     ratio = n_ab / n_il if n_ab > 0 and n_il > 0 else float("nan")
     lift = out.plays_a.mean() / out.plays_b.mean() - 1
     engaged = (out.credit_a + out.credit_b) > 0
     pref = np.sign(out.credit_a - out.credit_b)[engaged].mean()
 
     ours_median, theirs_median = statistics.median(ours), statistics.median(theirs)
-    print(f"\nAnalysis of {sizes.impressions:,} impressions / {sizes.users:,} members "
-          f"(median of {sizes.reps}, seconds end to end from Parquet)")
+    print(
+        f"\nAnalysis of {sizes.impressions:,} impressions / {sizes.users:,} members "
+        f"(median of {sizes.reps}, seconds end to end from Parquet)"
+    )
     print(f"{'engine':<28}{'median s':>10}{'runs':>30}")
-    print(f"{'limelight (pyarrow/numpy)':<28}{ours_median:>10.2f}"
-          f"{' '.join(f'{x:.2f}' for x in ours):>30}")
-    print(f"{'pandas (peer venv)':<28}{theirs_median:>10.2f}"
-          f"{' '.join(f'{x:.2f}' for x in theirs):>30}")
-    print(f"speed-up: {theirs_median / ours_median:.1f}x; both: CUPED diff "
-          f"{ours_out['cuped_diff']:.5f} (se {ours_out['cuped_se']:.5f}), users "
-          f"{ours_out['users']:,.0f}")
-    print(f"\nSensitivity ({sizes.sim_users:,} simulated members, {sizes.titles} titles, "
-          f"{sizes.bootstrap} bootstrap samples per size; simulated in {sim_seconds:.1f} s)")
-    print(f"true lift of A over B in plays per member: {100 * lift:+.2f}%; "
-          f"interleaving preference for A: {pref:+.3f}")
+    print(
+        f"{'limelight (pyarrow/numpy)':<28}{ours_median:>10.2f}"
+        f"{' '.join(f'{x:.2f}' for x in ours):>30}"
+    )
+    print(
+        f"{'pandas (peer venv)':<28}{theirs_median:>10.2f}"
+        f"{' '.join(f'{x:.2f}' for x in theirs):>30}"
+    )
+    print(
+        f"speed-up: {theirs_median / ours_median:.1f}x; both: CUPED diff "
+        f"{ours_out['cuped_diff']:.5f} (se {ours_out['cuped_se']:.5f}), users "
+        f"{ours_out['users']:,.0f}"
+    )
+    print(
+        f"\nSensitivity ({sizes.sim_users:,} simulated members, {sizes.titles} titles, "
+        f"{sizes.bootstrap} bootstrap samples per size; simulated in {sim_seconds:.1f} s)"
+    )
+    print(
+        f"true lift of A over B in plays per member: {100 * lift:+.2f}%; "
+        f"interleaving preference for A: {pref:+.3f}"
+    )
     print(f"{'test':<34}{'members for 95% power':>24}")
     print(f"{'A/B, plays per member (Welch)':<34}{n_ab:>24,}")
     print(f"{'team-draft interleaving':<34}{n_il:>24,}")

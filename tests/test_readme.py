@@ -29,8 +29,9 @@ def test_readme_flow_and_commands_run(home: Path, tmp_path: Path, datasets_dir: 
         if not command or command.startswith("limelight serve"):
             continue  # serving is exercised by its own tests
         args = [a.strip("'\"") for a in re.findall(r"'[^']*'|\"[^\"]*\"|\S+", command)][1:]
-        result = subprocess.run([*LIMELIGHT, *args], cwd=tmp_path, capture_output=True, text=True,
-                                timeout=600)
+        result = subprocess.run(
+            [*LIMELIGHT, *args], cwd=tmp_path, capture_output=True, text=True, timeout=600
+        )
         assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"
         if args[0] == "runs":
             assert "Train/" in result.stdout

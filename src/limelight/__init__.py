@@ -46,6 +46,8 @@ if TYPE_CHECKING:
         step,
         timeout,
     )
+    from limelight.scheduling import schedule, trigger, trigger_on_finish
+    from limelight.store.published import publish_event
     from limelight.tracking import TrackedRun, metric_history, search_runs, start_run
 
 # Names load on first use: a flow file's ``from limelight import Flow, step`` imports the flows
@@ -80,6 +82,8 @@ _EXPORTS = {
         ],
         "limelight.flows",
     ),
+    **dict.fromkeys(["schedule", "trigger", "trigger_on_finish"], "limelight.scheduling"),
+    "publish_event": "limelight.store.published",
     **dict.fromkeys(
         ["TrackedRun", "metric_history", "search_runs", "start_run"], "limelight.tracking"
     ),
@@ -89,6 +93,10 @@ __getattr__, __dir__ = _lazy_exports(__name__, globals(), _EXPORTS)
 # the registry and tracking serve these inside a running step (flows may not import them)
 _register_hook("register_model", "limelight.registry:register_model_hook")
 _register_hook("use_dataset", "limelight.tracking:use_dataset_hook")
+# any package publishes events (run finished, model registered, alerts) without importing who
+# serves them: get_hook("publish_event")(name, payload, config=...)
+_register_hook("publish_event", "limelight.store.published:publish_event")
+_register_hook("rollback_alias", "limelight.registry:rollback_alias_hook")
 
 __version__ = "0.1.0"
 
@@ -108,11 +116,15 @@ __all__ = [
     "catch",
     "current",
     "metric_history",
+    "publish_event",
     "resolve_config",
     "resources",
     "retry",
+    "schedule",
     "search_runs",
     "start_run",
     "step",
     "timeout",
+    "trigger",
+    "trigger_on_finish",
 ]

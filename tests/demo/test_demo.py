@@ -28,7 +28,7 @@ def test_demo_develops_deploys_improves_and_reports(home: Path) -> None:
         run = Flow(flow).latest_run
         assert run is not None and run.successful
     registry = Registry()
-    assert [v.version for v in registry.versions("recs")] == [1, 2]
+    assert [v.version for v in registry.versions("recs")] == [1, 2, 3]  # 3: the guardrail's
     assert registry.versions("artwork")[0].lineage["datasets"][0]["usage"] == "production"
 
     # the artwork policy's off-policy intervals cover the simulator's truth
@@ -39,8 +39,9 @@ def test_demo_develops_deploys_improves_and_reports(home: Path) -> None:
     # deploy and improve: every session was served and logged, every play fed back
     store = open_store()
     impressions, feedback = store.read_events("impressions"), store.read_events("feedback")
-    assert impressions.num_rows == sum(d.sessions for d in report.days)
-    assert feedback.num_rows == sum(d.plays for d in report.days)
+    guard = report.guardrail
+    assert impressions.num_rows == sum(d.sessions for d in report.days) + guard.sessions
+    assert feedback.num_rows == sum(d.plays for d in report.days) + guard.plays
     assert pc.all(pc.greater(pc.list_value_length(impressions["propensities"]), 0)).as_py()
 
     # the analysis: significant on the first day, its interval covering the true lift
@@ -56,13 +57,24 @@ def test_demo_develops_deploys_improves_and_reports(home: Path) -> None:
     assert report.swap_seconds is not None
     assert get_experiment(store.metadata, report.experiment).status.value == "stopped"
     by_time = impressions.sort_by("ts")
-    day_two = by_time.slice(by_time.num_rows - report.days[1].sessions)
+    day_two = by_time.slice(
+        by_time.num_rows - guard.sessions - report.days[1].sessions, report.days[1].sessions
+    )
     assert all("recs/2" in models for models in day_two["models"].to_pylist()), (
         "day 2 is all on recs/2"
     )
     assert not any(day_two["experiments"].to_pylist()), (
         "no assignments after the experiment stopped"
     )
+
+    # the guardrail day: the bad version served, a monitor caught it and rolled the alias back
+    assert (guard.good_version, guard.bad_version) == (2, 3)
+    assert guard.outcome == "rolled-back" and guard.value > guard.threshold
+    last = registry.history("recs")[-1]
+    assert (last.from_version, last.to_version) == (3, 2)
+    assert last.who == "monitor:recs-scores-guardrail" and "wasserstein(scores)" in (last.why or "")
+    assert any("recs/3" in m for m in impressions["models"].to_pylist())
+    assert any("rolled-back" in line for line in lines)
 
     # the report: on the terminal and as HTML with its plots
     assert any("true lift" in line for line in lines)

@@ -30,11 +30,17 @@ def user_ids() -> list[str]:
     return [f"user-{i}" for i in range(N_USERS)]
 
 
-def running(name: str, salt: str, shares: tuple[float, ...] = (0.5, 0.5), **kw: object
-            ) -> ExperimentSpec:
+def running(
+    name: str, salt: str, shares: tuple[float, ...] = (0.5, 0.5), **kw: object
+) -> ExperimentSpec:
     variants = tuple(Variant(f"v{i}", s) for i, s in enumerate(shares))
-    return ExperimentSpec(name=name, salt=salt, variants=variants,  # type: ignore[arg-type]
-                          status="running", **kw)
+    return ExperimentSpec(
+        name=name,
+        salt=salt,
+        variants=variants,  # type: ignore[arg-type]
+        status="running",
+        **kw,
+    )
 
 
 def test_hash_unit_is_blake2b_of_salt_and_id() -> None:
@@ -52,8 +58,9 @@ def test_allocation_is_the_same_in_another_process_with_another_hash_seed() -> N
         f"print(allocate_many({ids!r}, 'salt-x', [0.3, 0.7]).tolist())"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == str(here)
     assert allocate("u7", "salt-x", [0.3, 0.7]) == here[7]
 
@@ -107,8 +114,7 @@ def test_layer_slices_that_overlap_are_refused_before_assigning() -> None:
 
 def test_assign_honours_status_and_start_stop() -> None:
     live = running("live", "l", start=100.0, stop=200.0)
-    draft = ExperimentSpec(name="draft", salt="d", variants=(Variant("a", 0.5),
-                                                             Variant("b", 0.5)))
+    draft = ExperimentSpec(name="draft", salt="d", variants=(Variant("a", 0.5), Variant("b", 0.5)))
     assert assign("u1", [live, draft], now=50.0) == {}
     assert set(assign("u1", [live, draft], now=150.0)) == {"live"}
     assert assign("u1", [live, draft], now=200.0) == {}
@@ -120,8 +126,7 @@ def test_assign_matches_allocate_and_fills_the_event_fields() -> None:
     assert got["a-exp"] == f"v{allocate('user-9', 'sa', [0.5, 0.25, 0.25])}"
     assert got["b-exp"] == f"v{allocate('user-9', 'sb', [0.1, 0.9])}"
     fields = assignment_fields(got)
-    assert fields == {"experiments": ["a-exp", "b-exp"],
-                      "variants": [got["a-exp"], got["b-exp"]]}
+    assert fields == {"experiments": ["a-exp", "b-exp"], "variants": [got["a-exp"], got["b-exp"]]}
 
 
 @pytest.mark.parametrize(

@@ -26,9 +26,12 @@ T0 = 1_000_000.0
 
 def make_spec(**kw: object) -> ExperimentSpec:
     base: dict[str, object] = {
-        "name": "exp", "salt": "exp-salt",
+        "name": "exp",
+        "salt": "exp-salt",
         "variants": (Variant("control", 0.5), Variant("treatment", 0.5)),
-        "start": T0, "stop": T0 + 3 * DAY, "status": "running",
+        "start": T0,
+        "stop": T0 + 3 * DAY,
+        "status": "running",
         "secondary_metrics": ("plays_per_impression", "impressions_per_user"),
     }
     base.update(kw)
@@ -36,25 +39,29 @@ def make_spec(**kw: object) -> ExperimentSpec:
 
 
 def impressions(rows: list[tuple[str, float, list[str], list[str]]]) -> pa.Table:
-    return pa.table({
-        "request_id": [f"r{i}" for i in range(len(rows))],
-        "ts": pa.array([r[1] for r in rows], pa.float64()),
-        "user_id": [r[0] for r in rows],
-        "items": pa.array([["i1", "i2"]] * len(rows), pa.list_(pa.string())),
-        "experiments": pa.array([r[2] for r in rows], pa.list_(pa.string())),
-        "variants": pa.array([r[3] for r in rows], pa.list_(pa.string())),
-    })
+    return pa.table(
+        {
+            "request_id": [f"r{i}" for i in range(len(rows))],
+            "ts": pa.array([r[1] for r in rows], pa.float64()),
+            "user_id": [r[0] for r in rows],
+            "items": pa.array([["i1", "i2"]] * len(rows), pa.list_(pa.string())),
+            "experiments": pa.array([r[2] for r in rows], pa.list_(pa.string())),
+            "variants": pa.array([r[3] for r in rows], pa.list_(pa.string())),
+        }
+    )
 
 
 def feedback(rows: list[tuple[str, float, str, float | None]]) -> pa.Table:
-    return pa.table({
-        "request_id": ["r"] * len(rows),
-        "ts": pa.array([r[1] for r in rows], pa.float64()),
-        "user_id": [r[0] for r in rows],
-        "item_id": ["i1"] * len(rows),
-        "event": [r[2] for r in rows],
-        "value": pa.array([r[3] for r in rows], pa.float64()),
-    })
+    return pa.table(
+        {
+            "request_id": ["r"] * len(rows),
+            "ts": pa.array([r[1] for r in rows], pa.float64()),
+            "user_id": [r[0] for r in rows],
+            "item_id": ["i1"] * len(rows),
+            "event": [r[2] for r in rows],
+            "value": pa.array([r[3] for r in rows], pa.float64()),
+        }
+    )
 
 
 def by_user(table: object, column: str) -> dict[str, float]:
@@ -63,21 +70,25 @@ def by_user(table: object, column: str) -> dict[str, float]:
 
 
 def test_per_user_arrays_from_a_tiny_log() -> None:
-    imp = impressions([
-        ("u1", T0 + 10, ["exp"], ["control"]),
-        ("u1", T0 + DAY + 5, ["other", "exp"], ["x", "control"]),
-        ("u2", T0 + 20, ["exp"], ["treatment"]),
-        ("u4", T0 - 500, ["exp"], ["control"]),  # before the start: not exposed
-        ("u5", T0 + 30, [], []),  # in no experiment
-    ])
-    fb = feedback([
-        ("u1", T0 - 100, "play", 5.0),  # pre-period
-        ("u1", T0 + 5, "play", 7.0),  # in the window but before u1's first exposure
-        ("u1", T0 + 15, "play", 30.0),
-        ("u1", T0 + 16, "pause", 1.0),
-        ("u2", T0 + 30, "play", None),
-        ("u5", T0 + 40, "play", 1.0),
-    ])
+    imp = impressions(
+        [
+            ("u1", T0 + 10, ["exp"], ["control"]),
+            ("u1", T0 + DAY + 5, ["other", "exp"], ["x", "control"]),
+            ("u2", T0 + 20, ["exp"], ["treatment"]),
+            ("u4", T0 - 500, ["exp"], ["control"]),  # before the start: not exposed
+            ("u5", T0 + 30, [], []),  # in no experiment
+        ]
+    )
+    fb = feedback(
+        [
+            ("u1", T0 - 100, "play", 5.0),  # pre-period
+            ("u1", T0 + 5, "play", 7.0),  # in the window but before u1's first exposure
+            ("u1", T0 + 15, "play", 30.0),
+            ("u1", T0 + 16, "pause", 1.0),
+            ("u2", T0 + 30, "play", None),
+            ("u5", T0 + 40, "play", 1.0),
+        ]
+    )
     log = exposure_log(imp, fb, make_spec())
     users = log.users_until()
     assert sorted(users.user_ids.to_pylist()) == ["u1", "u2"]
@@ -93,19 +104,22 @@ def test_per_user_arrays_from_a_tiny_log() -> None:
 
 
 def test_users_logged_in_two_variants_or_unknown_variants_are_dropped_and_counted() -> None:
-    imp = impressions([
-        ("u1", T0 + 1, ["exp"], ["control"]),
-        ("u1", T0 + 2, ["exp"], ["treatment"]),
-        ("u2", T0 + 3, ["exp"], ["treatment"]),
-        ("u3", T0 + 4, ["exp"], ["mystery"]),
-    ])
+    imp = impressions(
+        [
+            ("u1", T0 + 1, ["exp"], ["control"]),
+            ("u1", T0 + 2, ["exp"], ["treatment"]),
+            ("u2", T0 + 3, ["exp"], ["treatment"]),
+            ("u3", T0 + 4, ["exp"], ["mystery"]),
+        ]
+    )
     log = exposure_log(imp, feedback([]), make_spec())
     assert log.conflicting_users == 1 and log.unknown_variant_exposures == 1
     assert log.users_until().user_ids.to_pylist() == ["u2"]
 
 
-def synthetic_log(n_users: int = 4000, effect: float = 0.3, seed: int = 0
-                  ) -> tuple[pa.Table, pa.Table, ExperimentSpec]:
+def synthetic_log(
+    n_users: int = 4000, effect: float = 0.3, seed: int = 0
+) -> tuple[pa.Table, pa.Table, ExperimentSpec]:
     """Users hashed into two arms, arriving over three days; treatment plays more."""
     rng = np.random.default_rng(seed)
     spec = make_spec()
@@ -119,21 +133,24 @@ def synthetic_log(n_users: int = 4000, effect: float = 0.3, seed: int = 0
     names = np.array(spec.variant_names)
     n_plays = rng.poisson(appetite * (1 + effect * arm))
     play_user = np.repeat(np.arange(n_users), n_plays)
-    play_ts = np.minimum(arrive[play_user] + rng.uniform(0, DAY, play_user.size),
-                         T0 + 3 * DAY - 1)
+    play_ts = np.minimum(arrive[play_user] + rng.uniform(0, DAY, play_user.size), T0 + 3 * DAY - 1)
     n_pre = rng.poisson(appetite * 2)
     pre_user = np.repeat(np.arange(n_users), n_pre)
     pre_ts = T0 - rng.uniform(1, 20 * DAY, pre_user.size)
     uid = np.array(ids)
-    imp = impressions([
-        (str(uid[u]), float(t), ["exp"], [str(names[arm[u]])])
-        for u, t in zip(imp_user, imp_ts, strict=True)
-    ])
+    imp = impressions(
+        [
+            (str(uid[u]), float(t), ["exp"], [str(names[arm[u]])])
+            for u, t in zip(imp_user, imp_ts, strict=True)
+        ]
+    )
     all_users = np.concatenate([play_user, pre_user])
-    fb = feedback([
-        (str(uid[u]), float(t), "play", 1.0)
-        for u, t in zip(all_users, np.concatenate([play_ts, pre_ts]), strict=True)
-    ])
+    fb = feedback(
+        [
+            (str(uid[u]), float(t), "play", 1.0)
+            for u, t in zip(all_users, np.concatenate([play_ts, pre_ts]), strict=True)
+        ]
+    )
     return imp, fb, spec
 
 
@@ -176,8 +193,9 @@ def test_daily_series_and_its_svg(tmp_path: object) -> None:
 
 
 def test_a_metric_with_zero_variance_is_reported_not_crashed() -> None:
-    imp = impressions([(f"u{i}", T0 + i, ["exp"], ["control" if i % 2 else "treatment"])
-                       for i in range(20)])
+    imp = impressions(
+        [(f"u{i}", T0 + i, ["exp"], ["control" if i % 2 else "treatment"]) for i in range(20)]
+    )
     fb = feedback([(f"u{i}", T0 + 100 + i, "play", 1.0) for i in range(20)])
     res = analyze_events(imp, fb, make_spec())
     flat = res.result("impressions_per_user")
@@ -216,7 +234,8 @@ def test_malformed_event_tables_are_rejected(imp: object, message: str) -> None:
 
 def test_a_wrongly_typed_column_is_named() -> None:
     bad = impressions([("u1", T0 + 1, ["exp"], ["control"])]).set_column(
-        1, "ts", pa.array(["yesterday"]))
+        1, "ts", pa.array(["yesterday"])
+    )
     with pytest.raises(InvalidInputError, match="'ts'"):
         exposure_log(bad, feedback([]), make_spec())
 

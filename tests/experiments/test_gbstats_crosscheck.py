@@ -68,15 +68,23 @@ print(json.dumps(out))
 
 
 def sums(y: np.ndarray, x: np.ndarray) -> dict[str, float]:
-    return {"n": int(y.size), "sum_y": float(y.sum()), "ssq_y": float((y**2).sum()),
-            "sum_x": float(x.sum()), "ssq_x": float((x**2).sum()), "sum_xy": float((x * y).sum())}
+    return {
+        "n": int(y.size),
+        "sum_y": float(y.sum()),
+        "ssq_y": float((y**2).sum()),
+        "sum_x": float(x.sum()),
+        "ssq_x": float((x**2).sum()),
+        "sum_xy": float((x * y).sum()),
+    }
 
 
 @pytest.fixture(scope="module")
 def data() -> dict[str, np.ndarray]:
     rng = np.random.default_rng(42)
-    x_a, x_b = rng.poisson(rng.gamma(2.0, 2.0, 3000)) + 1.0, rng.poisson(
-        rng.gamma(2.0, 2.0, 2500)) + 1.0
+    x_a, x_b = (
+        rng.poisson(rng.gamma(2.0, 2.0, 3000)) + 1.0,
+        rng.poisson(rng.gamma(2.0, 2.0, 2500)) + 1.0,
+    )
     y_a = rng.poisson(0.8 * x_a).astype(float)
     y_b = rng.poisson(0.9 * x_b).astype(float)
     return {"x_a": x_a, "y_a": y_a, "x_b": x_b, "y_b": y_b}
@@ -86,8 +94,11 @@ def data() -> dict[str, np.ndarray]:
 def gbstats(data: dict[str, np.ndarray]) -> dict[str, list[float]]:
     from benchmarks.peers import peer_python, run_in_peer
 
-    payload = {"a": sums(data["y_a"], data["x_a"]), "b": sums(data["y_b"], data["x_b"]),
-               "planned_n": 8000}
+    payload = {
+        "a": sums(data["y_a"], data["x_a"]),
+        "b": sums(data["y_b"], data["x_b"]),
+        "planned_n": 8000,
+    }
     out = run_in_peer(peer_python("gbstats", GBSTATS), PEER_SCRIPT, json.dumps(payload))
     result: dict[str, list[float]] = json.loads(out)
     return result
@@ -97,9 +108,11 @@ def check(ours: Estimate, peer: dict[str, list[float]], key: str) -> None:
     absolute = peer[f"{key}/absolute"]
     relative = peer[f"{key}/relative"]
     assert [ours.diff, ours.ci_low, ours.ci_high, ours.p_value] == pytest.approx(
-        absolute, rel=1e-6, abs=1e-9)
+        absolute, rel=1e-6, abs=1e-9
+    )
     assert [ours.lift, ours.lift_ci_low, ours.lift_ci_high] == pytest.approx(
-        relative[:3], rel=1e-6, abs=1e-9)
+        relative[:3], rel=1e-6, abs=1e-9
+    )
 
 
 def test_difference_in_means_matches_gbstats(data: dict, gbstats: dict) -> None:
@@ -121,7 +134,9 @@ def test_sequential_interval_matches_gbstats(data: dict, gbstats: dict) -> None:
     ours = sequential_from_stats(a.n, a.mean, a.var, b.n, b.mean, b.var, planned_n=8000).item()
     absolute = gbstats["sequential/mean/absolute"]
     assert [ours.diff, ours.ci_low, ours.ci_high, ours.p_value] == pytest.approx(
-        absolute, rel=1e-6, abs=1e-9)
+        absolute, rel=1e-6, abs=1e-9
+    )
     relative = gbstats["sequential/mean/relative"]
     assert [ours.lift, ours.lift_ci_low, ours.lift_ci_high] == pytest.approx(
-        relative[:3], rel=1e-6, abs=1e-9)
+        relative[:3], rel=1e-6, abs=1e-9
+    )

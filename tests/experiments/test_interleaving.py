@@ -15,8 +15,9 @@ from limelight.experiments import (
 
 
 def test_identical_rankings_interleave_to_the_same_list_with_balanced_teams() -> None:
-    items, teams = team_draft(["a", "b", "c", "d", "e", "f"], ["a", "b", "c", "d", "e", "f"],
-                              k=6, seed=1)
+    items, teams = team_draft(
+        ["a", "b", "c", "d", "e", "f"], ["a", "b", "c", "d", "e", "f"], k=6, seed=1
+    )
     assert items == ["a", "b", "c", "d", "e", "f"]
     assert teams.count("a") == teams.count("b") == 3
 

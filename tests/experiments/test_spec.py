@@ -14,16 +14,22 @@ def spec(**kw: object) -> ExperimentSpec:
     base: dict[str, object] = {
         "name": "recs-v2",
         "salt": "s1",
-        "variants": (Variant("control", 0.5, "recs@champion"),
-                     Variant("treatment", 0.5, "recs@challenger")),
+        "variants": (
+            Variant("control", 0.5, "recs@champion"),
+            Variant("treatment", 0.5, "recs@challenger"),
+        ),
     }
     base.update(kw)
     return ExperimentSpec(**base)  # type: ignore[arg-type]
 
 
 def test_a_valid_spec_keeps_its_values_and_round_trips() -> None:
-    s = spec(start=datetime(2026, 1, 1, tzinfo=UTC), stop=1767312000.0,
-             secondary_metrics=["plays_per_impression"], status="running")
+    s = spec(
+        start=datetime(2026, 1, 1, tzinfo=UTC),
+        stop=1767312000.0,
+        secondary_metrics=["plays_per_impression"],
+        status="running",
+    )
     assert s.start == datetime(2026, 1, 1, tzinfo=UTC).timestamp()
     assert s.status is ExperimentStatus.RUNNING
     assert s.secondary_metrics == ("plays_per_impression",)
@@ -88,4 +94,3 @@ def test_check_layers_rejects_overlapping_slices_and_duplicate_names() -> None:
         check_layers([a, b])
     with pytest.raises(InvalidInputError, match="used twice"):
         check_layers([a, a])
-

@@ -90,8 +90,9 @@ def test_sequential_tests_still_find_a_clear_effect() -> None:
     rng = np.random.default_rng(99)
     n, mean_c, var_c = cumulative_arm(rng, 0.0)
     _, mean_t, var_t = cumulative_arm(rng, 0.3)  # about 4 standard errors at the end
-    seq = sequential_from_stats(n, mean_c, var_c, n, mean_t, var_t,
-                                planned_n=2 * DAYS * USERS_PER_DAY)
+    seq = sequential_from_stats(
+        n, mean_c, var_c, n, mean_t, var_t, planned_n=2 * DAYS * USERS_PER_DAY
+    )
     fixed = welch_from_stats(n, mean_c, var_c, n, mean_t, var_t)
     fixed_power = (fixed.p_value[:, -1] < 0.05).mean()
     sequential_power = (seq.p_value < 0.05).any(axis=1).mean()

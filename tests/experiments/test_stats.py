@@ -42,8 +42,10 @@ def test_welch_from_stats_broadcasts_over_experiments() -> None:
 def test_ratio_metric_uses_the_linearised_variance() -> None:
     rng = np.random.default_rng(3)
     imp_c, imp_t = rng.poisson(5, 400) + 1.0, rng.poisson(5, 500) + 1.0
-    plays_c, plays_t = rng.binomial(imp_c.astype(int), 0.2) * 1.0, rng.binomial(
-        imp_t.astype(int), 0.25) * 1.0
+    plays_c, plays_t = (
+        rng.binomial(imp_c.astype(int), 0.2) * 1.0,
+        rng.binomial(imp_t.astype(int), 0.25) * 1.0,
+    )
     est = ratio_metric(plays_c, imp_c, plays_t, imp_t)
     r_c, r_t = plays_c.sum() / imp_c.sum(), plays_t.sum() / imp_t.sum()
     assert est.diff == pytest.approx(r_t - r_c)
@@ -69,8 +71,10 @@ def test_cuped_with_a_constant_covariate_is_the_plain_difference() -> None:
 
 def test_cuped_removes_the_part_explained_by_the_covariate() -> None:
     x_c, x_t = np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.0, 2.0, 3.0, 5.0])
-    y_c, y_t = 2 * x_c + np.array([0.1, -0.1, 0.1, -0.1]), 2 * x_t + 1 + np.array(
-        [0.1, -0.1, 0.1, -0.1])
+    y_c, y_t = (
+        2 * x_c + np.array([0.1, -0.1, 0.1, -0.1]),
+        2 * x_t + 1 + np.array([0.1, -0.1, 0.1, -0.1]),
+    )
     est = cuped(y_c, x_c, y_t, x_t)
     assert est.diff == pytest.approx(1.0, abs=0.15)
     assert est.se < 0.2 * diff_in_means(y_c, y_t).se
@@ -117,8 +121,11 @@ def test_srm_is_a_chi_square_against_the_configured_shares() -> None:
 
 @pytest.mark.parametrize(
     ("counts", "shares", "message"),
-    [([0, 0], [0.5, 0.5], "no users"), ([1, 2, 3], [0.5, 0.5], "parallel"),
-     ([1, 2], [0.7, 0.7], "summing to 1")],
+    [
+        ([0, 0], [0.5, 0.5], "no users"),
+        ([1, 2, 3], [0.5, 0.5], "parallel"),
+        ([1, 2], [0.7, 0.7], "summing to 1"),
+    ],
 )
 def test_srm_bad_input(counts: list[int], shares: list[float], message: str) -> None:
     with pytest.raises(InvalidInputError, match=message):

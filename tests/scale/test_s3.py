@@ -53,7 +53,6 @@ def test_a_corrupted_object_is_never_returned(
         fresh.load(ref)
 
 
-
 class Embeds(Flow):
     """Arrays made in a foreach and joined: every artifact goes through the bucket."""
 

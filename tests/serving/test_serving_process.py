@@ -92,7 +92,13 @@ def _check_new_connections_reach_every_worker(handle: ServerHandle) -> None:
 
 
 def _workers(pid: int) -> set[int]:
-    return {int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+    """The worker processes of the server ``pid`` (its event committer left out)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return {
+        int(p)
+        for p in children
+        if b"limelight-event-committer" not in Path(f"/proc/{p}/cmdline").read_bytes()
+    }
 
 
 def _check_a_killed_worker_is_replaced(handle: ServerHandle) -> None:

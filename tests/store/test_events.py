@@ -25,7 +25,7 @@ def impression(i: int) -> dict[str, object]:
     }
 
 
-def test_events_are_written_as_segments_and_read_back(tmp_path: Path) -> None:
+def test_events_are_committed_to_the_table_and_read_back(tmp_path: Path) -> None:
     writer = EventWriter(str(tmp_path), "impressions", flush_seconds=60)
     for i in range(100):
         writer.append(impression(i))
@@ -72,7 +72,7 @@ def test_background_thread_flushes_while_appends_go_on(tmp_path: Path) -> None:
     total = read_events(str(tmp_path), "feedback").num_rows
     assert 0 < seen_while_running <= total
     assert total == writer.written, "every appended event is written exactly once"
-    assert not list(tmp_path.rglob(".*.tmp")), "no temporary segment is left behind"
+    assert not list((tmp_path / ".eventbuf").glob("*.log")), "no buffer is left behind"
 
 
 def test_bad_kind_and_bad_record(tmp_path: Path) -> None:
@@ -85,7 +85,7 @@ def test_bad_kind_and_bad_record(tmp_path: Path) -> None:
     assert writer.flush() == 2, "the events that fit are written"
     assert writer.pending() == 0 and writer.rejected == 1
     assert read_events(str(tmp_path), "feedback").column("request_id").to_pylist() == ["r1", "r2"]
-    (kept,) = (tmp_path / "feedback" / "rejected").glob("*.jsonl")
+    (kept,) = (tmp_path / ".eventbuf" / "rejected").glob("*.jsonl")
     assert kept.read_text().splitlines() == ['{"request_id":"bad","ts":"yesterday"}']
     writer.append({"request_id": "r3", "ts": 3.0})
     assert writer.flush() == 1, "a rejected event does not block later flushes"
@@ -98,13 +98,13 @@ def test_a_failed_write_keeps_the_events_for_the_next_flush(
     writer = EventWriter(str(tmp_path), "feedback", flush_seconds=60)
     writer.append({"request_id": "r1", "ts": 1.0})
 
-    def full_disk(table: pa.Table) -> None:
+    def full_disk(table: pa.Table, name: str, replay: bool) -> bool:
         raise OSError("no space left on device")
 
-    monkeypatch.setattr(writer, "_write", full_disk)
+    monkeypatch.setattr(writer, "_commit", full_disk)
     with pytest.raises(OSError, match="no space"):
         writer.flush()
-    assert writer.pending() == 1
+    assert writer.pending() == 1, "the event stays in the durable buffer"
     monkeypatch.undo()
     assert writer.flush() == 1
     assert read_events(str(tmp_path), "feedback").num_rows == 1

@@ -105,11 +105,12 @@ def test_arm_stats_count_impressions_plays_and_propensities(tmp_path: Path) -> N
         {**play, "request_id": "r9", "item_id": "i0"},  # no such impression
     ]
     _write_events(config, impressions, feedback)
-    arms, propensities = arm_stats(open_store(config))
+    arms, histogram = arm_stats(open_store(config))
     assert [(a.arm, a.impressions, a.plays) for a in arms] == [("x", 3, 1), ("y", 1, 1)]
     assert arms[0].mean_propensity == pytest.approx(1.75 / 3)
     assert arms[0].take_rate == pytest.approx(1 / 3)
-    assert sorted(propensities) == [0.25, 0.5, 0.5, 0.75]
+    assert histogram[5] == 1 and histogram[10] == 2 and histogram[15] == 1  # 0.25, 0.5, 0.75
+    assert sum(histogram) == 4
 
 
 def test_bandit_stats_bin_the_propensities_on_the_server(tmp_path: Path) -> None:

@@ -138,3 +138,8 @@ def test_the_experiment_page_counts_impressions_another_experiment_decided(
     store.event_writer("feedback", flush_seconds=3600).close()
     page = client.get("/experiments/fuzz-ab").text
     assert '<span id="undecided"> · 3 impressions were served a model another experiment' in page
+    assert re.search(
+        r'id="snapshots">Event log read at: feedback empty \(no snapshot yet\) · '
+        r"impressions snapshot \d+<",
+        page,
+    ), page

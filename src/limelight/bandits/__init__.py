@@ -43,6 +43,7 @@ from limelight.bandits._ope import (
     replay,
     snips,
 )
+from limelight.bandits._ope_sums import ChoiceSums, estimate_from_sums
 from limelight.bandits._replay import replay_policy
 from limelight.bandits._reward_model import estimate_rewards
 
@@ -51,6 +52,7 @@ __all__ = [
     "OBD_LICENCE",
     "BanditLog",
     "BetaThompsonSampling",
+    "ChoiceSums",
     "EpsilonGreedy",
     "Estimate",
     "LinUCB",
@@ -63,6 +65,7 @@ __all__ = [
     "compare",
     "direct_method",
     "doubly_robust",
+    "estimate_from_sums",
     "estimate_rewards",
     "evaluate",
     "ips",

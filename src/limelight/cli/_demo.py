@@ -10,8 +10,12 @@ from limelight.cli._main import cli
 
 
 @cli.command()
-@click.option("--scale", default="small", show_default=True,
-              help="The simulated service: tiny, small, medium, large, or a factor of small.")
+@click.option(
+    "--scale",
+    default="small",
+    show_default=True,
+    help="The simulated service: tiny, small, medium, large, or a factor of small.",
+)
 @click.option("--seed", default=0, show_default=True, help="Same seed, same world and same events.")
 @click.option("--days", default=7, show_default=True, help="Simulated days of the A/B test.")
 @click.option("--workers", default=2, show_default=True, help="Serving worker processes.")

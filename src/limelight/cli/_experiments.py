@@ -13,9 +13,13 @@ from limelight.cli._main import cli
 from limelight.cli._table import format_table, format_time
 from limelight.core.errors import InvalidInputError
 from limelight.experiments import METRICS, ExperimentSpec, ExperimentStatus, Variant
-from limelight.experiments.analysis import analyze_events, daily_series
-from limelight.experiments.events import exposure_log
-from limelight.experiments.report import write_series_svg
+from limelight.experiments._log_queries import (
+    analyze_event_log,
+    exposure_log_from_events,
+    parse_as_of,
+)
+from limelight.experiments.analysis import analyze_log, daily_series
+from limelight.experiments.report import analysis_dict, write_series_svg
 from limelight.experiments.store import (
     create_experiment,
     get_experiment,
@@ -178,20 +182,42 @@ def stop(name: str) -> None:
     type=click.Path(dir_okay=False),
     help="Write the daily sequential interval to an .svg file.",
 )
-def analyze(name: str, alpha: float, no_cuped: bool, plot: str | None) -> None:
-    """Analyse experiment NAME from the event log: SRM check, estimates, intervals."""
+@click.option(
+    "--as-of",
+    "as_of",
+    metavar="KIND=SNAPSHOT[,KIND=SNAPSHOT]",
+    help="Read the event log's tables at these snapshots (the ids an earlier analysis printed), "
+    "e.g. impressions=123,feedback=456; a kind left out is read at its latest.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the analysis as JSON.")
+def analyze(
+    name: str, alpha: float, no_cuped: bool, plot: str | None, as_of: str | None, as_json: bool
+) -> None:
+    """Analyse experiment NAME from the event log: SRM check, estimates, intervals.
+
+    The aggregation runs in DuckDB over the event log's files (only the experiment's days and
+    the columns it needs), so the log may be much larger than memory.
+    """
     if not 0 < alpha < 1:
         raise InvalidInputError(f"--alpha must be between 0 and 1, not {alpha}")
     if plot is not None and Path(plot).suffix.lower() != ".svg":
         raise InvalidInputError(f"--plot {plot}: the file must end in .svg")
+    snapshots = parse_as_of(as_of)
     store = open_store()
     spec = get_experiment(store.metadata, name)
-    impressions, feedback = store.read_events("impressions"), store.read_events("feedback")
-    result = analyze_events(impressions, feedback, spec, alpha=alpha, use_cuped=not no_cuped)
-    click.echo(result.table())
-    if plot is not None:
-        series = daily_series(
-            exposure_log(impressions, feedback, spec), alpha=alpha, use_cuped=not no_cuped
-        )
+    events, cuped = store.config.events, not no_cuped
+    series = None
+    if plot is None:  # per-variant moments in DuckDB: nothing per user enters Python
+        result = analyze_event_log(events, spec, alpha=alpha, use_cuped=cuped, as_of=snapshots)
+    else:  # the daily series needs the per-user sums of each day
+        log = exposure_log_from_events(events, spec, as_of=snapshots)
+        result = analyze_log(log, alpha=alpha, use_cuped=cuped)
+        series = daily_series(log, alpha=alpha, use_cuped=cuped)
+    if as_json:
+        click.echo(json.dumps(analysis_dict(result), indent=2))
+    else:
+        click.echo(result.table())
+    if plot is not None and series is not None:
         write_series_svg(series, plot)
-        click.echo(f"daily interval plot written to {plot}")
+        if not as_json:
+            click.echo(f"daily interval plot written to {plot}")

@@ -1,4 +1,4 @@
-"""``limelight ui``: serve the web dashboard."""
+"""``limelight ui`` (also ``limelight server``): the dashboard and MLflow's REST API."""
 
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ from limelight.cli._options import header_timeout_option
 def ui(host: str, port: int, header_timeout: float) -> None:
     """Serve the dashboard (runs, models, experiments, bandits, serving) in a browser.
 
-    Read-only unless LIMELIGHT_TOKEN is set: then moving an alias or stopping an experiment
-    asks for that token.
+    The same server answers MLflow's REST API (point MLFLOW_TRACKING_URI at it). Read-only
+    unless LIMELIGHT_TOKEN is set: then moving an alias, stopping an experiment or writing
+    through MLflow's API (MLFLOW_TRACKING_TOKEN on the client) asks for that token.
     """
     try:
         import uvicorn  # noqa: F401  (the dashboard's extra is installed)
@@ -36,8 +37,13 @@ def ui(host: str, port: int, header_timeout: float) -> None:
 
     app = create_app()  # before listening: until it is built, a connection is refused, not kept
     sock = bind_socket(host, port)
-    click.echo(f"Limelight dashboard on http://{host}:{sock.getsockname()[1]}/")
+    url = f"http://{host}:{sock.getsockname()[1]}"
+    click.echo(f"Limelight dashboard on {url}/")
+    click.echo(f"MLflow clients: MLFLOW_TRACKING_URI={url}")
     try:
         run_app(app, sock, header_timeout=header_timeout, graceful_seconds=5)
     finally:
         sock.close()
+
+
+cli.add_command(ui, "server")  # the name MLflow's users know for the tracking server

@@ -2,7 +2,7 @@
 
 One resolution order everywhere, field by field: an explicit argument, then the environment
 (``LIMELIGHT_HOME``, ``LIMELIGHT_DB``, ``LIMELIGHT_ARTIFACTS``, ``LIMELIGHT_EXECUTOR``,
-``LIMELIGHT_EVENTS``, ``LIMELIGHT_PLACEMENT_TIMEOUT``), then
+``LIMELIGHT_EVENTS``, ``LIMELIGHT_EVENT_SYNC``, ``LIMELIGHT_PLACEMENT_TIMEOUT``), then
 ``limelight.toml`` in the working directory, then the defaults. The default home is
 ``./.limelight`` with the SQLite file ``limelight.db`` and the folder ``artifacts/`` inside it.
 Resolving a configuration writes nothing; folders are made when something is stored.
@@ -19,9 +19,13 @@ from pathlib import Path
 
 from limelight.core.errors import ConfigError
 
-__all__ = ["EXECUTORS", "PLACEMENT_TIMEOUT", "Config", "resolve_config"]
+__all__ = ["EVENT_SYNC_MODES", "EXECUTORS", "PLACEMENT_TIMEOUT", "Config", "resolve_config"]
 
 EXECUTORS = ("local", "inline", "ray", "dask")
+# when serving acknowledges an event: once the kernel has its line ("write": survives kill -9 of
+# the process) or once the disk has it ("fsync": survives the host's crash too)
+EVENT_SYNC_MODES = ("write", "fsync")
+DEFAULT_EVENT_SYNC = "fsync"
 PLACEMENT_TIMEOUT = 120.0  # seconds a cluster task may wait for a worker that can run it
 CONFIG_FILE = "limelight.toml"
 _ENV = {
@@ -30,6 +34,7 @@ _ENV = {
     "artifacts": "LIMELIGHT_ARTIFACTS",
     "executor": "LIMELIGHT_EXECUTOR",
     "events": "LIMELIGHT_EVENTS",
+    "event_sync": "LIMELIGHT_EVENT_SYNC",
     "placement_timeout": "LIMELIGHT_PLACEMENT_TIMEOUT",
 }
 _NUMBERS = {"placement_timeout"}  # settings that limelight.toml may also give as numbers
@@ -48,6 +53,7 @@ class Config:
     executor: str = "local"
     events: str = ""
     placement_timeout: float = PLACEMENT_TIMEOUT
+    event_sync: str = DEFAULT_EVENT_SYNC
 
     def __post_init__(self) -> None:
         if not self.events:
@@ -128,6 +134,7 @@ def resolve_config(
     executor: str | None = None,
     events: str | None = None,
     placement_timeout: float | str | None = None,
+    event_sync: str | None = None,
     cwd: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Config:
@@ -142,6 +149,7 @@ def resolve_config(
         "executor": executor,
         "events": events,
         "placement_timeout": placement_timeout,
+        "event_sync": event_sync,
     }
 
     def pick(key: str) -> tuple[str | None, str]:
@@ -184,7 +192,14 @@ def resolve_config(
             f"choose one of {', '.join(EXECUTORS)}"
         )
     timeout_value, timeout_origin = pick("placement_timeout")
+    sync_value, sync_origin = pick("event_sync")
+    sync = sync_value or DEFAULT_EVENT_SYNC
+    if sync not in EVENT_SYNC_MODES:
+        raise ConfigError(
+            f"{sync_origin}: unknown event sync {sync!r}; choose one of {', '.join(EVENT_SYNC_MODES)}"
+        )
     return Config(
+        event_sync=sync,
         home=home_path,
         db=db_url,
         artifacts=artifacts_url,

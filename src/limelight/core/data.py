@@ -220,7 +220,9 @@ def find_data(spec: DataSource | str, *, cache_dir: str | Path | None = None) ->
     for place in places:
         if holds_data(spec, place):
             return place
-    raise DatasetNotFoundError(spec.name, [str(p) for p in places], spec.folder, fetch_command(spec))
+    raise DatasetNotFoundError(
+        spec.name, [str(p) for p in places], spec.folder, fetch_command(spec)
+    )
 
 
 def fetch_command(spec: DataSource) -> str:

@@ -7,14 +7,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pyarrow.compute as pc
 
 from limelight.core.config import Config, resolve_config
 from limelight.core.errors import InvalidInputError, NotFoundError
+from limelight.demo._deployed import EXPERIMENT_PREFIX, DailyLoop
 from limelight.demo._flows import DemoArtwork, DemoRecommenders, _world
-from limelight.demo._online import analyse, simulate_day, wait_for_events
+from limelight.demo._guardrail import guardrail_day
+from limelight.demo._online import DayResult, simulate_day, wait_for_events
 from limelight.demo._report import DemoReport, write_html
 from limelight.experiments import ExperimentSpec, ExperimentStatus, Variant
+from limelight.experiments._log_queries import event_totals
 from limelight.experiments.store import create_experiment, list_experiments, set_experiment_status
 from limelight.registry import IntervalGate, MetricGate, Registry, UsageGate
 from limelight.serving import Client, serve_in_background
@@ -23,7 +25,7 @@ from limelight.store import open_store
 
 __all__ = ["run_demo"]
 
-_EXPERIMENT_PREFIX = "ranker-ab-"
+_EXPERIMENT_PREFIX = EXPERIMENT_PREFIX
 
 
 def _say(out: Callable[[str], None], text: str) -> None:
@@ -56,6 +58,14 @@ def _wait_for_version(
     raise TimeoutError(f"serving did not switch {slot} to version {version} within {timeout:g} s")
 
 
+def _merge(day: DayResult, analysis: DayResult) -> DayResult:
+    """The day's traffic with the scheduled analysis's read-out of everything so far."""
+    for name in ("users", "lift", "lift_low", "lift_high", "diff", "diff_low", "diff_high"):
+        setattr(day, name, getattr(analysis, name))
+    day.p_value, day.srm_flagged, day.note = analysis.p_value, analysis.srm_flagged, analysis.note
+    return day
+
+
 def run_demo(
     *,
     scale: str | float = "small",
@@ -64,6 +74,7 @@ def run_demo(
     workers: int = 2,
     config: Config | None = None,
     out: Callable[[str], None] = print,
+    guardrail: bool = True,
 ) -> DemoReport:
     """Run the whole loop and return its report (also written as HTML under the home)."""
     if isinstance(days, bool) or not isinstance(days, int) or days < 1:
@@ -151,40 +162,52 @@ def run_demo(
         _say(out, f"      serving at {server.url} with {workers} worker process(es)")
         _say(out, f"[3/4] improve: {days} simulated days of members using the service over HTTP")
         promoted = False
-        for day in range(days):
-            result, _ = simulate_day(world, online, server.url, day, world.config.row_size)
-            if not promoted:
-                result = analyse(store, spec, result, settle=wait_for_events())
-            result.champion = registry.get("recs@champion").version
-            report.days.append(result)
-            line = f"      day {day + 1}: {result.sessions} sessions, {result.plays} plays"
-            if result.users:
-                line += (
-                    f"; lift {result.lift:+.1%} [{result.lift_low:+.1%}, {result.lift_high:+.1%}]"
-                    f" (true {report.true_lift:+.1%})"
-                )
-            _say(out, line)
-            if not promoted and result.significant_win and not result.srm_flagged:
-                why = (
-                    f"A/B {spec.name}: plays per member {result.lift:+.1%} "
-                    f"[{result.lift_low:+.1%}, {result.lift_high:+.1%}], anytime-valid 95%"
-                )
-                moved_at = time.monotonic()
-                registry.set_alias("recs", "champion", challenger, why=why)
-                set_experiment_status(store.metadata, spec.name, "stopped")
-                report.promoted_day, promoted = day, True
-                _wait_for_version(server.url, "recs", challenger)
-                report.swap_seconds = time.monotonic() - moved_at
-                _say(
-                    out,
-                    f"      promoted recs/{challenger} to champion through its gates; serving switched "
-                    f"in {report.swap_seconds:.1f} s without a restart",
-                )
-        time.sleep(1.6)  # the writers' last flush
+        last_day = (time.time(), time.time())
+        daily = DailyLoop(config)  # the analysis and the promotion: a deployed, scheduled flow
+        try:
+            for day in range(days):
+                day_started = time.time()
+                result, _ = simulate_day(world, online, server.url, day, world.config.row_size)
+                last_day = (day_started, time.time())
+                if not promoted:
+                    wait_for_events(store)()
+                    moved_at = time.monotonic()
+                    analysis, promoted_now, analysis_run = daily.next_day()
+                    if analysis is not None:
+                        result = _merge(result, analysis)
+                        report.notes.append(f"day {day + 1}: analysed by {analysis_run}")
+                    if promoted_now:
+                        report.promoted_day, promoted = day, True
+                        _wait_for_version(server.url, "recs", challenger)
+                        report.swap_seconds = time.monotonic() - moved_at
+                        _say(
+                            out,
+                            f"      {analysis_run} (a scheduled firing) promoted recs/{challenger} "
+                            f"to champion through its gates; serving switched in "
+                            f"{report.swap_seconds:.1f} s without a restart",
+                        )
+                result.champion = registry.get("recs@champion").version
+                report.days.append(result)
+                line = f"      day {day + 1}: {result.sessions} sessions, {result.plays} plays"
+                if result.users:
+                    line += (
+                        f"; lift {result.lift:+.1%} [{result.lift_low:+.1%}, {result.lift_high:+.1%}]"
+                        f" (true {report.true_lift:+.1%})"
+                    )
+                _say(out, line)
+        finally:
+            daily.close()
+        if guardrail:
+            _say(
+                out,
+                f"      day {days + 1}: a bad version of recs reaches serving; a monitor watches",
+            )
+            report.guardrail = guardrail_day(world, online, server.url, store, days, last_day, out)
+            if report.guardrail.outcome == "rolled-back":
+                _wait_for_version(server.url, "recs", report.guardrail.good_version)
+        wait_for_events(store)()  # everything answered is in the tables
 
-    impressions, feedback = store.read_events("impressions"), store.read_events("feedback")
-    shown = int(pc.sum(pc.list_value_length(impressions["items"])).as_py() or 0)
-    plays = int(pc.sum(pc.equal(feedback["event"], "play")).as_py() or 0)
+    shown, plays = event_totals(store.config.events)
     report.online_take_rate = plays / shown if shown else float("nan")
     explore = exploration_log(world, 2000, seed=seed + 1)
     report.exploration_take_rate = float(np.mean(explore.rewards))

@@ -9,7 +9,6 @@ positives.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from limelight.experiments import ExperimentSpec
-from limelight.experiments.analysis import analyze_events
+from limelight.experiments._log_queries import analyze_event_log
 from limelight.serving import Client
 from limelight.sim import Online, World
 from limelight.store import Store
@@ -105,8 +104,7 @@ def analyse(
 ) -> DayResult:
     """The experiment's sequential read-out on everything logged so far."""
     settle()
-    impressions, feedback = store.read_events("impressions"), store.read_events("feedback")
-    analysis = analyze_events(impressions, feedback, spec)
+    analysis = analyze_event_log(store.config.events, spec)
     result.users = dict(zip(analysis.variants, analysis.counts, strict=True))
     result.srm_flagged = analysis.srm.flagged
     metric = analysis.result(spec.primary_metric)
@@ -127,6 +125,11 @@ def analyse(
     return result
 
 
-def wait_for_events(server_flush_seconds: float = 1.0) -> Callable[[], None]:
-    """Give the servers' event writers time to write what they buffered."""
-    return lambda: time.sleep(server_flush_seconds * 1.6)
+def wait_for_events(store: Store) -> Callable[[], None]:
+    """Wait until the servers' event log has committed everything it acknowledged."""
+    from limelight.store.events import wait_for_commits
+
+    def settle() -> None:
+        wait_for_commits(store.config.home / "eventbuf")
+
+    return settle

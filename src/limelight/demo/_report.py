@@ -36,6 +36,7 @@ class DemoReport:
     experiment: str = ""
     serving_url: str = ""
     notes: list[str] = field(default_factory=list)
+    guardrail: Any = None  # a demo._guardrail.GuardrailResult when the guardrail day ran
 
     @property
     def final(self) -> DayResult | None:
@@ -113,6 +114,8 @@ class DemoReport:
             f"Artwork take rate online (plays per shown title): {self.online_take_rate:.4f}; "
             f"with random artwork in the exploration log: {self.exploration_take_rate:.4f}",
         ]
+        if self.guardrail is not None:
+            out += self.guardrail.lines()
         out += [f"  note: {n}" for n in self.notes]
         return out
 

@@ -12,6 +12,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from limelight.experiments._log_queries import (
+        analyze_event_log,
+        exposure_log_from_events,
+        parse_as_of,
+    )
+    from limelight.experiments._moments import VariantMoments
     from limelight.experiments.allocation import (
         allocate,
         allocate_many,
@@ -101,9 +107,13 @@ _EXPORTS: dict[str, str] = {
     "confidence_sequence": "limelight.experiments.sequential",
     "cuped": "limelight.experiments.stats",
     "cuped_moments": "limelight.experiments.stats",
+    "VariantMoments": "limelight.experiments._moments",
+    "analyze_event_log": "limelight.experiments._log_queries",
     "daily_series": "limelight.experiments.analysis",
     "diff_in_means": "limelight.experiments.stats",
     "exposure_log": "limelight.experiments.events",
+    "exposure_log_from_events": "limelight.experiments._log_queries",
+    "parse_as_of": "limelight.experiments._log_queries",
     "format_analysis": "limelight.experiments.report",
     "hash_unit": "limelight.experiments.allocation",
     "holm": "limelight.experiments.stats",
@@ -153,9 +163,11 @@ __all__ = [
     "SRMResult",
     "UserTable",
     "Variant",
+    "VariantMoments",
     "allocate",
     "allocate_many",
     "analyze",
+    "analyze_event_log",
     "analyze_events",
     "analyze_log",
     "assign",
@@ -171,6 +183,7 @@ __all__ = [
     "daily_series",
     "diff_in_means",
     "exposure_log",
+    "exposure_log_from_events",
     "format_analysis",
     "hash_unit",
     "holm",
@@ -178,6 +191,7 @@ __all__ = [
     "interleaving_preference",
     "layer_salt",
     "mean_moments",
+    "parse_as_of",
     "ratio_metric",
     "ratio_moments",
     "sequential_from_stats",

@@ -10,7 +10,7 @@ check guards the whole read-out.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -18,6 +18,7 @@ import pyarrow as pa
 from numpy.typing import NDArray
 
 from limelight.core.errors import InvalidInputError
+from limelight.experiments._moments import VariantMoments
 from limelight.experiments.events import DEFAULT_PRE_PERIOD, ExposureLog, UserTable, exposure_log
 from limelight.experiments.metrics import METRICS, MetricDef
 from limelight.experiments.sequential import sequential_from_stats
@@ -79,6 +80,7 @@ class ExperimentAnalysis:
     unknown_variant_exposures: int = 0
     undecided_exposures: int = 0  # dropped: another experiment chose the model served
     unattributed_exposures: int = 0  # kept: logged before serving recorded who decided
+    snapshots: dict[str, int | None] = field(default_factory=dict)  # the tables' snapshots read
 
     def result(self, metric: str, variant: str | None = None) -> MetricResult:
         """The result of ``metric`` for ``variant`` (default: the first treatment)."""
@@ -96,8 +98,14 @@ class ExperimentAnalysis:
 
 
 def _arm_moments(
-    table: UserTable, metric: MetricDef, control: int, treatment: int, use_cuped: bool
+    table: UserTable | VariantMoments,
+    metric: MetricDef,
+    control: int,
+    treatment: int,
+    use_cuped: bool,
 ) -> tuple[ArmMoments, ArmMoments, str]:
+    if isinstance(table, VariantMoments):
+        return table.arm_moments(metric, control, treatment, use_cuped)
     c, t = table.variant == control, table.variant == treatment
     y = table.column(metric.numerator)
     if metric.denominator is not None:
@@ -112,7 +120,7 @@ def _arm_moments(
 
 
 def _compare(
-    table: UserTable,
+    table: UserTable | VariantMoments,
     spec: ExperimentSpec,
     metric_name: str,
     treatment: int,
@@ -139,7 +147,7 @@ def _compare(
 
 
 def analyze(
-    table: UserTable,
+    table: UserTable | VariantMoments,
     spec: ExperimentSpec,
     *,
     alpha: float = 0.05,
@@ -147,7 +155,8 @@ def analyze(
     use_cuped: bool = True,
     planned_n: float | None = None,
 ) -> ExperimentAnalysis:
-    """Analyse per-user arrays of ``spec`` (variant 0 is the control).
+    """Analyse per-user arrays of ``spec`` (variant 0 is the control), or the per-variant
+    moments they reduce to (:class:`VariantMoments`, e.g. computed in SQL): the same result.
 
     ``planned_n`` is the number of users (control + treatment) the confidence sequence is
     tightest at; by default the users seen so far, right for a final read-out. For daily
@@ -155,10 +164,18 @@ def analyze(
     """
     if correction not in ("holm", "bh"):
         raise InvalidInputError(f"correction must be 'holm' or 'bh', got {correction!r}")
-    if len(table) == 0:
+    if isinstance(table, VariantMoments):
+        users = float(table.n.sum())
+        if table.n.size != len(spec.variants):
+            raise InvalidInputError("the moments' variants do not match the spec")
+    else:
+        users = float(len(table))
+        if users and (
+            int(table.variant.max()) >= len(spec.variants) or int(table.variant.min()) < 0
+        ):
+            raise InvalidInputError("the user table's variant indices do not match the spec")
+    if users == 0:
         raise InvalidInputError(f"experiment {spec.name!r} has no exposed users to analyse")
-    if int(table.variant.max()) >= len(spec.variants) or int(table.variant.min()) < 0:
-        raise InvalidInputError("the user table's variant indices do not match the spec")
     counts = table.counts(len(spec.variants))
     srm = srm_check(counts, spec.shares)
     planned = float(planned_n) if planned_n is not None else None
@@ -198,7 +215,7 @@ def analyze(
         results=results,
         correction=correction,
         alpha=alpha,
-        planned_n=planned if planned is not None else float(len(table)),
+        planned_n=planned if planned is not None else users,
     )
 
 
@@ -238,7 +255,16 @@ def analyze_log(
         unknown_variant_exposures=log.unknown_variant_exposures,
         undecided_exposures=log.undecided_exposures,
         unattributed_exposures=log.unattributed_exposures,
+        snapshots=dict(log.snapshots),
     )
+
+
+def _aligned(log: ExposureLog, resolution: tuple[float, float], day: float) -> bool:
+    """Whether ``day``-long cutoffs fall on the boundaries of a log summed per day."""
+    start, step = resolution
+    lo = log.window[0]
+    begin = lo if math.isfinite(lo) else float(log.first_exposure.min())
+    return begin == start and day == step
 
 
 @dataclass(frozen=True)
@@ -300,6 +326,11 @@ def daily_series(
     if not day > 0:
         raise InvalidInputError(f"day must be a positive number of seconds, got {day!r}")
     treatment = spec.variant_names.index(variant)
+    if log.resolution is not None and not _aligned(log, log.resolution, day):
+        raise InvalidInputError(
+            f"this exposure log sums events per {log.resolution[1]:g} s: a daily series needs "
+            "days of that length from the experiment's start (build the log with day=...)"
+        )
     begin = float(log.first_exposure.min())
     lo, hi = log.window
     start = lo if math.isfinite(lo) else begin

@@ -11,7 +11,7 @@ experiment chose the model served; null where unknown, as in logs written before
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -137,6 +137,13 @@ class ExposureLog:
 
     Built once from the event log; :meth:`users_until` then gives the per-user arrays as they
     stood at a cutoff, which is what the daily series needs.
+
+    Built from Arrow tables, each exposure and play is one entry. Built in SQL over the event
+    log (:func:`limelight.experiments.analyze_event_log`), each entry sums the events of one
+    user and one day: ``exposure_count``/``play_count`` say how many, ``exposure_ts``/``play_ts``
+    hold the latest of them, ``play_value`` their sum, and ``resolution`` (start, day) says the
+    cutoffs at which the log is exact (``start + k * day`` and its end). ``snapshots`` names the
+    table snapshots it was read from.
     """
 
     spec: ExperimentSpec
@@ -155,14 +162,21 @@ class ExposureLog:
     window: tuple[float, float]
     undecided_exposures: int = 0
     unattributed_exposures: int = 0
+    exposure_count: NDArray[np.float64] | None = None
+    play_count: NDArray[np.float64] | None = None
+    resolution: tuple[float, float] | None = None
+    snapshots: dict[str, int | None] = field(default_factory=dict)
 
     def users_until(self, cutoff: float = math.inf) -> UserTable:
         """Per-user arrays counting only events before ``cutoff`` (unix seconds)."""
         n = self.variant.size
         keep = self.first_exposure < cutoff
-        imp = np.bincount(self.exposure_user[self.exposure_ts < cutoff], minlength=n)
+        shown = self.exposure_ts < cutoff
+        weights = None if self.exposure_count is None else self.exposure_count[shown]
+        imp = np.bincount(self.exposure_user[shown], weights=weights, minlength=n)
         before = self.play_ts < cutoff
-        plays = np.bincount(self.play_user[before], minlength=n)
+        weights = None if self.play_count is None else self.play_count[before]
+        plays = np.bincount(self.play_user[before], weights=weights, minlength=n)
         value = np.bincount(self.play_user[before], weights=self.play_value[before], minlength=n)
         index = np.flatnonzero(keep)
         return UserTable(
@@ -175,6 +189,13 @@ class ExposureLog:
             pre_plays=self.pre_plays[keep],
             pre_play_value=self.pre_play_value[keep],
         )
+
+    def exposures_by_variant(self) -> NDArray[np.int64]:
+        """Exposures (impressions of exposed users) per variant of the spec."""
+        arms = len(self.spec.variants)
+        weights = self.exposure_count
+        counts = np.bincount(self.variant[self.exposure_user], weights=weights, minlength=arms)
+        return np.round(counts[:arms]).astype(np.int64)
 
 
 def exposure_log(

@@ -5,17 +5,18 @@ The plot is written by hand as SVG so that no plotting library is needed.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 if TYPE_CHECKING:
     from limelight.experiments.analysis import DailySeries, ExperimentAnalysis
 
-__all__ = ["format_analysis", "series_svg", "write_series_svg"]
+__all__ = ["analysis_dict", "format_analysis", "series_svg", "write_series_svg"]
 
 
 def _num(x: float, digits: int = 4) -> str:
@@ -26,6 +27,38 @@ def _num(x: float, digits: int = 4) -> str:
 
 def _pct(x: float) -> str:
     return "-" if not math.isfinite(x) else f"{100 * x:+.2f}%"
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready: dataclasses as dicts, NaN and infinities as null."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def analysis_dict(analysis: ExperimentAnalysis) -> dict[str, Any]:
+    """The analysis as plain JSON values (what ``experiments analyze --json`` prints)."""
+    found: dict[str, Any] = _plain(analysis)
+    found["srm"]["flagged"] = analysis.srm.flagged
+    return found
+
+
+def _snapshot_line(analysis: ExperimentAnalysis) -> str | None:
+    if not analysis.snapshots:
+        return None
+    read = ", ".join(
+        f"{kind}={'empty (no snapshot yet)' if s is None else s}"
+        for kind, s in sorted(analysis.snapshots.items())
+    )
+    return f"event log read at: {read}"
 
 
 def format_analysis(analysis: ExperimentAnalysis) -> str:
@@ -76,6 +109,9 @@ def format_analysis(analysis: ExperimentAnalysis) -> str:
         f"* primary metric; p adj: {analysis.correction} over all metrics and variants; "
         f"seq. CI: anytime-valid, tuned for {analysis.planned_n:.0f} users"
     )
+    snapshot = _snapshot_line(analysis)
+    if snapshot is not None:
+        lines.append(snapshot)
     return "\n".join(lines)
 
 

@@ -33,17 +33,19 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from limelight.core.config import Config
 from limelight.core.errors import ConfigError
 from limelight.flows._decorators import options_of
 from limelight.flows._executors import _run_captured, store_logs
-from limelight.flows._flow import Flow
 from limelight.flows._graph import FlowGraph
-from limelight.flows._loading import load_flow_class
+from limelight.flows._importing import import_file
 from limelight.flows._task import TaskJob, TaskResult
 from limelight.store import Store, open_store
+
+if TYPE_CHECKING:  # executors are handed the loaded flow class; they never import Flow's module
+    from limelight.flows._flow import Flow
 
 __all__ = [
     "ADDRESS_ENV",
@@ -77,7 +79,7 @@ def _flow_class(graph: FlowGraph) -> type[Flow]:
         ) from None
     key = (graph.file, graph.flow_name, stamp)
     if key not in _loaded:
-        _loaded[key] = load_flow_class(graph.file, graph.flow_name)
+        _loaded[key] = getattr(import_file(graph.file), graph.flow_name)
     return _loaded[key]
 
 

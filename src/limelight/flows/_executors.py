@@ -21,13 +21,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from limelight.core.config import Config
-from limelight.flows._flow import Flow
 from limelight.flows._graph import FlowGraph
 from limelight.flows._task import TaskJob, TaskResult, execute_task
 from limelight.store import Store
+
+if TYPE_CHECKING:  # executors are handed the loaded flow class; they never import Flow's module
+    from limelight.flows._flow import Flow
 
 __all__ = ["Executor", "InlineExecutor", "LocalExecutor", "store_logs"]
 

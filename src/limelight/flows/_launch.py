@@ -9,18 +9,20 @@ import socket
 import textwrap
 import time
 import traceback
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from limelight.core.config import Config, resolve_config
 from limelight.core.errors import ConfigError, InvalidInputError, LimelightError, NotFoundError
 from limelight.core.hashing import hash_bytes
+from limelight.core.hooks import get_hook
+from limelight.core.processes import pid_alive
 from limelight.flows._decorators import options_of
 from limelight.flows._executors import Executor, InlineExecutor, LocalExecutor
-from limelight.flows._flow import Flow
 from limelight.flows._graph import FlowGraph
 from limelight.flows._progress import Progress
 from limelight.flows._records import create_run, finish_run
@@ -29,6 +31,9 @@ from limelight.flows.client import Run
 from limelight.store import Store, open_store
 from limelight.store.schema import params as params_table
 from limelight.store.schema import runs
+
+if TYPE_CHECKING:  # Flow's module starts runs through this one, never the other way round
+    from limelight.flows._flow import Flow
 
 __all__ = ["FlowFailed", "launch"]
 
@@ -88,16 +93,6 @@ def _code_hashes(flow_class: type[Flow], graph: FlowGraph) -> tuple[str, dict[st
     }
     return file_hash, step_hashes
 
-
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 
@@ -124,7 +119,7 @@ def _resolve_origin(store: Store, flow_name: str, origin: int | str) -> tuple[in
         )
     if row.status == "running":
         fresh = row.heartbeat_at is not None and time.time() - row.heartbeat_at < _STALE_AFTER
-        if fresh and _pid_alive(row.pid):
+        if fresh and pid_alive(row.pid):
             raise InvalidInputError(f"run {flow_name}/{row.id} is still running (pid {row.pid})")
         finish_run(
             store.metadata,
@@ -133,6 +128,31 @@ def _resolve_origin(store: Store, flow_name: str, origin: int | str) -> tuple[in
             "the scheduler stopped before the run finished (crashed or killed)",
         )
     return int(row.id), values
+
+
+def announce_finish(
+    config: Config, flow: str, run_id: int, status: str, tags: Sequence[str]
+) -> None:
+    """Publish the built-in ``run_finished`` event through the ``publish_event`` hook.
+
+    The hook is wired by ``limelight/__init__.py`` (flows may not import who serves it); a run's
+    outcome is already recorded, so a failed publication is a warning, not a failed run.
+    """
+    publish = get_hook("publish_event")
+    if publish is None:
+        return
+    branch = next((t.partition(":")[2] for t in tags if t.startswith("branch:")), None)
+    payload = {"flow": flow, "run": run_id, "status": status, "branch": branch}
+    try:
+        publish(
+            "run_finished",
+            payload,
+            source=f"run:{flow}/{run_id}",
+            dedup_key=f"run_finished:{flow}/{run_id}",
+            config=config,
+        )
+    except LimelightError as exc:
+        warnings.warn(f"run {flow}/{run_id}: run_finished was not published: {exc}", stacklevel=2)
 
 
 def _executor(
@@ -164,7 +184,9 @@ def launch(
     config: Config | None,
     progress: bool,
     resume_origin: int | str | None = None,
+    on_created: Callable[[sa.Connection, int], None] | None = None,
 ) -> Run:
+    """Check, record and run ``flow_class``; ``on_created`` joins the run's first transaction."""
     graph = flow_class.graph()
     config = config or resolve_config()
     if executor is not None:
@@ -194,6 +216,7 @@ def launch(
         decorators={n: o.to_json() for n, o in options.items()},
         executor=config.executor,
         origin_run_id=origin.run_id if origin else None,
+        on_created=on_created,
     )
     log_dir = None
     if config.executor == "local":
@@ -221,10 +244,12 @@ def launch(
         with sigint_held():
             finish_run(store.metadata, run_id, "interrupted", "interrupted by the user (Ctrl-C)")
             display.close()
+            announce_finish(config, graph.flow_name, run_id, "interrupted", tags)
         raise
     except BaseException:
         finish_run(store.metadata, run_id, "failed", traceback.format_exc())
         display.close()
+        announce_finish(config, graph.flow_name, run_id, "failed", tags)
         raise
     finally:
         if log_dir is not None:
@@ -241,6 +266,7 @@ def launch(
         None if ok else "\n\n".join(e for _, e in failures) or "the end step did not run",
     )
     display.close()
+    announce_finish(config, graph.flow_name, run_id, "succeeded" if ok else "failed", tags)
     run = Run(f"{graph.flow_name}/{run_id}", config=config)
     if not ok:
         raise FlowFailed(run, failures)

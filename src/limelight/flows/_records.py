@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 import os
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from limelight.flows._graph import FlowGraph
 from limelight.store import MetadataStore
-from limelight.store.metadata import inserted_id
+from limelight.store.metadata import insert_once, inserted_id
 from limelight.store.schema import artifacts, attempts, flows, params, runs, steps, tags, tasks
 
 __all__ = [
@@ -46,20 +46,21 @@ def create_run(
     decorators: dict[str, dict[str, Any]],
     executor: str,
     origin_run_id: int | None,
+    on_created: Callable[[sa.Connection, int], None] | None = None,
 ) -> int:
+    """Record a new run (its steps, params and tags) in one transaction; return its id.
+
+    ``on_created(conn, run_id)`` writes in that same transaction (a scheduler's claim records the
+    run it started this way, so a crash can never leave a run without its claim knowing).
+    """
     now = time.time()
 
     def work(conn: sa.Connection) -> int:
-        exists = conn.execute(
-            sa.select(flows.c.name).where(flows.c.name == graph.flow_name)
-        ).first()
-        if exists:
+        # two first runs of a flow at once (two schedulers, PostgreSQL) must not collide here
+        values = {"name": graph.flow_name, "created_at": now, "graph": graph.to_json()}
+        if insert_once(conn, flows, values) is None:
             conn.execute(
                 flows.update().where(flows.c.name == graph.flow_name).values(graph=graph.to_json())
-            )
-        else:
-            conn.execute(
-                flows.insert().values(name=graph.flow_name, created_at=now, graph=graph.to_json())
             )
         run_id = inserted_id(
             conn.execute(
@@ -101,6 +102,8 @@ def create_run(
             conn.execute(
                 tags.insert(), [{"run_id": run_id, "tag": t} for t in sorted(set(run_tags))]
             )
+        if on_created is not None:
+            on_created(conn, run_id)
         return run_id
 
     return metadata.transaction(work)

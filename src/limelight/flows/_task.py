@@ -9,18 +9,21 @@ import time
 import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from limelight.core.errors import InvalidInputError, LimelightError
 from limelight.flows._current import current
-from limelight.flows._flow import Flow, Inputs
 from limelight.flows._graph import FlowGraph
+from limelight.flows._inputs import Inputs
 from limelight.flows.client import Data
 from limelight.store import ArtifactRef, Store
 from limelight.store.recording import RunRecorder
 from limelight.store.schema import artifacts, tasks
+
+if TYPE_CHECKING:  # a task is handed the loaded flow class; it never imports Flow's module
+    from limelight.flows._flow import Flow
 
 __all__ = ["TaskContext", "TaskJob", "TaskResult", "execute_task", "read_artifact_refs"]
 

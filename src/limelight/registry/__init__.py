@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from limelight.core.config import Config
 from limelight.registry._registry import (
     AliasEvent,
+    AliasMoved,
     GateRefused,
     ModelVersion,
     Registry,
@@ -32,6 +33,7 @@ from limelight.registry._registry import (
 
 __all__ = [
     "AliasEvent",
+    "AliasMoved",
     "CustomGate",
     "Gate",
     "GateDecision",
@@ -48,6 +50,7 @@ __all__ = [
     "parse_version",
     "register_model",
     "register_model_hook",
+    "rollback_alias_hook",
     "set_alias",
 ]
 
@@ -93,3 +96,11 @@ def register_model_hook(
     return Registry(store=task.store).register(
         name, obj, metrics=metrics, signature=signature, run_id=task.run_id, task_id=task.task_id
     )
+
+
+def rollback_alias_hook(
+    name: str, alias: str, bad_version: int, *, who: str, why: str, store: Any = None
+) -> AliasEvent:
+    """How monitors (which do not import the registry) roll an alias back: see
+    :meth:`Registry.rollback`."""
+    return Registry(store=store).rollback(name, alias, bad_version, who=who, why=why)

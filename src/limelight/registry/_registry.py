@@ -23,11 +23,14 @@ from limelight.registry._gates import (
     USAGE_ALIAS,
     Gate,
     GateDecision,
+    IntervalGate,
+    MetricGate,
     check_gates,
     effective_gates,
     gate_from_json,
 )
 from limelight.store import ArtifactRef, Store, open_store
+from limelight.store.published import record_event
 from limelight.store.schema import (
     alias_events,
     aliases,
@@ -43,6 +46,7 @@ from limelight.store.schema import (
 
 __all__ = [
     "AliasEvent",
+    "AliasMoved",
     "GateRefused",
     "ModelVersion",
     "Registry",
@@ -58,6 +62,15 @@ class GateRefused(LimelightError):
     def __init__(self, message: str, decisions: list[GateDecision]) -> None:
         super().__init__(message)
         self.decisions = decisions
+
+
+class AliasMoved(LimelightError):
+    """An alias move that expected the alias at one version and found it elsewhere (another
+    writer moved it first); nothing was moved."""
+
+    def __init__(self, message: str, current: int | None) -> None:
+        super().__init__(message)
+        self.current = current
 
 
 @dataclass
@@ -309,6 +322,12 @@ class Registry:
                     created_by=who,
                 )
             )
+            record_event(
+                conn,
+                "model_registered",
+                {"model": name, "version": version, "run": run_id},
+                source=f"model:{name}/{version}",
+            )
             return version
 
         version = self._retrying(work)
@@ -473,13 +492,26 @@ class Registry:
         return UsageGateStatus(on, actor, why, now)
 
     def set_alias(
-        self, name: str, alias: str, version: int, *, why: str = "", who: str | None = None
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        *,
+        why: str = "",
+        who: str | None = None,
+        expect: int | None = None,
+        restoring: bool = False,
     ) -> AliasEvent:
         """Point ``name@alias`` at ``version`` if every gate allows it; log the move either way.
 
         ``champion`` passes the usage-rights gate unless it was switched off for the model
         (:meth:`set_usage_gate`); a version with no dataset in its lineage needs a ``why``.
         Raises :class:`GateRefused` naming the gate and its reason; the alias then stays put.
+        With ``expect``, the move happens only if the alias still points at that version (in
+        the same transaction), else :class:`AliasMoved`: two writers cannot both move it.
+        ``restoring`` (a rollback, with ``expect``): the gates that compare the candidate with
+        the holder are not asked (the holder is the version being rolled back, and the
+        candidate passed them when it took the alias); the others, usage rights among them, are.
         """
         check_name(name)
         check_alias(alias)
@@ -491,6 +523,8 @@ class Registry:
         version = parse_version(version)
         if not isinstance(why, str):
             raise InvalidInputError(f"why must be text, not {why!r}")
+        if restoring and expect is None:
+            raise InvalidInputError("restoring an alias needs expect= (the version it leaves)")
         actor = who or _user()
 
         def work(conn: sa.Connection) -> AliasEvent:
@@ -502,6 +536,11 @@ class Registry:
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update()
             current = conn.execute(query).scalar()
+            if expect is not None and current != expect:
+                raise AliasMoved(
+                    f"{name}@{alias} is at version {current}, not {expect}: it was moved already",
+                    current,
+                )
             holder = self._resolve(conn, f"{name}/{current}") if current is not None else None
             switch = self._usage_switch(conn, name)
             gates = effective_gates(
@@ -509,7 +548,18 @@ class Registry:
                 alias,
                 usage_gate_off=switch is not None and switch.outcome == USAGE_GATE_OFF,
             )
-            decisions = check_gates(
+            restored = []
+            if restoring:
+                gates = [g for g in gates if not isinstance(g, MetricGate | IntervalGate)]
+                restored = [
+                    GateDecision(
+                        "rollback",
+                        True,
+                        f"version {version} held {alias} before version {current}; gates "
+                        "comparing with the holder being rolled back are not asked",
+                    )
+                ]
+            decisions = restored + check_gates(
                 gates,
                 self._version_from_row(candidate, []),
                 self._version_from_row(holder, []) if holder is not None else None,
@@ -554,6 +604,12 @@ class Registry:
                     .where(aliases.c.model == name, aliases.c.alias == alias)
                     .values(version=version, moved_at=now)
                 )
+            record_event(
+                conn,
+                "alias_moved",
+                {"model": name, "alias": alias, "from_version": current, "to_version": version},
+                source=f"alias:{name}@{alias}",
+            )
             return event
 
         event = self._retrying(work)
@@ -571,6 +627,39 @@ class Registry:
                 decisions,
             )
         return event
+
+    def previous_version(self, name: str, alias: str, version: int) -> int | None:
+        """The version ``name@alias`` pointed at before it last moved to ``version`` (None: it
+        had none, or never moved there)."""
+        check_name(name)
+        with self.store.metadata.connect() as conn:
+            return conn.execute(
+                sa.select(alias_events.c.from_version)
+                .where(
+                    alias_events.c.model == name,
+                    alias_events.c.alias == alias,
+                    alias_events.c.to_version == version,
+                    alias_events.c.outcome == "moved",
+                )
+                .order_by(alias_events.c.id.desc())
+                .limit(1)
+            ).scalar()
+
+    def rollback(
+        self, name: str, alias: str, bad_version: int, *, who: str, why: str
+    ) -> AliasEvent:
+        """Move ``name@alias`` from ``bad_version`` back to the version it held before, through
+        the gates and the audit log. :class:`AliasMoved` if the alias no longer points at
+        ``bad_version``; :class:`InvalidInputError` if it held no earlier version."""
+        previous = self.previous_version(name, alias, bad_version)
+        if previous is None:
+            raise InvalidInputError(
+                f"{name}@{alias} held no version before {bad_version}: there is nothing to roll "
+                "back to"
+            )
+        return self.set_alias(
+            name, alias, previous, why=why, who=who, expect=bad_version, restoring=True
+        )
 
     def remove_alias(self, name: str, alias: str, *, why: str = "", who: str | None = None) -> None:
         check_name(name)

@@ -28,7 +28,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 
 from limelight.core.config import Config, resolve_config
-from limelight.core.errors import InvalidInputError, NotFoundError
+from limelight.core.errors import InvalidInputError, NotFoundError, StorageError
 from limelight.experiments.allocation import assign, assignment_fields
 from limelight.serving._auth import UNAUTHORIZED, TokenGuard, token_matches
 from limelight.serving._batching import RecommendBatcher
@@ -78,7 +78,12 @@ class JSONResponse(Response):
 # (name, help, type) of what /metrics tells of each event writer: written, rejected, failed,
 # pending, in that order
 _EVENT_COUNTERS = (
-    ("limelight_events_written_total", "Events written to the event log.", "counter"),
+    (
+        "limelight_events_written_total",
+        "Events committed to the event log's table (under limelight serve: by its committer "
+        "process, the same figure in every worker).",
+        "counter",
+    ),
     (
         "limelight_events_rejected_total",
         "Events set aside because the schema cannot hold them.",
@@ -86,10 +91,14 @@ _EVENT_COUNTERS = (
     ),
     (
         "limelight_events_write_failures_total",
-        "Failed writes of the event log (their events are kept for the next try).",
+        "Failed commits to the event log's table (their events stay in the durable buffer).",
         "counter",
     ),
-    ("limelight_events_pending", "Events buffered, not yet written.", "gauge"),
+    (
+        "limelight_events_pending",
+        "Events in the durable buffer, not yet committed to the table.",
+        "gauge",
+    ),
 )
 
 
@@ -126,7 +135,9 @@ class _Service:
         body_timeout: float,
         feedback_ttl: float,
         seen_feedback: SeenFeedback,
+        commit_events: bool = True,
     ) -> None:
+        self.commit_events = commit_events
         self.models = models
         self.config = config
         self.token = token.encode() if token else None
@@ -146,8 +157,8 @@ class _Service:
     # -- plumbing -------------------------------------------------------------------------------
     def start(self) -> None:
         store = open_store(self.config)
-        self.impressions = store.event_writer("impressions")
-        self.feedback_log = store.event_writer("feedback")
+        self.impressions = store.event_writer("impressions", commit=self.commit_events)
+        self.feedback_log = store.event_writer("feedback", commit=self.commit_events)
         for writer in (self.impressions, self.feedback_log):
             writer.warm_up()
         self.models.start()
@@ -305,7 +316,8 @@ class _Service:
         request_id = self.ids.issue(user, now, shown_items)
         fields = assignment_fields(assignments)
         assert self.impressions is not None
-        self.impressions.append(
+        await self._acknowledge(
+            self.impressions,
             {
                 "request_id": request_id,
                 "ts": now,
@@ -319,7 +331,7 @@ class _Service:
                 "decided": [name in deciders.values() for name in fields["experiments"]],
                 "models": list(models.values()),
                 "latency_ms": (time.perf_counter() - start) * 1000.0,
-            }
+            },
         )
         return JSONResponse(
             {
@@ -441,20 +453,37 @@ class _Service:
                 "invalid_request",
                 f"item_id {req.item_id!r} was not among the items of that recommendation",
             )
-        if not self.seen_feedback.add((req.request_id, req.item_id, req.event), expires, now):
+        key = (req.request_id, req.item_id, req.event)
+        if not self.seen_feedback.add(key, expires, now):
             return JSONResponse({"accepted": True, "duplicate": True}, status_code=202)
         assert self.feedback_log is not None
-        self.feedback_log.append(
-            {
-                "request_id": req.request_id,
-                "ts": now,
-                "user_id": issued.user_id,
-                "item_id": req.item_id,
-                "event": req.event,
-                "value": req.value,
-            }
-        )
+        try:
+            await self._acknowledge(
+                self.feedback_log,
+                {
+                    "request_id": req.request_id,
+                    "ts": now,
+                    "user_id": issued.user_id,
+                    "item_id": req.item_id,
+                    "event": req.event,
+                    "value": req.value,
+                },
+            )
+        except ApiError:  # not recorded: the client's retry must not be taken for a duplicate
+            self.seen_feedback.forget(key)
+            raise
         return JSONResponse({"accepted": True, "duplicate": False}, status_code=202)
+
+    async def _acknowledge(self, writer: EventWriter, record: dict[str, Any]) -> None:
+        """Wait until ``record`` is in the durable buffer (on disk): only then is the request
+        answered. A buffer that cannot be written is a 503; nothing was acknowledged."""
+        try:
+            await writer.acknowledge(record)
+        except StorageError as exc:
+            log.error("the %s buffer cannot be written: %s", writer.kind, exc)
+            raise ApiError(
+                503, "event_log_unavailable", "the event could not be recorded; retry shortly"
+            ) from None
 
     async def list_models(self, request: Request) -> Response:
         snap = self._snapshot()
@@ -530,7 +559,7 @@ class _Service:
                     Counter(name, text, value, {"kind": writer.kind}, kind)
                     for (name, text, kind), value in zip(
                         _EVENT_COUNTERS,
-                        (writer.written, writer.rejected, writer.failures, writer.pending()),
+                        writer.counters(),
                         strict=True,
                     )
                 ]
@@ -609,8 +638,13 @@ def create_app(
     poll_seconds: float = 1.0,
     probe_seconds: float = DEFAULT_PROBE_SECONDS,
     mounts: Mapping[str, Callable[[Config, str | None], Any]] | None = None,
+    commit_events: bool = True,
 ) -> Starlette:
     """The serving app for ``models`` (``{"recs": "recs@champion", ...}``).
+
+    Events are acknowledged once in the worker's durable buffer; ``commit_events`` says whether
+    this process also commits them to the event log's tables (:func:`serve` runs a committer
+    process for its workers instead, and passes False).
 
     ``mounts`` adds other apps under a path, each built by ``factory(config, token)`` on its
     first request: the command line mounts the dashboard at ``/ui`` this way (serving itself
@@ -654,6 +688,7 @@ def create_app(
         body_timeout=body_timeout,
         feedback_ttl=float(feedback_ttl),
         seen_feedback=seen_feedback or SeenFeedback(),
+        commit_events=commit_events,
     )
 
     @asynccontextmanager

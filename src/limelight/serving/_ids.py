@@ -148,4 +148,3 @@ class RequestIds:
             return self._sign(payload)
         except UnicodeEncodeError:
             return ""
-

@@ -62,9 +62,7 @@ class Metrics:
         with self._lock:
             self.model_errors[(model, version)] += 1
 
-    def render(
-        self, models: list[tuple[str, str, int]], counters: Sequence[Counter] = ()
-    ) -> str:
+    def render(self, models: list[tuple[str, str, int]], counters: Sequence[Counter] = ()) -> str:
         """The exposition text; ``models`` holds (slot, model name, version) of what is loaded.
 
         ``counters`` are the worker's other totals (swaps, batches, events), read when asked.

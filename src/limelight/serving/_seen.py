@@ -36,6 +36,14 @@ def _shared_file(size: int) -> int:
     return fd
 
 
+def _fingerprint(key: tuple[str, ...]) -> tuple[bytes, int]:
+    """The 16-byte fingerprint of ``key`` and the slot number its probes start from."""
+    fingerprint = hashlib.blake2b(
+        "\0".join(key).encode("utf-8", "surrogatepass"), digest_size=16
+    ).digest()
+    return fingerprint, int.from_bytes(fingerprint[:8], "little")
+
+
 class SeenFeedback:
     """Which (request id, item, event) keys were logged; made once, before workers fork."""
 
@@ -58,12 +66,26 @@ class SeenFeedback:
             1 for i in range(self.slots) if _SLOT.unpack_from(self._mem, i * _SLOT.size)[1] > now
         )
 
+    def forget(self, key: tuple[str, ...]) -> None:
+        """Forget ``key`` (its feedback could not be logged after all: a retry must be taken)."""
+        fingerprint, start = _fingerprint(key)
+        mem, size = self._mem, _SLOT.size
+        fcntl.lockf(self._fd, fcntl.LOCK_EX)
+        try:
+            for j in range(self.probes):
+                slot = (start + j) % self.slots
+                held, expiry = _SLOT.unpack_from(mem, slot * size)
+                if expiry == 0.0:
+                    return
+                if held == fingerprint:  # expired, not never-used: later keys stay findable
+                    _SLOT.pack_into(mem, slot * size, bytes(16), 1.0)
+                    return
+        finally:
+            fcntl.lockf(self._fd, fcntl.LOCK_UN)
+
     def add(self, key: tuple[str, ...], expires: float, now: float) -> bool:
         """Remember ``key`` until ``expires``; False if it was already remembered."""
-        fingerprint = hashlib.blake2b(
-            "\0".join(key).encode("utf-8", "surrogatepass"), digest_size=16
-        ).digest()
-        start = int.from_bytes(fingerprint[:8], "little")
+        fingerprint, start = _fingerprint(key)
         mem, size = self._mem, _SLOT.size
         fcntl.lockf(self._fd, fcntl.LOCK_EX)
         try:

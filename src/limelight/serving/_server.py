@@ -221,6 +221,9 @@ def serve(
     load_secret(config.home)  # made once here, not raced by the workers
     # one table of logged feedback for all workers, mapped before they fork
     options.setdefault("seen_feedback", SeenFeedback())
+    # the workers only make events durable; one process of its own commits them to the tables
+    options["commit_events"] = False
+    committer = _Committer(config)
     _prepare_to_fork()
 
     sockets = bind_sockets(host, port, workers)
@@ -253,6 +256,7 @@ def serve(
         )
         while not stopping.is_set() and not failed:
             stopping.wait(0.2)
+            committer.keep_running()
             for pid, slot, code in _reap(children):
                 if stopping.is_set():
                     break
@@ -267,9 +271,51 @@ def serve(
         for sock in sockets:
             sock.close()
         codes = _stop_children(children, float(options.get("graceful_seconds", 30.0)) + 5.0)
+        committer.stop()  # after the workers: their last events are sealed, and committed now
         for s, handler in previous.items():
             signal.signal(s, handler)
     return 1 if failed or any(codes) else 0
+
+
+_COMMITTER_MARK = "limelight-event-committer"  # in the committer's command line, to tell it apart
+
+
+class _Committer:
+    """The process that commits the workers' sealed buffers to the event log's tables
+    (:func:`limelight.store.events.run_committer`), started again if it dies, stopped (SIGTERM:
+    one last pass) after the workers."""
+
+    def __init__(self, config: Config) -> None:
+        self.env = dict(
+            os.environ,
+            LIMELIGHT_HOME=str(config.home),
+            LIMELIGHT_DB=config.db,
+            LIMELIGHT_ARTIFACTS=config.artifacts,
+            LIMELIGHT_EVENTS=config.events,
+        )
+        self.stopping = False
+        self.process = self._start()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        code = "from limelight.store.events import committer_main; committer_main()"
+        return subprocess.Popen([sys.executable, "-c", code, _COMMITTER_MARK], env=self.env)
+
+    def keep_running(self) -> None:
+        code = self.process.poll()
+        if code is not None and not self.stopping:
+            log.warning("the event committer exited with %s; starting another", code)
+            self.process = self._start()
+
+    def stop(self, timeout: float = 60.0) -> None:
+        self.stopping = True
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log.error("the event committer did not stop; its buffers stay for the next one")
+                self.process.kill()
+                self.process.wait()
 
 
 def _reap(children: dict[int, int]) -> list[tuple[int, int, int]]:

@@ -12,6 +12,7 @@ from limelight.store.metadata import MetadataStore
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from limelight.store._event_table import EventLog
     from limelight.store.events import EventWriter
 
 __all__ = ["Store", "open_store"]
@@ -31,19 +32,32 @@ class Store:
     def artifacts(self) -> ArtifactStore:
         return ArtifactStore(self.config.artifacts, cache_dir=self.config.home / "cache")
 
+    @property
+    def event_log(self) -> EventLog:
+        """The event log's Iceberg tables (catalog in the metadata database)."""
+        from limelight.store._event_table import open_event_log
+
+        return open_event_log(self.config)
+
     def event_writer(self, kind: str, **options: float) -> EventWriter:
-        """A buffered writer of ``impressions`` or ``feedback`` into the configured event log."""
+        """A durable writer of ``impressions`` or ``feedback`` into the configured event log
+        (its buffer under ``<home>/eventbuf``)."""
         from limelight.store.events import EventWriter
 
-        return EventWriter(self.config.events, kind, **options)  # type: ignore[arg-type]
+        return EventWriter(
+            self.config.events,
+            kind,
+            buffer=self.config.home / "eventbuf",
+            log=self.event_log,
+            sync=self.config.event_sync,
+            **options,  # type: ignore[arg-type]
+        )
 
     def read_events(
         self, kind: str, *, since: float | None = None, until: float | None = None
     ) -> pa.Table:
-        """Every finished segment of ``kind`` (optionally between ``since`` and ``until``)."""
-        from limelight.store.events import read_events
-
-        return read_events(self.config.events, kind, since=since, until=until)
+        """Every committed event of ``kind`` (optionally between ``since`` and ``until``)."""
+        return self.event_log.read(kind, since=since, until=until)
 
     def dispose(self) -> None:
         if "metadata" in self.__dict__:

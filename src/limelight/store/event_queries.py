@@ -11,11 +11,12 @@ record it and read exactly the same files again with ``as_of``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import fsspec
@@ -43,10 +44,6 @@ class EventScan:
     protocol: str = "file"  # "file" for local paths; otherwise the fsspec protocol
 
 
-def _day(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
-
-
 def scan_events(
     root: str,
     kind: str,
@@ -55,45 +52,53 @@ def scan_events(
     until: float | None = None,
     as_of: int | None = None,
 ) -> EventScan:
-    """The data files of ``kind`` under the event log at ``root`` that can hold events of the
-    window [``since``, ``until``) (unix seconds; days outside it are pruned, not read).
+    """The data files of ``kind``'s table in the event log at ``root`` that can hold events of
+    the window [``since``, ``until``) (unix seconds), from an Iceberg scan plan of snapshot
+    ``as_of`` (default: the current one): days outside the window are pruned, not read.
 
-    Rows inside a kept day but outside the window are for the query to filter on ``ts``.
+    Rows inside a kept day but outside the window are for the query to filter on ``ts``. An
+    unknown (or expired) ``as_of`` is an InvalidInputError naming it.
     """
-    from limelight.store.events import SCHEMAS, _segments
+    from limelight.store._event_table import open_event_log
+    from limelight.store.events import SCHEMAS
 
     if kind not in SCHEMAS:
         raise InvalidInputError(f"unknown event kind {kind!r}; known: {', '.join(SCHEMAS)}")
-    if as_of is not None:
-        raise InvalidInputError(
-            "this event log is a folder of segments, which keeps no snapshots: --as-of needs the "
-            "event log table"
-        )
-    fs, path = fsspec.core.url_to_fs(str(root))
-    first = _day(since) if since is not None else None
-    last = _day(until) if until is not None else None
-    files = []
-    for name in sorted(_segments(fs, path, kind)):
-        day = name.rsplit("/date=", 1)[1][:10]
-        if (first is None or day >= first) and (last is None or day <= last):
-            files.append(name)
+    files, snapshot = open_event_log(root).plan(kind, since=since, until=until, as_of=as_of)
+    uris = sorted(f.file_path for f in files)
+    fs, _ = fsspec.core.url_to_fs(uris[0] if uris else str(root))
     protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-    return EventScan(kind, tuple(files), SCHEMAS[kind], None, fs, protocol)
+    paths = tuple(u.split("://", 1)[1] if "://" in u else u for u in uris)
+    return EventScan(kind, paths, SCHEMAS[kind], snapshot, fs, protocol)
 
 
 def connect(
     *, memory_limit: str = DEFAULT_MEMORY_LIMIT, threads: int | None = None
 ) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection that streams and spills instead of growing past
-    ``memory_limit`` (``LIMELIGHT_DUCKDB_MEMORY`` overrides the default)."""
+    """A DuckDB connection that streams and spills instead of growing past ``memory_limit``
+    (``LIMELIGHT_DUCKDB_MEMORY`` overrides the default).
+
+    The tables a query creates live in a scratch database file under the temporary folder
+    (attached and made the default; its name is unlinked at once, so nothing is left behind):
+    the blocks of an in-memory database's tables cannot be evicted, and an intermediate table of
+    10M users would not fit in the limit.
+    """
     import duckdb
 
     con = duckdb.connect(":memory:")
     limit = os.environ.get("LIMELIGHT_DUCKDB_MEMORY", memory_limit)
     spill = os.path.join(tempfile.gettempdir(), "limelight-duckdb")
+    os.makedirs(spill, exist_ok=True)
+    scratch = os.path.join(spill, f"scratch-{os.getpid()}-{uuid.uuid4().hex}.duckdb")
+    con.execute(f"ATTACH {_quote(scratch)} AS scratch")
+    con.execute("USE scratch")
+    for leftover in (scratch, scratch + ".wal"):
+        with contextlib.suppress(OSError):
+            os.unlink(leftover)
     con.execute(f"SET memory_limit = '{limit}'")
     con.execute(f"SET temp_directory = '{spill}'")
     con.execute("SET preserve_insertion_order = false")
+    con.execute("SET enable_progress_bar = false")  # it would print into the command's output
     if threads is not None:
         con.execute(f"SET threads = {int(threads)}")
     return con

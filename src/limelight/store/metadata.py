@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from limelight.core.errors import ConfigError, SchemaVersionError, StorageError
 from limelight.store.schema import SCHEMA_HEAD, metadata
 
-__all__ = ["MetadataStore", "inserted_id"]
+__all__ = ["MetadataStore", "insert_once", "inserted_id"]
 
 T = TypeVar("T")
 _RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock n/a
@@ -62,6 +62,21 @@ def inserted_id(result: sa.CursorResult[Any]) -> int:
     if key is None:  # pragma: no cover - every table here has a primary key
         raise StorageError("the database returned no primary key for an insert")
     return int(key[0])
+
+
+def insert_once(conn: Connection, table: sa.Table, values: dict[str, Any]) -> Any | None:
+    """INSERT ``values``; the new row's primary key, or None when a unique key already holds it.
+
+    ``ON CONFLICT DO NOTHING`` on SQLite and PostgreSQL alike: a lost race is an answer, not an
+    error, and it does not abort the transaction around it.
+    """
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    key = next(iter(table.primary_key.columns))
+    statement = dialect.insert(table).values(**values).on_conflict_do_nothing().returning(key)
+    row = conn.execute(statement).first()
+    return None if row is None else row[0]
 
 
 @contextmanager
@@ -218,6 +233,20 @@ class MetadataStore:
                     raise StorageError(f"metadata write failed: {exc.orig}") from exc
                 time.sleep(min(1.0, 0.01 * 2**attempt) * (0.5 + random.random()))
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def listener(self, channel: str) -> Any | None:
+        """On PostgreSQL, a psycopg connection that LISTENs on ``channel`` (None on SQLite).
+
+        ``publish_event`` NOTIFYs it, so a scheduler wakes at once instead of polling hard.
+        """
+        if self.dialect != "postgresql":
+            return None
+        raw = self._open().raw_connection()
+        conn: Any = raw.driver_connection
+        raw.detach()  # its own life: the pool never hands it to anyone else
+        conn.autocommit = True
+        conn.execute(f"LISTEN {channel}")
+        return conn
 
     def dispose(self) -> None:
         """Close pooled connections (call after fork, or when done)."""

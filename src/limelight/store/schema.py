@@ -27,16 +27,30 @@ __all__ = [
     "artifacts",
     "attempts",
     "datasets",
+    "deployments",
+    "event_log_audit",
     "experiment_variants",
     "experiments",
+    "firings",
     "flows",
     "metadata",
     "metrics",
+    "mlflow_experiments",
+    "mlflow_files",
+    "mlflow_logged_models",
+    "mlflow_runs",
+    "mlflow_versions",
     "model_versions",
     "models",
+    "monitor_alerts",
+    "monitor_values",
+    "monitors",
     "params",
+    "published_events",
     "run_datasets",
+    "run_tags",
     "runs",
+    "schedulers",
     "steps",
     "tags",
     "tasks",
@@ -265,4 +279,201 @@ experiment_variants = Table(
     Column("position", Integer, nullable=False),
 )
 
-SCHEMA_HEAD = "0001"  # the newest migration in store/migrations/versions
+# -- scheduling: deployments, published events, firings (claims) and scheduler leases ----------
+
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(300), nullable=False, unique=True),  # Flow or Flow@branch
+    Column("flow", String(200), nullable=False),
+    Column("branch", String(100)),
+    Column("file_name", String(300), nullable=False),
+    Column("code", JSON, nullable=False),  # ArtifactRef of the snapshot of the flow's file
+    Column("code_hash", String(64), nullable=False),
+    Column("spec", JSON, nullable=False),  # schedule and triggers, as the decorators said
+    Column("status", String(20), nullable=False),  # active | paused
+    Column("since_event", BigInteger, nullable=False),  # events up to this id predate it
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+published_events = Table(
+    "published_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("source", String(300)),  # who published it: a run, the CLI, the scheduler
+    Column("dedup_key", String(300), unique=True),  # set: published once, whoever tries
+    Column("created_at", Float, nullable=False),
+    Index("ix_published_events_name_id", "name", "id"),
+)
+
+firings = Table(
+    "firings",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("deployment_id", Id, ForeignKey("deployments.id"), nullable=False),
+    Column("claim_key", String(300), nullable=False),  # tick:<time> or event:<id>
+    Column("reason", String(20), nullable=False),  # schedule | event | manual
+    Column("tick", Float),
+    Column("event_id", BigInteger),
+    Column("params", JSON),
+    Column(
+        "status", String(20), nullable=False
+    ),  # claimed | starting | running | succeeded | failed
+    Column("claimed_by", String(300), nullable=False),
+    Column("claimed_at", Float, nullable=False),
+    Column("runner", String(300)),  # host:pid of the process that starts the run
+    Column("started_at", Float),
+    Column("run_id", Id, ForeignKey("runs.id")),
+    Column("finished_at", Float),
+    Column("error", Text),
+    UniqueConstraint("deployment_id", "claim_key", name="uq_firings_deployment_id_claim_key"),
+    Index("ix_firings_status", "status"),
+)
+
+schedulers = Table(
+    "schedulers",
+    metadata,
+    Column("name", String(200), primary_key=True),  # one live scheduler per name
+    Column("host", String(300), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("heartbeat_at", Float, nullable=False),
+)
+
+
+# -- what MLflow's REST protocol needs beyond the tables above (migration 0003_mlflow) ----------
+# An MLflow experiment names the runs whose ``runs.flow`` is its name; a run keeps its MLflow name
+# and lifecycle here; MLflow's key/value tags live beside Limelight's plain tags.
+
+mlflow_experiments = Table(
+    "mlflow_experiments",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("artifact_location", Text, nullable=False),
+    Column("lifecycle_stage", String(20), nullable=False),  # active | deleted
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("tags", JSON),  # {key: value}
+)
+
+mlflow_runs = Table(
+    "mlflow_runs",
+    metadata,
+    Column("run_id", Id, ForeignKey("runs.id"), primary_key=True),
+    Column("experiment_id", Id, ForeignKey("mlflow_experiments.id"), nullable=False),
+    Column("name", String(250)),
+    Column("lifecycle_stage", String(20), nullable=False),  # active | deleted
+    Column("status", String(20), nullable=False),  # MLflow's: RUNNING, SCHEDULED, FINISHED, ...
+    Column("inputs", JSON),  # dataset inputs logged with log-inputs
+    Index("ix_mlflow_runs_experiment", "experiment_id"),
+)
+
+run_tags = Table(
+    "run_tags",
+    metadata,
+    Column("run_id", Id, ForeignKey("runs.id"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+mlflow_files = Table(
+    "mlflow_files",
+    metadata,
+    Column("path", String(1000), primary_key=True),  # under mlflow-artifacts:/
+    Column("key", String(64), nullable=False),  # the blob in the artifact store
+    Column("size", BigInteger, nullable=False),
+)
+
+mlflow_logged_models = Table(
+    "mlflow_logged_models",
+    metadata,
+    Column("id", String(64), primary_key=True),  # m-<hex>
+    Column("experiment_id", Id, ForeignKey("mlflow_experiments.id"), nullable=False),
+    Column("name", String(250), nullable=False),
+    Column("run_id", Id, ForeignKey("runs.id")),
+    Column("model_type", String(100)),
+    Column("status", String(30), nullable=False),
+    Column("artifact_location", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("params", JSON),
+    Column("tags", JSON),
+)
+
+mlflow_versions = Table(
+    "mlflow_versions",
+    metadata,
+    Column("model", String(200), ForeignKey("models.name"), primary_key=True),
+    Column("version", Integer, primary_key=True),  # 0 holds the registered model's own tags
+    Column("source", Text),
+    Column("model_id", String(64)),
+    Column("description", Text),
+    Column("tags", JSON),
+)
+
+
+event_log_audit = Table(
+    "event_log_audit",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("who", String(200)),
+    Column("action", String(40), nullable=False),  # import | compact | expire
+    Column("kind", String(40), nullable=False),  # impressions | feedback
+    Column("outcome", String(20), nullable=False),  # started | done | failed
+    Column("details", JSON),  # what was asked and what it did (files, rows, hashes)
+    Index("ix_event_log_audit_kind_action", "kind", "action"),
+)
+
+
+monitors = Table(
+    "monitors",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("model", String(200), nullable=False),
+    Column("spec", JSON, nullable=False),  # check, window, reference, thresholds, action, ...
+    Column("created_at", Float, nullable=False),
+    Column("created_by", String(200)),
+)
+
+monitor_values = Table(
+    "monitor_values",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("monitor", String(200), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("version", Integer),
+    Column("window_start", Float, nullable=False),
+    Column("window_end", Float, nullable=False),
+    Column("value", Float),  # NULL: no value (an empty window); status says why
+    Column("status", String(20), nullable=False),  # ok | alert | empty | no-reference
+    Column("detail", JSON),
+    Column("checked_at", Float, nullable=False),
+    Index("ix_monitor_values_monitor_window", "monitor", "window_end"),
+)
+
+monitor_alerts = Table(
+    "monitor_alerts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("monitor", String(200), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("version", Integer),
+    Column("value", Float, nullable=False),
+    Column("threshold", Float, nullable=False),
+    Column("window_start", Float, nullable=False),
+    Column("window_end", Float, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("action", String(20), nullable=False),  # none | rollback
+    # none | rolled-back | already-rolled-back | not-serving | no-earlier-version | refused
+    Column("outcome", String(30), nullable=False),
+    Column("detail", JSON),  # what the rollback, the webhook and the event publication did
+    Index("ix_monitor_alerts_monitor_at", "monitor", "at"),
+)
+
+SCHEMA_HEAD = "0005_monitoring"  # the newest migration in store/migrations/versions

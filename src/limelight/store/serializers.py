@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # numpy is imported on first use: a flow of plain values neve
 __all__ = [
     "SERIALIZERS",
     "ArtifactRef",
+    "MlflowModelSerializer",
     "Serializer",
     "VersionMismatchWarning",
     "dump",
@@ -415,6 +416,28 @@ class PickleSerializer:
         return pickle.loads(blobs.get(ref.key))
 
 
+class MlflowModelSerializer:
+    """A model folder in MLflow's format (see :mod:`limelight.store.mlflow_models`)."""
+
+    name = "mlflow-model"
+
+    def handles(self, obj: object) -> bool:
+        from limelight.store.mlflow_models import MlflowModelFiles
+
+        return isinstance(obj, MlflowModelFiles)
+
+    def dump(self, obj: Any, blobs: BlobStore) -> ArtifactRef:
+        from limelight.store.mlflow_models import dump_mlflow_model
+
+        key, size = dump_mlflow_model(obj, blobs)
+        return ArtifactRef(key, self.name, size, {"source": obj.source})
+
+    def load(self, ref: ArtifactRef, blobs: BlobStore) -> Any:
+        from limelight.store.mlflow_models import load_manifest
+
+        return load_manifest(ref.key, blobs)
+
+
 SERIALIZERS: dict[str, Serializer] = {
     s.name: s
     for s in (
@@ -424,6 +447,7 @@ SERIALIZERS: dict[str, Serializer] = {
         ArrowSerializer(),
         PandasSerializer(),
         StateSerializer(),
+        MlflowModelSerializer(),
         PickleSerializer(),
     )
 }

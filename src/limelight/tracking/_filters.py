@@ -38,7 +38,16 @@ from limelight.tracking._filter_lexer import (
     tokenize,
 )
 
-__all__ = ["MAX_CLAUSES", "FilterError", "Ordering", "parse_filter", "parse_order"]
+__all__ = [
+    "MAX_CLAUSES",
+    "FilterError",
+    "Ordering",
+    "latest_metric",
+    "param_number",
+    "param_string",
+    "parse_filter",
+    "parse_order",
+]
 
 MAX_CLAUSES = 200  # far below SQLite's expression depth limit (1000), and more than a person types
 _ATTRIBUTES = {
@@ -90,6 +99,35 @@ def _json_is_number_sqlite(element: _JsonIsNumber, compiler: Any, **kw: Any) -> 
 @compiles(_JsonIsNumber, "postgresql")
 def _json_is_number_postgresql(element: _JsonIsNumber, compiler: Any, **kw: Any) -> str:
     return f"json_typeof({compiler.process(element.clauses, **kw)}) = 'number'"
+
+
+class _JsonText(FunctionElement[str]):
+    """A JSON value as text without the quotes of a JSON string (``"a"`` -> ``a``, ``5`` -> ``5``)."""
+
+    type = sa.Text()
+    inherit_cache = True
+    name = "json_text"
+
+
+@compiles(_JsonText, "sqlite")
+def _json_text_sqlite(element: _JsonText, compiler: Any, **kw: Any) -> str:
+    return f"CAST(json_extract({compiler.process(element.clauses, **kw)}, '$') AS TEXT)"
+
+
+@compiles(_JsonText, "postgresql")
+def _json_text_postgresql(element: _JsonText, compiler: Any, **kw: Any) -> str:
+    return f"(({compiler.process(element.clauses, **kw)}) #>> '{{}}')"
+
+
+def param_string(name: str) -> Any:
+    """A run's parameter ``name`` as plain text (MLflow's view of a parameter)."""
+    p = params.alias("p")
+    return (
+        sa.select(_JsonText(p.c.value))
+        .where(p.c.run_id == runs.c.id, p.c.name == name)
+        .limit(1)
+        .scalar_subquery()
+    )
 
 
 def param_number(name: str) -> Any:

@@ -22,7 +22,7 @@ from starlette.responses import (
     RedirectResponse,
     Response,
 )
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from limelight.core.config import Config, resolve_config
 from limelight.core.errors import InvalidInputError, LimelightError, NotFoundError
@@ -222,13 +222,18 @@ def build_app(config: Config | None, token: str | None) -> Starlette:
         return JSONResponse(openapi_document(version("limelight")))
 
     built_in = {"static": static, "home": home, "openapi": openapi}
-    routes = [
-        Route(
-            e.route,
-            _handler(dash, e, built_in.get(e.page) or getattr(_pages, e.page)),
-            methods=[e.method],
-        )
-        for e in ENDPOINTS
+    from limelight.ui._mlflow import mlflow_routes
+
+    routes: list[BaseRoute] = [
+        *mlflow_routes(dash.store, token),  # MLflow's REST API beside the pages
+        *(
+            Route(
+                e.route,
+                _handler(dash, e, built_in.get(e.page) or getattr(_pages, e.page)),
+                methods=[e.method],
+            )
+            for e in ENDPOINTS
+        ),
     ]
 
     async def not_found(request: Request, exc: Exception) -> Response:

@@ -1,10 +1,9 @@
 """Results computed from the event log, kept until the log changes.
 
-Reading every segment and reducing it costs about a second of CPU on a modest log, and the
-bandit page did it per request. The key is the name, size and modification time of every
-finished segment of both kinds (:func:`limelight.store.events.segment_state`): listing them is
-cheap, a new segment changes the key, and segments never change once written. Concurrent
-requests for a missing entry compute it once.
+Reading the log and reducing it costs about a second of CPU on a modest log, and the bandit
+page did it per request. The key is the current snapshot of both event tables
+(:func:`limelight.store.events.segment_state`): reading it is cheap, every commit makes a new
+one, and a snapshot never changes. Concurrent requests for a missing entry compute it once.
 """
 
 from __future__ import annotations
@@ -31,6 +30,7 @@ class EventLogCache:
         self._guard = threading.Lock()
 
     def state(self) -> tuple[Any, ...]:
+        """The current snapshot of both event tables."""
         return tuple(segment_state(self.store.config.events, kind) for kind in sorted(SCHEMAS))
 
     def get(self, name: str, compute: Callable[[Store], T]) -> T:

@@ -179,6 +179,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         ),
     ),
     Endpoint(
+        "/deployments",
+        "GET",
+        "deployments_page",
+        "deployed flows, their next firing, recent firings and what triggered what",
+        {**_PAGE_OK, **_BAD},
+    ),
+    Endpoint(
         "/experiments",
         "GET",
         "experiments_page",
@@ -221,6 +228,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         {**_PAGE_OK, **_BAD},
     ),
     Endpoint("/serving", "GET", "serving_page", "traffic and latency", {**_PAGE_OK, **_BAD}),
+    Endpoint(
+        "/monitors",
+        "GET",
+        "monitors_page",
+        "each monitor's values over time with its threshold, its alerts and rollbacks",
+        {**_PAGE_OK, **_BAD},
+    ),
     Endpoint(
         "/openapi.json",
         "GET",

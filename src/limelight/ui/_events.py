@@ -1,7 +1,9 @@
 """What the experiment, bandit and serving pages show, computed from the event log.
 
-Impressions and feedback are read as Arrow tables and reduced with ``pyarrow.compute`` and
-numpy; the statistics are the experiments package's own (no second implementation here).
+Per request the pages aggregate in DuckDB over the event log's files
+(:mod:`limelight.experiments._log_queries`): only per-user, per-arm and per-bucket aggregates
+reach Python, whatever the size of the log. The statistics are the experiments package's own
+(no second implementation here). Each result names the table snapshots it read.
 """
 
 from __future__ import annotations
@@ -12,17 +14,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
-from limelight.core.errors import InvalidInputError
+from limelight.core.errors import InvalidInputError, StorageError
 from limelight.experiments import (
     ExperimentAnalysis,
     ExperimentSpec,
     analyze_log,
     daily_series,
-    exposure_log,
+    exposure_log_from_events,
 )
+from limelight.experiments._log_queries import arm_aggregates, serving_aggregates
 from limelight.experiments.analysis import DailySeries
 from limelight.registry import Registry
 from limelight.store import Store
@@ -54,21 +55,20 @@ class ExperimentReport:
     exposures: list[int] = field(default_factory=list)
     series: DailySeries | None = None
     problem: str = ""
+    snapshots: dict[str, int | None] = field(default_factory=dict)
 
 
 def experiment_report(store: Store, spec: ExperimentSpec) -> ExperimentReport:
     """Analyse ``spec`` on the whole event log; a log without its exposures is a ``problem``."""
     report = ExperimentReport(spec)
     try:
-        log = exposure_log(store.read_events("impressions"), store.read_events("feedback"), spec)
+        log = exposure_log_from_events(store.config.events, spec)
         report.analysis = analyze_log(log)
-    except InvalidInputError as exc:
+    except (InvalidInputError, StorageError) as exc:
         report.problem = str(exc)
         return report
-    arms = len(spec.variants)
-    report.exposures = [
-        int(n) for n in np.bincount(log.variant[log.exposure_user], minlength=arms)[:arms]
-    ]
+    report.snapshots = dict(log.snapshots)
+    report.exposures = [int(n) for n in log.exposures_by_variant()]
     try:
         report.series = daily_series(log)
     except InvalidInputError as exc:
@@ -106,63 +106,11 @@ class ArmStats:
         return centre - half, centre + half
 
 
-def _shown(impressions: pa.Table) -> pa.Table:
-    """One row per (request, item) that was shown with an artwork."""
-    items = impressions["items"].combine_chunks()
-    parent = pc.list_parent_indices(items)
-    shown = pa.table(
-        {
-            "request_id": pc.take(impressions["request_id"], parent),
-            "item_id": pc.list_flatten(items),
-            "artwork": pc.list_flatten(impressions["artworks"].combine_chunks()),
-            "propensity": pc.list_flatten(impressions["propensities"].combine_chunks()),
-        }
-    )
-    return shown.filter(pc.is_valid(shown["artwork"]))
-
-
-def arm_stats(store: Store, play_event: str = "play") -> tuple[list[ArmStats], list[float]]:
-    """Per-arm counts and take rates, and every logged propensity (for the histogram)."""
-    impressions = store.read_events("impressions")
-    feedback = store.read_events("feedback")
-    if impressions.num_rows == 0:
-        return [], []
-    lengths = pc.list_value_length(impressions["items"])
-    for column in ("artworks", "propensities"):
-        other = pc.list_value_length(impressions[column])
-        if not pc.all(pc.equal(pc.fill_null(other, 0), pc.fill_null(lengths, 0))).as_py():
-            raise InvalidInputError(
-                f"impressions: '{column}' must list one entry per shown item in every row"
-            )
-    shown = _shown(impressions)
-    if shown.num_rows == 0:
-        return [], []
-    plays = (
-        feedback.filter(pc.fill_null(pc.equal(feedback["event"], play_event), False))
-        .select(["request_id", "item_id"])
-        .group_by(["request_id", "item_id"])
-        .aggregate([])
-    )
-    plays = plays.append_column("played", pa.array(np.ones(plays.num_rows, dtype=np.int64)))
-    joined = shown.join(plays, ["request_id", "item_id"], join_type="left outer")
-    joined = joined.set_column(
-        joined.schema.get_field_index("played"), "played", pc.fill_null(joined["played"], 0)
-    )
-    grouped = joined.group_by("artwork").aggregate(
-        [("played", "sum"), ("played", "count"), ("propensity", "mean")]
-    )
-    arms = [
-        ArmStats(str(a), int(n), int(p), float(m) if m is not None else float("nan"))
-        for a, p, n, m in zip(
-            grouped["artwork"].to_pylist(),
-            grouped["played_sum"].to_pylist(),
-            grouped["played_count"].to_pylist(),
-            grouped["propensity_mean"].to_pylist(),
-            strict=True,
-        )
-    ]
-    propensities = [float(v) for v in shown["propensity"].to_pylist() if v is not None]
-    return sorted(arms, key=lambda a: a.arm), propensities
+def arm_stats(store: Store, play_event: str = "play") -> tuple[list[ArmStats], list[int]]:
+    """Per-arm counts and take rates, and the logged propensities in 20 equal bins."""
+    found = arm_aggregates(store.config.events, play_event=play_event)
+    arms = [ArmStats(a, n, p, m) for a, n, p, m in found.arms]
+    return arms, found.histogram
 
 
 @dataclass
@@ -173,20 +121,21 @@ class BanditStats:
     bins: list[str]
     counts: list[int]
     choices: int
+    snapshots: dict[str, int | None] = field(default_factory=dict)
 
 
 def bandit_stats(store: Store, bins: int = 20) -> BanditStats:
-    """Arm statistics and a histogram of the logged propensities, computed on the server.
+    """Arm statistics and a histogram of the logged propensities, computed in DuckDB.
 
-    The page used to embed every propensity (one per shown item) for the browser to bin; the
-    counts of ``bins`` equal bins are the same picture at a size that does not grow with the log.
-    Values outside [0, 1] (a logging bug) are counted in the edge bins.
+    The counts of ``bins`` equal bins over [0, 1] (as ``numpy.histogram`` bins them) are a
+    picture whose size does not grow with the log. Values outside [0, 1] (a logging bug) are
+    counted in the edge bins.
     """
-    arms, propensities = arm_stats(store)
-    values = np.clip(np.asarray(propensities, dtype=np.float64), 0.0, 1.0)
-    counts, edges = np.histogram(values, bins=bins, range=(0.0, 1.0))
+    found = arm_aggregates(store.config.events, bins=bins)
+    arms = [ArmStats(a, n, p, m) for a, n, p, m in found.arms]
+    edges = np.linspace(0.0, 1.0, bins + 1)
     names = [f"{lo:.2f}-{hi:.2f}" for lo, hi in itertools.pairwise(edges)]
-    return BanditStats(arms, names, [int(c) for c in counts], len(propensities))
+    return BanditStats(arms, names, found.histogram, found.choices, found.snapshots)
 
 
 @dataclass
@@ -238,66 +187,42 @@ class ServingStats:
     p99: list[float]
     percentiles: dict[str, float]
     model_traffic: dict[str, int]
+    snapshots: dict[str, int | None] = field(default_factory=dict)
 
 
 _BUCKETS = (1.0, 5.0, 10.0, 60.0, 300.0, 900.0, 3600.0, 21600.0, 86400.0)
 
 
 def serving_stats(store: Store, max_points: int = 120) -> ServingStats:
-    """Requests per second, latency percentiles and traffic per model version."""
-    impressions = store.read_events("impressions")
-    n = impressions.num_rows
-    ts = np.asarray(impressions["ts"].to_numpy(zero_copy_only=False), dtype=np.float64)
-    latency = np.asarray(
-        pc.fill_null(impressions["latency_ms"], float("nan")).to_numpy(zero_copy_only=False),
-        dtype=np.float64,
-    )
-    empty = (
-        int(
-            pc.sum(pc.equal(pc.fill_null(pc.list_value_length(impressions["items"]), 0), 0)).as_py()
-            or 0
+    """Requests per second, latency percentiles and traffic per model version (in DuckDB)."""
+    found = serving_aggregates(store.config.events, _BUCKETS, max_points=max_points)
+    if found.requests == 0:
+        return ServingStats(
+            0,
+            0,
+            0.0,
+            1.0,
+            [],
+            [],
+            [],
+            [],
+            found.percentiles,
+            found.model_traffic,
+            found.snapshots,
         )
-        if n
-        else 0
-    )
-    traffic: dict[str, int] = {}
-    if n:
-        counts = pc.value_counts(pc.list_flatten(impressions["models"].combine_chunks()))
-        for entry in counts.to_pylist():
-            if entry["values"] is not None:
-                traffic[str(entry["values"])] = int(entry["counts"])
-    known = latency[np.isfinite(latency)]
-    percentiles = {
-        f"p{q}": float(np.percentile(known, q)) if known.size else float("nan")
-        for q in (50, 90, 95, 99)
-    }
-    if n == 0:
-        return ServingStats(0, 0, 0.0, 1.0, [], [], [], [], percentiles, traffic)
-    t0, t1 = float(ts.min()), float(ts.max())
-    span = max(t1 - t0, 1.0)
-    bucket = next((b for b in _BUCKETS if span / b <= max_points), _BUCKETS[-1])
-    index = ((ts - t0) // bucket).astype(np.int64)
-    buckets = int(index.max()) + 1
-    counts_per = np.bincount(index, minlength=buckets)
-    p50, p99 = [], []
-    order = np.argsort(index, kind="stable")
-    bounds = np.searchsorted(index[order], np.arange(buckets + 1))
-    for b in range(buckets):
-        values = latency[order[bounds[b] : bounds[b + 1]]]
-        values = values[np.isfinite(values)]
-        p50.append(float(np.percentile(values, 50)) if values.size else float("nan"))
-        p99.append(float(np.percentile(values, 99)) if values.size else float("nan"))
+    bucket = found.bucket
     return ServingStats(
-        requests=n,
-        empty=empty,
-        seconds=span,
+        requests=found.requests,
+        empty=found.empty,
+        seconds=max(found.t1 - found.t0, 1.0),
         bucket=bucket,
-        times=[t0 + b * bucket for b in range(buckets)],
-        rate=[float(c) / bucket for c in counts_per],
-        p50=p50,
-        p99=p99,
-        percentiles=percentiles,
-        model_traffic=dict(sorted(traffic.items())),
+        times=[found.t0 + b * bucket for b in range(len(found.counts))],
+        rate=[float(c) / bucket for c in found.counts],
+        p50=found.p50,
+        p99=found.p99,
+        percentiles=found.percentiles,
+        model_traffic=found.model_traffic,
+        snapshots=found.snapshots,
     )
 
 

@@ -29,10 +29,12 @@ if TYPE_CHECKING:
 __all__ = [
     "bandits_page",
     "compare_page",
+    "deployments_page",
     "experiment_page",
     "experiments_page",
     "model_page",
     "models_page",
+    "monitors_page",
     "move_alias",
     "run_page",
     "runs_page",
@@ -223,6 +225,25 @@ def move_alias(dash: Dashboard, request: Request, form: Any) -> Response:
     return _redirect(request, f"/models/{quote(name, safe='')}")
 
 
+def deployments_page(dash: Dashboard, request: Request) -> Response:
+    """Deployments with their next firing, the recent firings, and what triggered what."""
+    from limelight.scheduling import list_deployments, recent_firings
+    from limelight.scheduling._history import next_firing
+
+    config = dash.store.config
+    deployed = [(d, next_firing(d)) for d in list_deployments(config)]
+    fired = recent_firings(limit=100, config=config)
+    # run A finished -> firing -> run B: the edges of the chain, newest first
+    chain = [f for f in fired if f.event_source and f.event_source.startswith("run:")]
+    return dash.render(
+        request,
+        "deployments.html",
+        deployments=deployed,
+        firings=fired,
+        chain=[(f.event_source[4:], f) for f in chain if f.event_source],
+    )
+
+
 def experiments_page(dash: Dashboard, request: Request) -> Response:
     return dash.render(
         request,
@@ -342,3 +363,57 @@ def serving_page(dash: Dashboard, request: Request) -> Response:
             )
         )
     return dash.render(request, "serving.html", stats=stats, served=served, charts=charts)
+
+
+def monitors_page(dash: Dashboard, request: Request) -> Response:
+    """Each monitor's value per window (one line per model version) against its threshold,
+    its alerts, and beside them the model's versions and the rollbacks monitors made."""
+    from limelight.monitoring import Monitors
+
+    watch = Monitors(dash.store)
+    registry = Registry(store=dash.store)
+    known = set(registry.models())
+    sections = []
+    for spec in watch.all():
+        values = watch.values(spec.name)
+        per_version: dict[Any, tuple[list[float], list[Any]]] = {}
+        for v in values:
+            xs, ys = per_version.setdefault(v["version"], ([], []))
+            xs.append(v["window_end"])
+            ys.append(v["value"])
+        series = [
+            (f"v{version}" if version is not None else "no traffic", _charts.times(xs), ys)
+            for version, (xs, ys) in sorted(per_version.items(), key=lambda kv: str(kv[0]))
+        ]
+        ends = [v["window_end"] for v in values]
+        for side, threshold in (("above", spec.above), ("below", spec.below)):
+            if threshold is not None and ends:
+                series.append(
+                    (
+                        f"alert {side} {threshold:g}",
+                        _charts.times([min(ends), max(ends)]),
+                        [threshold, threshold],
+                    )
+                )
+        chart = _charts.line_chart(
+            f"{spec.name}: {spec.check}",
+            series,
+            x_title="window end (UTC)",
+            y_title=str(spec.check),
+        )
+        sections.append((spec, chart, list(reversed(watch.alerts(spec.name))), len(values)))
+    models = sorted({spec.model for spec, *_ in sections} & known)
+    versions = {name: list(reversed(registry.versions(name))) for name in models}
+    rollbacks = {
+        name: [e for e in reversed(registry.history(name)) if (e.who or "").startswith("monitor:")]
+        for name in models
+    }
+    return dash.render(
+        request,
+        "monitors.html",
+        sections=sections,
+        charts=[chart for _, chart, _, _ in sections],
+        models=models,
+        versions=versions,
+        rollbacks=rollbacks,
+    )

@@ -1,0 +1,340 @@
+"""Event log benchmark: ``limelight experiments analyze`` out of core against hand-written DuckDB.
+
+An event log of N impressions (10 items each, with scores, artworks and propensities; N/10
+members; one experiment of two variants over 7 days; 10% of impressions with a play) is
+generated in chunks as Parquet segments in the event log's layout (one file per chunk and
+day: never all in memory). Then, each in its own process (peak RSS from ``wait4``):
+
+- ``limelight experiments analyze`` (DuckDB aggregation, statistics in numpy),
+- the peer: one hand-written DuckDB query over the same files computing users and mean plays
+  per variant (the same numbers; checked),
+- today's in-memory path (``read_events`` + ``analyze_events``), at sizes where it fits.
+
+The ingest figures (serving writer, ``events import``, compaction, kill -9 trials) come from
+``benchmarks/_eventlog_ingest.py`` when it is there; otherwise they are "not measured".
+
+    python benchmarks/eventlog.py [--quick] [--sizes 10000000,100000000] [--memory-max 2000000]
+
+Prints a table and ends with one line of JSON (medians, ratios against DuckDB, peak RSS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from limelight.experiments import ExperimentSpec, Variant, allocate_many  # noqa: E402
+from limelight.store.events import FEEDBACK_SCHEMA, IMPRESSION_SCHEMA  # noqa: E402
+
+DAY = 86400.0
+T0 = 1_700_006_400.0  # a midnight UTC
+DAYS = 7
+NAME = "bench-ab"
+CHUNK = 200_000
+ITEMS = 10
+TITLES = 5_000
+SPEC = ExperimentSpec(
+    name=NAME,
+    salt=NAME,
+    variants=(Variant("control", 0.5, "recs/1"), Variant("treatment", 0.5, "recs/2")),
+    start=T0,
+    stop=T0 + DAYS * DAY,
+    status="running",
+)
+
+
+def _lists(values: pa.Array, n: int, k: int) -> pa.Array:
+    return pa.ListArray.from_arrays(pa.array(np.arange(0, n * k + 1, k, dtype=np.int32)), values)
+
+
+def generate(events: Path, n: int, seed: int = 0) -> None:
+    """``n`` impressions and their plays as Parquet segments under ``events`` (in chunks)."""
+    rng = np.random.default_rng(seed)
+    members = max(n // 10, 2)
+    ids = np.array([f"m{i:08d}" for i in range(members)], dtype=object)
+    arm = np.asarray(allocate_many(ids.tolist(), SPEC.salt, SPEC.shares))
+    titles = pa.array([f"t{i:05d}" for i in range(TITLES)])
+    arts = pa.array([f"a{i}" for i in range(4)])
+    variants = pa.array(["control", "treatment"])
+    started, done, chunk_no = time.monotonic(), 0, 0
+    while done < n:
+        size = min(CHUNK, n - done)
+        day = chunk_no % DAYS
+        who = rng.integers(0, members, size)
+        ts = T0 + day * DAY + np.sort(rng.uniform(0, DAY, size))
+        request = pa.array(np.char.add("r", np.arange(done, done + size).astype(str)))
+        k = size * ITEMS
+        table = pa.table(
+            {
+                "request_id": request,
+                "ts": ts,
+                "user_id": pa.array(ids[who], pa.string()),
+                "items": _lists(titles.take(pa.array(rng.integers(0, TITLES, k))), size, ITEMS),
+                "scores": _lists(pa.array(rng.random(k)), size, ITEMS),
+                "artworks": _lists(arts.take(pa.array(rng.integers(0, 4, k))), size, ITEMS),
+                "propensities": _lists(pa.array(rng.uniform(0.1, 0.9, k)), size, ITEMS),
+                "experiments": _lists(pa.array([NAME] * size), size, 1),
+                "variants": _lists(variants.take(pa.array(arm[who])), size, 1),
+                "decided": _lists(pa.array(np.ones(size, dtype=bool)), size, 1),
+                "models": _lists(pa.array(np.where(arm[who] == 0, "recs/1", "recs/2")), size, 1),
+                "latency_ms": rng.gamma(2.0, 4.0, size),
+            },
+            schema=IMPRESSION_SCHEMA,
+        )
+        played = rng.random(size) < 0.1 + 0.01 * arm[who]
+        m = int(played.sum())
+        feedback = pa.table(
+            {
+                "request_id": request.filter(pa.array(played)),
+                "ts": ts[played] + rng.uniform(1, 600, m),
+                "user_id": pa.array(ids[who[played]], pa.string()),
+                "item_id": titles.take(pa.array(rng.integers(0, TITLES, m))),
+                "event": pa.array(["play"] * m),
+                "value": rng.exponential(1800.0, m),
+            },
+            schema=FEEDBACK_SCHEMA,
+        )
+        date = time.strftime("%Y-%m-%d", time.gmtime(T0 + day * DAY))
+        for kind, part in (("impressions", table), ("feedback", feedback)):
+            folder = events / kind / f"date={date}"
+            folder.mkdir(parents=True, exist_ok=True)
+            pq.write_table(part, folder / f"{chunk_no:06d}-bench-1-{chunk_no:06d}.parquet")
+        done += size
+        chunk_no += 1
+        rate = done / max(time.monotonic() - started, 1e-9)
+        print(f"\r  generating {done:,}/{n:,} impressions ({rate:,.0f}/s)", end="", file=sys.stderr)
+    print(file=sys.stderr)
+
+
+# The child writes its own peak RSS (VmHWM) as it exits: the rusage of a child started by fork
+# counts the parent's memory at the fork (Linux keeps the old mm's high-water mark over exec).
+PEAK = """
+import atexit, os
+def _peak(path=os.environ["EVENTLOG_BENCH_PEAK"]):
+    with open("/proc/self/status") as f:
+        line = next(x for x in f if x.startswith("VmHWM"))
+    with open(path, "w") as f:
+        f.write(line.split()[1])
+atexit.register(_peak)
+"""
+
+
+def run_measured(code: str, args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS (MB) and standard output of ``python -c code args``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        peak = Path(tmp) / "peak"
+        out, err = Path(tmp) / "out", Path(tmp) / "err"
+        started = time.perf_counter()
+        with out.open("wb") as o, err.open("wb") as e:
+            code_ = subprocess.call(
+                [sys.executable, "-c", PEAK + code, *args],
+                stdout=o,
+                stderr=e,
+                env={**env, "EVENTLOG_BENCH_PEAK": str(peak)},
+            )
+        wall = time.perf_counter() - started
+        if code_ != 0:
+            raise RuntimeError(f"{args[:3]} failed ({code_}): {err.read_text()[-2000:]}")
+        return wall, int(peak.read_text()) / 1024.0, out.read_text()
+
+
+DUCKDB_PEER = """
+import json, sys, duckdb
+events, name, lo, hi = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
+rows = con.execute(f'''
+  WITH e AS (
+    SELECT user_id, min(ts) AS first, min(variants[1]) AS v, max(variants[1]) AS w
+    FROM read_parquet('{events}/impressions/*/*.parquet')
+    WHERE list_contains(experiments, ?) AND ts >= ? AND ts < ? GROUP BY user_id),
+  u AS (SELECT * FROM e WHERE v = w),
+  p AS (
+    SELECT f.user_id, count(*) AS n FROM read_parquet('{events}/feedback/*/*.parquet') f
+    JOIN u USING (user_id) WHERE f.event = 'play' AND f.ts >= u.first AND f.ts < ?
+    GROUP BY f.user_id)
+  SELECT v, count(*), avg(coalesce(p.n, 0)) FROM u LEFT JOIN p USING (user_id)
+  GROUP BY v ORDER BY v''', [name, lo, hi, hi]).fetchall()
+print(json.dumps({v: [n, mean] for v, n, mean in rows}))
+"""
+
+MEMORY_PATH = """
+import json, sys
+from limelight.experiments.store import get_experiment
+from limelight.experiments import analyze_events
+from limelight.store import open_store
+store = open_store()
+spec = get_experiment(store.metadata, sys.argv[1])
+a = analyze_events(store.read_events("impressions"), store.read_events("feedback"), spec)
+r = a.result("plays_per_user")
+print(json.dumps({"counts": a.counts, "means": [r.estimate.control_mean, r.estimate.treatment_mean]}))
+"""
+
+
+def ingest_figures() -> dict[str, Any]:
+    """Part of the table that ``benchmarks/_eventlog_ingest.py`` measures, if it is there."""
+    try:
+        from benchmarks import _eventlog_ingest as ingest  # type: ignore[attr-defined]
+    except ImportError:
+        return {
+            k: "not measured"
+            for k in ("serving_writer_rate", "import_rate", "compaction_seconds", "kill9_trials")
+        }
+    found: dict[str, Any] = {}
+    for name in ("serving_writer_rate", "import_rate", "compaction_seconds", "kill9_trials"):
+        try:
+            found[name] = getattr(ingest, name)()
+        except Exception as exc:  # a missing or failing measure is reported, not fatal
+            found[name] = f"not measured: {type(exc).__name__}: {exc}"
+    return found
+
+
+def measure(
+    n: int, reps: int, memory_max: int, memory_reps: int, work: Path, reuse: bool, keep: bool
+) -> dict[str, Any]:
+    home = work / f"home-{n}"
+    events = home / "events"
+    marker = home / "generated"
+    print(f"{n:,} impressions", file=sys.stderr)
+    if not (reuse and marker.exists()):
+        shutil.rmtree(home, ignore_errors=True)
+        generate(events, n)
+    env = {**os.environ, "LIMELIGHT_HOME": str(home), "PYTHONPATH": str(ROOT / "src")}
+    for name in ("LIMELIGHT_DB", "LIMELIGHT_ARTIFACTS", "LIMELIGHT_EVENTS"):
+        env.pop(name, None)
+    if not marker.exists():
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from limelight.experiments.store import "
+                "create_experiment; from limelight.store import open_store; "
+                "from benchmarks.eventlog import SPEC; create_experiment(open_store().metadata, SPEC)",
+            ],
+            env={**env, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"},
+            check=True,
+        )
+    marker.write_text(str(n))
+    cli = ("from limelight.cli import main; main()", ["experiments", "analyze", NAME, "--json"])
+    peer = (DUCKDB_PEER, [str(events), NAME, str(SPEC.start), str(SPEC.stop)])
+    runs: dict[str, list[tuple[float, float]]] = {"limelight": [], "duckdb": [], "in-memory": []}
+    found: dict[str, Any] = {}
+    for rep in range(reps):
+        print(f"  repetition {rep + 1}/{reps}", file=sys.stderr)
+        wall, rss, out = run_measured(*cli, env)
+        runs["limelight"].append((wall, rss))
+        found["limelight"] = json.loads(out)  # the whole output is the --json document
+        wall, rss, out = run_measured(*peer, env)
+        runs["duckdb"].append((wall, rss))
+        found["duckdb"] = json.loads(out)
+        if n <= memory_max and rep < memory_reps:
+            wall, rss, out = run_measured(MEMORY_PATH, [NAME], env)
+            runs["in-memory"].append((wall, rss))
+            found["in-memory"] = json.loads(out)
+    ours = found["limelight"]
+    primary = next(r for r in ours["results"] if r["metric"] == "plays_per_user")
+    peer_counts = [found["duckdb"][v][0] for v in ("control", "treatment")]
+    peer_means = [found["duckdb"][v][1] for v in ("control", "treatment")]
+    means = [primary["estimate"]["control_mean"], primary["estimate"]["treatment_mean"]]
+    same = ours["counts"] == peer_counts and np.allclose(means, peer_means, rtol=1e-9)
+    if "in-memory" in found:
+        same = same and found["in-memory"]["counts"] == ours["counts"]
+        same = same and bool(np.allclose(found["in-memory"]["means"], means, rtol=1e-9))
+    medians = {
+        k: {"wall_s": statistics.median(w for w, _ in v), "peak_rss_mb": max(r for _, r in v)}
+        for k, v in runs.items()
+        if v
+    }
+    result = {
+        "impressions": n,
+        "members": max(n // 10, 2),
+        "limelight_duckdb_memory_limit": os.environ.get("LIMELIGHT_DUCKDB_MEMORY", "512MB"),
+        "same_results": bool(same),
+        **{f"{k}_{m}": v[m] for k, v in medians.items() for m in v},
+        "wall_ratio_vs_duckdb": medians["limelight"]["wall_s"] / medians["duckdb"]["wall_s"],
+    }
+    if not keep:
+        shutil.rmtree(home, ignore_errors=True)
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1M impressions only")
+    parser.add_argument("--sizes", help="comma-separated impression counts (default 10M,100M)")
+    parser.add_argument("--reps", type=int, default=3, help="repetitions (median wall time)")
+    parser.add_argument(
+        "--memory-max",
+        type=int,
+        default=2_000_000,
+        help="largest size at which the in-memory path is run too",
+    )
+    parser.add_argument(
+        "--memory-reps", type=int, default=1, help="repetitions of the in-memory path"
+    )
+    parser.add_argument(
+        "--reuse", action="store_true", help="reuse logs generated earlier under --work"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the generated logs")
+    parser.add_argument("--work", help="folder for the generated logs (default: a temp folder)")
+    args = parser.parse_args(argv)
+    if args.sizes:
+        sizes = [int(s) for s in args.sizes.split(",")]
+    else:
+        sizes = [1_000_000] if args.quick else [10_000_000, 100_000_000]
+    work = Path(args.work or tempfile.mkdtemp(prefix="limelight-eventlog-"))
+    work.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for n in sizes:
+        try:
+            rows.append(
+                measure(
+                    n, args.reps, args.memory_max, args.memory_reps, work, args.reuse, args.keep
+                )
+            )
+        except RuntimeError as exc:  # a size that fails is reported, the others still are
+            rows.append({"impressions": n, "failed": str(exc)[:600]})
+        print(json.dumps(rows[-1]), file=sys.stderr)  # each size as soon as it is measured
+    ingest = ingest_figures()
+    print()
+    print(
+        f"{'impressions':>12} {'limelight s':>12} {'MB':>7} {'duckdb s':>9} {'MB':>7} "
+        f"{'in-memory s':>12} {'MB':>7} {'/duckdb':>8}  same"
+    )
+    for r in rows:
+        if "failed" in r:
+            print(f"{r['impressions']:>12,} failed: {r['failed'][:300]}")
+            continue
+        mem_s = f"{r['in-memory_wall_s']:.2f}" if "in-memory_wall_s" in r else "-"
+        mem_mb = f"{r['in-memory_peak_rss_mb']:.0f}" if "in-memory_peak_rss_mb" in r else "-"
+        print(
+            f"{r['impressions']:>12,} {r['limelight_wall_s']:>12.2f} "
+            f"{r['limelight_peak_rss_mb']:>7.0f} {r['duckdb_wall_s']:>9.2f} "
+            f"{r['duckdb_peak_rss_mb']:>7.0f} {mem_s:>12} {mem_mb:>7} "
+            f"{r['wall_ratio_vs_duckdb']:>7.2f}x  {r['same_results']}"
+        )
+    print("targets: wall within 1.5x of DuckDB, peak RSS under 1024 MB at every size")
+    for name, value in ingest.items():
+        print(f"{name}: {value}")
+    print(json.dumps({"benchmark": "eventlog", "sizes": rows, "ingest": ingest}))
+
+
+if __name__ == "__main__":
+    main()

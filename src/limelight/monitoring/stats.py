@@ -1,0 +1,311 @@
+"""Drift and concentration statistics: arrays (or their aggregates) in, numbers out. Pure.
+
+The drift statistics follow Evidently's definitions (``evidently.legacy.calculations.stattests``,
+0.7.x) so a number here means what it means there:
+
+- **PSI** and **Jensen-Shannon** compare the shares of reference and current values in bins.
+  A numerical column with more than 20 distinct reference values is cut into equal-width bins
+  over the range of both samples, as many as Sturges' rule gives for their combined size (numpy's
+  ``histogram_bin_edges(..., "sturges")``); otherwise each distinct value is a bin. PSI replaces
+  empty bins with a small share (the smallest non-zero share / 1e6 if that is at most 1e-4, else
+  1e-4); Jensen-Shannon does not (natural logarithm).
+- **KS** is the two-sided two-sample Kolmogorov-Smirnov test's p-value (scipy's ``ks_2samp``:
+  exact up to 10,000 values per sample, Smirnov's asymptotic distribution beyond): a drift is a
+  *small* value.
+- **Wasserstein** is the first Wasserstein distance divided by the reference's standard
+  deviation (population, at least 0.001).
+
+Each statistic has two entry points that share one implementation: one on raw arrays, and one
+on the aggregates an engine computes out of core (bin counts, or the distinct values with their
+counts in each sample), which is how monitors run them over the event log.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from limelight.core.errors import InvalidInputError
+
+__all__ = [
+    "DISTINCT_VALUES_AS_BINS",
+    "KS_EXACT_MAX_N",
+    "CdfAccumulator",
+    "CdfDistances",
+    "Drift",
+    "binned_shares",
+    "drift",
+    "effective_sample_size",
+    "ess_from_sums",
+    "gini",
+    "histogram_edges",
+    "jensen_shannon",
+    "jensen_shannon_from_counts",
+    "ks_pvalue",
+    "ks_pvalue_from_statistic",
+    "psi",
+    "psi_from_counts",
+    "wasserstein_normed",
+]
+
+DISTINCT_VALUES_AS_BINS = 20
+"""A column with at most this many distinct reference values is binned by value."""
+KS_EXACT_MAX_N = 10_000
+"""scipy's ``ks_2samp`` computes the exact p-value when neither sample is larger."""
+
+
+def _clean(values: ArrayLike, what: str) -> NDArray[np.float64]:
+    array = np.asarray(values, dtype=np.float64).ravel()
+    array = array[np.isfinite(array)]
+    if array.size == 0:
+        raise InvalidInputError(f"the {what} sample has no finite values")
+    return array
+
+
+def histogram_edges(n: int, low: float, high: float) -> NDArray[np.float64]:
+    """numpy's Sturges bin edges for ``n`` values between ``low`` and ``high``, from those three
+    numbers alone (equal to ``np.histogram_bin_edges(values, "sturges")``)."""
+    if n <= 0:
+        raise InvalidInputError("bin edges need at least one value")
+    if low == high:
+        low, high = low - 0.5, high + 0.5
+        bins = 1
+    else:
+        width = (high - low) / (np.log2(n) + 1.0)
+        bins = int(np.ceil((high - low) / width)) if width else 1
+    return np.linspace(low, high, bins + 1, endpoint=True)
+
+
+def _fill_zeroes(shares: NDArray[np.float64]) -> NDArray[np.float64]:
+    nonzero = shares[shares != 0]
+    if nonzero.size == 0:
+        return shares
+    smallest = float(nonzero.min())
+    out = shares.copy()
+    out[out == 0] = smallest / 10**6 if smallest <= 0.0001 else 0.0001
+    return out
+
+
+def _sorted_samples(
+    reference: ArrayLike, current: ArrayLike
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    return np.sort(_clean(reference, "reference")), np.sort(_clean(current, "current"))
+
+
+def _counts_in(
+    sorted_values: NDArray[np.float64], edges: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """numpy's histogram of sorted values: edges[i] <= x < edges[i+1], the last bin closed."""
+    cut = np.concatenate(
+        [
+            sorted_values.searchsorted(edges[:-1], "left"),
+            sorted_values.searchsorted(edges[-1:], "right"),
+        ]
+    )
+    return np.diff(cut).astype(np.float64)
+
+
+def _binned_sorted(
+    ref: NDArray[np.float64], cur: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    distinct = 1 + int(np.count_nonzero(ref[1:] != ref[:-1]))
+    if distinct > DISTINCT_VALUES_AS_BINS:
+        edges = histogram_edges(
+            ref.size + cur.size, float(min(ref[0], cur[0])), float(max(ref[-1], cur[-1]))
+        )
+        return _counts_in(ref, edges) / ref.size, _counts_in(cur, edges) / cur.size
+    keys = np.union1d(ref, cur)
+    ref_counts = ref.searchsorted(keys, "right") - ref.searchsorted(keys, "left")
+    cur_counts = cur.searchsorted(keys, "right") - cur.searchsorted(keys, "left")
+    return ref_counts / ref.size, cur_counts / cur.size
+
+
+def binned_shares(
+    reference: ArrayLike, current: ArrayLike
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The share of each sample in each bin (Evidently's binning; see the module docstring)."""
+    return _binned_sorted(*_sorted_samples(reference, current))
+
+
+def _shares(counts: ArrayLike) -> NDArray[np.float64]:
+    array = np.asarray(counts, dtype=np.float64)
+    total = array.sum()
+    if total <= 0:
+        raise InvalidInputError("a sample with no values has no shares")
+    return array / total
+
+
+def psi_from_counts(reference_counts: ArrayLike, current_counts: ArrayLike) -> float:
+    """Population stability index of two samples given as counts in the same bins."""
+    ref = _fill_zeroes(_shares(reference_counts))
+    cur = _fill_zeroes(_shares(current_counts))
+    return float(np.sum((ref - cur) * np.log(ref / cur)))
+
+
+def jensen_shannon_from_counts(reference_counts: ArrayLike, current_counts: ArrayLike) -> float:
+    """Jensen-Shannon distance (natural log) of two samples given as counts in the same bins."""
+    from scipy.spatial import distance
+
+    return float(distance.jensenshannon(_shares(reference_counts), _shares(current_counts)))
+
+
+def psi(reference: ArrayLike, current: ArrayLike) -> float:
+    """Population stability index of ``current`` against ``reference`` (Evidently's bins)."""
+    return psi_from_counts(*binned_shares(reference, current))
+
+
+def jensen_shannon(reference: ArrayLike, current: ArrayLike) -> float:
+    """Jensen-Shannon distance of ``current`` from ``reference`` (Evidently's bins)."""
+    return jensen_shannon_from_counts(*binned_shares(reference, current))
+
+
+def ks_pvalue_from_statistic(statistic: float, n_reference: int, n_current: int) -> float:
+    """The asymptotic two-sided p-value scipy's ``ks_2samp`` gives for samples this large."""
+    from scipy.stats import kstwo
+
+    m, n = sorted([float(n_reference), float(n_current)], reverse=True)
+    en = m * n / (m + n)
+    return float(np.clip(kstwo.sf(statistic, np.round(en)), 0, 1))
+
+
+@dataclass(frozen=True)
+class CdfDistances:
+    """What the two empirical CDFs give: the KS statistic and the Wasserstein-1 distance."""
+
+    ks_statistic: float
+    wasserstein: float
+
+    @classmethod
+    def from_sorted(cls, ref: NDArray[np.float64], cur: NDArray[np.float64]) -> CdfDistances:
+        """From both samples, sorted: both CDFs at every value of either, as scipy evaluates
+        them, in one merge (each current value placed among the reference's)."""
+        n = ref.size + cur.size
+        from_cur = np.zeros(n, dtype=bool)
+        from_cur[ref.searchsorted(cur, "left") + np.arange(cur.size)] = True
+        merged = np.empty(n, dtype=np.float64)
+        merged[from_cur] = cur
+        merged[~from_cur] = ref
+        cur_below = np.cumsum(from_cur)
+        gap = np.abs((np.arange(1, n + 1) - cur_below) / ref.size - cur_below / cur.size)
+        # within a run of equal values only the last position has both CDFs complete
+        last = np.empty(n, dtype=bool)
+        np.not_equal(merged[1:], merged[:-1], out=last[:-1])
+        last[-1] = True
+        return cls(float(gap[last].max()), float(np.sum(gap[:-1] * np.diff(merged))))
+
+
+class CdfAccumulator:
+    """The KS statistic and the Wasserstein-1 distance from the distinct values of both samples
+    in ascending order, with each sample's count of each, fed in batches (an engine streams
+    them out of a sort that may spill; only a batch is in memory at once)."""
+
+    def __init__(self, n_reference: int, n_current: int) -> None:
+        self.n_ref, self.n_cur = n_reference, n_current
+        self._below_ref = self._below_cur = 0
+        self._last_x: float | None = None
+        self._last_gap = 0.0
+        self.ks_statistic = 0.0
+        self.wasserstein = 0.0
+
+    def add(
+        self, values: ArrayLike, reference_counts: ArrayLike, current_counts: ArrayLike
+    ) -> None:
+        x = np.asarray(values, dtype=np.float64)
+        if x.size == 0:
+            return
+        ref = self._below_ref + np.cumsum(np.asarray(reference_counts, dtype=np.int64))
+        cur = self._below_cur + np.cumsum(np.asarray(current_counts, dtype=np.int64))
+        gap = np.abs(ref / self.n_ref - cur / self.n_cur)
+        self.ks_statistic = max(self.ks_statistic, float(gap.max()))
+        if self._last_x is not None:
+            self.wasserstein += self._last_gap * (float(x[0]) - self._last_x)
+        self.wasserstein += float(np.sum(gap[:-1] * np.diff(x)))
+        self._below_ref, self._below_cur = int(ref[-1]), int(cur[-1])
+        self._last_x, self._last_gap = float(x[-1]), float(gap[-1])
+
+
+def _ks_sorted(ref: NDArray[np.float64], cur: NDArray[np.float64], statistic: float) -> float:
+    if max(ref.size, cur.size) <= KS_EXACT_MAX_N:
+        from scipy.stats import ks_2samp
+
+        return float(ks_2samp(ref, cur).pvalue)
+    return ks_pvalue_from_statistic(statistic, ref.size, cur.size)
+
+
+def ks_pvalue(reference: ArrayLike, current: ArrayLike) -> float:
+    """Two-sided two-sample Kolmogorov-Smirnov p-value (small: the samples differ)."""
+    ref, cur = _sorted_samples(reference, current)
+    return _ks_sorted(ref, cur, CdfDistances.from_sorted(ref, cur).ks_statistic)
+
+
+def wasserstein_normed(reference: ArrayLike, current: ArrayLike) -> float:
+    """Wasserstein-1 distance over the reference's standard deviation (at least 0.001)."""
+    ref, cur = _sorted_samples(reference, current)
+    return CdfDistances.from_sorted(ref, cur).wasserstein / _norm(ref)
+
+
+def _norm(ref: NDArray[np.float64]) -> float:
+    return max(float(np.std(ref)), 0.001)
+
+
+@dataclass(frozen=True)
+class Drift:
+    """The four drift statistics of one column (see the module docstring for each)."""
+
+    psi: float
+    js: float
+    ks: float
+    wasserstein: float
+
+
+def drift(reference: ArrayLike, current: ArrayLike) -> Drift:
+    """All four drift statistics at once: both samples are sorted once and shared."""
+    ref, cur = _sorted_samples(reference, current)
+    ref_shares, cur_shares = _binned_sorted(ref, cur)
+    cdf = CdfDistances.from_sorted(ref, cur)
+    return Drift(
+        psi_from_counts(ref_shares, cur_shares),
+        jensen_shannon_from_counts(ref_shares, cur_shares),
+        _ks_sorted(ref, cur, cdf.ks_statistic),
+        cdf.wasserstein / _norm(ref),
+    )
+
+
+def gini(counts: ArrayLike) -> float:
+    """Gini coefficient of how often each item was shown (0: evenly; near 1: one item).
+
+    Items of the catalogue that were never shown count as zeros.
+    """
+    x = np.sort(np.asarray(counts, dtype=np.float64).ravel())
+    if x.size == 0 or np.any(x < 0) or not np.all(np.isfinite(x)):
+        raise InvalidInputError("gini needs one finite, non-negative count per item")
+    total = x.sum()
+    if total == 0:
+        return math.nan
+    n = x.size
+    ranks = np.arange(1, n + 1, dtype=np.float64)
+    return float(2.0 * np.sum(ranks * x) / (n * total) - (n + 1.0) / n)
+
+
+def effective_sample_size(propensities: ArrayLike) -> float:
+    """Kish's effective sample size of the inverse-propensity weights of the logged choices:
+    ``(sum w)^2 / sum w^2`` with ``w = 1/p``; ``n`` when every choice was equally likely, far
+    fewer when a few rare choices carry the off-policy estimate."""
+    p = np.asarray(propensities, dtype=np.float64).ravel()
+    p = p[np.isfinite(p)]
+    if p.size == 0:
+        return math.nan
+    if np.any(p <= 0) or np.any(p > 1):
+        raise InvalidInputError("propensities must lie in (0, 1]")
+    w = 1.0 / p
+    return ess_from_sums(float(w.sum()), float(np.sum(w * w)))
+
+
+def ess_from_sums(sum_weights: float, sum_squared_weights: float) -> float:
+    """Kish's effective sample size from the sum of the weights and of their squares."""
+    if not sum_squared_weights > 0:
+        return math.nan
+    return sum_weights**2 / sum_squared_weights

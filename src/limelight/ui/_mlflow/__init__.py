@@ -1,0 +1,88 @@
+"""MLflow's REST protocol over Limelight's tracking and registry tables (no second store).
+
+``/api/2.0/mlflow/`` (and ``/ajax-api/2.0/mlflow/``) answer MLflow's tracking and registry
+calls; ``/api/2.0/mlflow-artifacts/`` its proxied artifacts. One module per resource; errors in
+MLflow's format (:mod:`._protocol`). Writes need the server's token as a bearer token
+(``MLFLOW_TRACKING_TOKEN`` on the client); reads are open, as the dashboard's pages are.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from limelight.ui._mlflow import (
+    _artifacts,
+    _experiments,
+    _logged_models,
+    _protocol,
+    _registry,
+    _runs,
+    _search,
+)
+
+if TYPE_CHECKING:
+    from limelight.store import Store
+
+__all__ = ["ARTIFACT_PREFIXES", "PREFIXES", "mlflow_routes"]
+
+PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
+ARTIFACT_PREFIXES = ("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts")
+_READS = ("GET",)
+_ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+def mlflow_routes(store: Store, token: str | None) -> list[BaseRoute]:
+    """The routes of MLflow's REST API, to put in front of the dashboard's."""
+    protocol = _protocol.Protocol(store, token)
+    handlers = {
+        **_experiments.HANDLERS,
+        **_runs.HANDLERS,
+        **_search.HANDLERS,
+        **_registry.HANDLERS,
+        **_logged_models.HANDLERS,
+    }
+    by_path: dict[str, dict[str, Any]] = {}
+    for (path, method), handler in handlers.items():
+        by_path.setdefault(path, {})[method] = _protocol.endpoint(
+            protocol,
+            handler,
+            write=method not in _READS,
+        )
+    api: list[BaseRoute] = [
+        Route(f"/{path}", _dispatcher(methods), methods=_ALL_METHODS)
+        for path, methods in by_path.items()
+    ]
+    files: list[BaseRoute] = [
+        Route(path, handler, methods=[method])
+        for path, method, handler in _artifacts.artifact_routes(protocol)
+    ]
+
+    async def unknown(request: Request) -> Response:
+        return _protocol.MlflowError(
+            "ENDPOINT_NOT_FOUND",
+            f"{request.method} {request.url.path} is not an MLflow endpoint this server answers",
+        ).response()
+
+    fallback = Route("/{rest:path}", unknown, methods=_ALL_METHODS)
+    # mounted: the API is MLflow's (documented by MLflow), not a page of the dashboard's OpenAPI
+    return [
+        *(Mount(prefix, routes=[*api, fallback]) for prefix in PREFIXES),
+        *(Mount(prefix, routes=[*files, fallback]) for prefix in ARTIFACT_PREFIXES),
+    ]
+
+
+def _dispatcher(methods: dict[str, Any]) -> Any:
+    async def dispatch(request: Request) -> Response:
+        handler = methods.get(request.method)
+        if handler is None:
+            return _protocol.MlflowError(
+                "ENDPOINT_NOT_FOUND", f"{request.url.path} does not take {request.method}"
+            ).response()
+        response: Response = await handler(request)
+        return response
+
+    return dispatch

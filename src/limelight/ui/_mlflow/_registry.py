@@ -1,0 +1,570 @@
+"""MLflow's model registry over Limelight's: models, versions, aliases (through the gates).
+
+A version registered through MLflow stores its files (the logged model's directory) as a
+``mlflow-model`` artifact: a manifest of blobs that :mod:`limelight.store.mlflow_models`
+loads, so ``limelight serve`` answers ``/v1/predict/NAME`` for it. MLflow's extras (source,
+model id, description, tags) live in ``mlflow_versions``; version 0 holds the model's own tags.
+Stages are not kept (MLflow deprecated them for aliases): ``current_stage`` is always "None".
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import sqlalchemy as sa
+
+from limelight.core.names import check_alias, check_name
+from limelight.registry import GateRefused, Registry
+from limelight.store.mlflow_models import MlflowModelFiles
+from limelight.store.schema import (
+    aliases,
+    mlflow_logged_models,
+    mlflow_runs,
+    mlflow_versions,
+    model_versions,
+    models,
+    runs,
+)
+from limelight.ui._mlflow._artifacts import artifact_dir
+from limelight.ui._mlflow._experiments import page_token, read_page_token
+from limelight.ui._mlflow._protocol import (
+    MAX_RESULTS,
+    Fields,
+    MlflowError,
+    Protocol,
+    bad,
+    ms,
+)
+
+__all__ = ["HANDLERS", "source_dir"]
+
+
+def _name(f: Fields, field: str = "name") -> str:
+    name = f.string(field, required=True)
+    try:
+        return check_name(name)
+    except Exception as exc:
+        raise bad(f"Invalid model name {name!r}: {exc}") from None
+
+
+def _not_found(name: str) -> MlflowError:
+    return MlflowError("RESOURCE_DOES_NOT_EXIST", f"Registered Model with name={name} not found")
+
+
+def _version_number(f: Fields) -> int:
+    text = f.data.get("version")
+    if text is None:
+        raise bad("Missing value for required parameter 'version'.")
+    try:
+        number = int(str(text))
+    except ValueError:
+        raise bad(f"Parameter 'version' must be an integer, got '{text}'.") from None
+    if not 1 <= number < 2**31:
+        raise bad(f"Parameter 'version' must be a positive integer, got '{text}'.")
+    return number
+
+
+def _extras(conn: sa.Connection, name: str) -> dict[int, Any]:
+    return {
+        r.version: r
+        for r in conn.execute(sa.select(mlflow_versions).where(mlflow_versions.c.model == name))
+    }
+
+
+def _version_json(row: Any, extra: Any, alias_names: list[str]) -> dict[str, Any]:
+    out = {
+        "name": row.model,
+        "version": str(row.version),
+        "creation_timestamp": ms(row.created_at),
+        "last_updated_timestamp": ms(row.created_at),
+        "current_stage": "None",
+        "description": (extra.description if extra is not None else None) or "",
+        "source": (extra.source if extra is not None else None)
+        or f"limelight:{row.model}/{row.version}",
+        "run_id": str(row.run_id) if row.run_id is not None else "",
+        "status": "READY",
+        "tags": [
+            {"key": k, "value": v}
+            for k, v in sorted(((extra.tags if extra is not None else None) or {}).items())
+        ],
+        "aliases": sorted(alias_names),
+        "user_id": row.created_by or "",
+    }
+    if extra is not None and extra.model_id:
+        out["model_id"] = extra.model_id
+    return out
+
+
+def _model_json(conn: sa.Connection, row: Any, *, latest: bool = True) -> dict[str, Any]:
+    extras = _extras(conn, row.name)
+    alias_rows = conn.execute(
+        sa.select(aliases.c.alias, aliases.c.version)
+        .where(aliases.c.model == row.name)
+        .order_by(aliases.c.alias)
+    ).all()
+    versions = conn.execute(
+        sa.select(model_versions)
+        .where(model_versions.c.model == row.name)
+        .order_by(model_versions.c.version.desc())
+        .limit(1)
+    ).all()
+    own = extras.get(0)
+    updated = max([row.created_at, *(v.created_at for v in versions)])
+    out: dict[str, Any] = {
+        "name": row.name,
+        "creation_timestamp": ms(row.created_at),
+        "last_updated_timestamp": ms(updated),
+        "description": row.description or "",
+        "tags": [
+            {"key": k, "value": v} for k, v in sorted(((own.tags if own else None) or {}).items())
+        ],
+        "aliases": [{"alias": a, "version": str(v)} for a, v in alias_rows],
+    }
+    if latest and versions:
+        by_version: dict[int, list[str]] = {}
+        for a, v in alias_rows:
+            by_version.setdefault(v, []).append(a)
+        out["latest_versions"] = [
+            _version_json(v, extras.get(v.version), by_version.get(v.version, [])) for v in versions
+        ]
+    return out
+
+
+def _model_row(conn: sa.Connection, name: str) -> Any:
+    row = conn.execute(sa.select(models).where(models.c.name == name)).first()
+    if row is None:
+        raise _not_found(name)
+    return row
+
+
+def _tags(f: Fields) -> dict[str, str]:
+    out = {}
+    for tag in f.objects("tags"):
+        out[tag.string("key", required=True, max_length=250)] = (
+            tag.string("value", max_length=100_000) or ""
+        )
+    return out
+
+
+def create_model(p: Protocol, f: Fields) -> dict[str, Any]:
+    name = _name(f)
+    tags = _tags(f)
+    description = f.string("description")
+
+    def work(conn: sa.Connection) -> dict[str, Any]:
+        if conn.execute(sa.select(models.c.name).where(models.c.name == name)).first() is not None:
+            raise MlflowError(
+                "RESOURCE_ALREADY_EXISTS", f"Registered Model (name={name}) already exists."
+            )
+        conn.execute(
+            models.insert().values(name=name, created_at=time.time(), description=description)
+        )
+        conn.execute(mlflow_versions.insert().values(model=name, version=0, tags=tags))
+        return _model_json(conn, _model_row(conn, name))
+
+    return {"registered_model": p.store.metadata.transaction(work)}
+
+
+def get_model(p: Protocol, f: Fields) -> dict[str, Any]:
+    name = _name(f)
+    with p.store.metadata.connect() as conn:
+        return {"registered_model": _model_json(conn, _model_row(conn, name))}
+
+
+def update_model(p: Protocol, f: Fields) -> dict[str, Any]:
+    name = _name(f)
+    description = f.string("description")
+
+    def work(conn: sa.Connection) -> dict[str, Any]:
+        _model_row(conn, name)
+        if description is not None:
+            conn.execute(
+                models.update().where(models.c.name == name).values(description=description)
+            )
+        return _model_json(conn, _model_row(conn, name))
+
+    return {"registered_model": p.store.metadata.transaction(work)}
+
+
+def delete_model(p: Protocol, f: Fields) -> dict[str, Any]:
+    name = _name(f)
+    with p.store.metadata.connect() as conn:
+        _model_row(conn, name)
+    raise MlflowError(
+        "INVALID_STATE",
+        f"Registered model {name!r} is kept: Limelight's registry keeps every version and its "
+        "alias audit log; move its aliases away instead",
+    )
+
+
+def _set_extra(conn: sa.Connection, name: str, version: int, **values: Any) -> None:
+    done = conn.execute(
+        mlflow_versions.update()
+        .where(mlflow_versions.c.model == name, mlflow_versions.c.version == version)
+        .values(**values)
+    ).rowcount
+    if not done:
+        conn.execute(mlflow_versions.insert().values(model=name, version=version, **values))
+
+
+def _tag_change(version_level: bool, delete: bool) -> Any:
+    def handler(p: Protocol, f: Fields) -> dict[str, Any]:
+        name = _name(f)
+        version = _version_number(f) if version_level else 0
+        key = f.string("key", required=True, max_length=250)
+        value = None if delete else (f.string("value", required=True, max_length=100_000))
+
+        def work(conn: sa.Connection) -> None:
+            _model_row(conn, name)
+            if version:
+                _version_row(conn, name, version)
+            extra = _extras(conn, name).get(version)
+            tags = dict((extra.tags if extra is not None else None) or {})
+            if delete:
+                tags.pop(key, None)
+            else:
+                tags[key] = value
+            _set_extra(conn, name, version, tags=tags)
+
+        p.store.metadata.transaction(work)
+        return {}
+
+    return handler
+
+
+def search_models(p: Protocol, f: Fields) -> dict[str, Any]:
+    limit = f.integer("max_results", low=1, high=MAX_RESULTS) or 100
+    offset = read_page_token(f)
+    text = (f.string("filter") or "").strip()
+    query = sa.select(models)
+    if text:
+        words = text.split(None, 2)
+        if (
+            len(words) != 3
+            or words[0].lower() not in ("name", "attributes.name")
+            or words[1].upper() not in ("=", "LIKE", "ILIKE", "!=")
+        ):
+            raise bad(
+                f"Invalid filter '{text}': registered models filter on name = | != | LIKE | ILIKE 'text'"
+            )
+        value = words[2].strip()
+        if len(value) < 2 or value[0] != value[-1] or value[0] not in "'\"":
+            raise bad(f"Invalid filter '{text}': quote the value")
+        value = value[1:-1]
+        op = words[1].upper()
+        column = models.c.name
+        query = query.where(
+            column == value
+            if op == "="
+            else column != value
+            if op == "!="
+            else column.like(value)
+            if op == "LIKE"
+            else sa.func.lower(column).like(value.lower())
+        )
+    query = query.order_by(models.c.name).offset(offset).limit(limit + 1)
+    with p.store.metadata.connect() as conn:
+        rows = conn.execute(query).all()
+        out: dict[str, Any] = {"registered_models": [_model_json(conn, r) for r in rows[:limit]]}
+    if len(rows) > limit:
+        out["next_page_token"] = page_token(offset + limit)
+    return out
+
+
+def _version_row(conn: sa.Connection, name: str, version: int) -> Any:
+    row = conn.execute(
+        sa.select(model_versions).where(
+            model_versions.c.model == name, model_versions.c.version == version
+        )
+    ).first()
+    if row is None:
+        raise MlflowError(
+            "RESOURCE_DOES_NOT_EXIST", f"Model Version (name={name}, version={version}) not found"
+        )
+    return row
+
+
+def _one_version(conn: sa.Connection, name: str, version: int) -> dict[str, Any]:
+    row = _version_row(conn, name, version)
+    names = [
+        a
+        for a, v in conn.execute(
+            sa.select(aliases.c.alias, aliases.c.version).where(aliases.c.model == name)
+        )
+        if v == version
+    ]
+    return _version_json(row, _extras(conn, name).get(version), names)
+
+
+def source_dir(conn: sa.Connection, source: str) -> str | None:
+    """The ``mlflow-artifacts`` folder a version's source names (None when it is elsewhere)."""
+    if source.startswith("models:/"):
+        model_id = source.removeprefix("models:/").strip("/")
+        location = conn.execute(
+            sa.select(mlflow_logged_models.c.artifact_location).where(
+                mlflow_logged_models.c.id == model_id
+            )
+        ).scalar()
+        return artifact_dir(location) if location else None
+    if source.startswith("runs:/"):
+        run, _, rest = source.removeprefix("runs:/").partition("/")
+        experiment = conn.execute(
+            sa.select(mlflow_runs.c.experiment_id).where(
+                mlflow_runs.c.run_id == (int(run) if run.isdigit() else -1)
+            )
+        ).scalar()
+        return None if experiment is None else f"{experiment}/{run}/artifacts/{rest}".rstrip("/")
+    if source.startswith("mlflow-artifacts:"):
+        return artifact_dir(source)
+    return None
+
+
+def _files(conn: sa.Connection, folder: str | None) -> dict[str, tuple[str, int]]:
+    from limelight.store.schema import mlflow_files
+
+    if folder is None:
+        return {}
+    prefix = f"{folder}/"
+    return {
+        path[len(prefix) :]: (key, size)
+        for path, key, size in conn.execute(
+            sa.select(mlflow_files.c.path, mlflow_files.c.key, mlflow_files.c.size).where(
+                mlflow_files.c.path.startswith(prefix, autoescape=True)
+            )
+        )
+    }
+
+
+def create_version(p: Protocol, f: Fields) -> dict[str, Any]:
+    name = _name(f)
+    source = f.string("source", required=True, max_length=5000)
+    run_text = f.string("run_id")
+    model_id = f.string("model_id", max_length=64)
+    description = f.string("description")
+    tags = _tags(f)
+    run_id = None
+    if run_text:
+        if not run_text.isdigit():
+            raise MlflowError("RESOURCE_DOES_NOT_EXIST", f"Run with id={run_text} not found")
+        run_id = int(run_text)
+    with p.store.metadata.connect() as conn:
+        _model_row(conn, name)
+        if (
+            run_id is not None
+            and conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first() is None
+        ):
+            raise MlflowError("RESOURCE_DOES_NOT_EXIST", f"Run with id={run_id} not found")
+        if model_id and source == "":
+            source = f"models:/{model_id}"
+        folder = source_dir(conn, source)
+        if folder is None and model_id:
+            folder = source_dir(conn, f"models:/{model_id}")
+        logged = model_id or (
+            source.removeprefix("models:/") if source.startswith("models:/") else ""
+        )
+        if run_id is None and logged:  # MLflow 3 registers a logged model: its run is the lineage
+            run_id = conn.execute(
+                sa.select(mlflow_logged_models.c.run_id).where(mlflow_logged_models.c.id == logged)
+            ).scalar()
+        files = _files(conn, folder)
+    ref = p.store.artifacts.save(MlflowModelFiles(files, source), serializer="mlflow-model")
+    registry = Registry(store=p.store)
+    version = registry.register_ref(name, ref, run_id=run_id, description=None)
+
+    def work(conn: sa.Connection) -> dict[str, Any]:
+        _set_extra(
+            conn,
+            name,
+            version.version,
+            source=source,
+            model_id=model_id,
+            description=description,
+            tags=tags,
+        )
+        return _one_version(conn, name, version.version)
+
+    return {"model_version": p.store.metadata.transaction(work)}
+
+
+def get_version(p: Protocol, f: Fields) -> dict[str, Any]:
+    name = _name(f)
+    version = _version_number(f)
+    with p.store.metadata.connect() as conn:
+        _model_row(conn, name)
+        return {"model_version": _one_version(conn, name, version)}
+
+
+def update_version(p: Protocol, f: Fields) -> dict[str, Any]:
+    name = _name(f)
+    version = _version_number(f)
+    description = f.string("description")
+
+    def work(conn: sa.Connection) -> dict[str, Any]:
+        _model_row(conn, name)
+        _version_row(conn, name, version)
+        if description is not None:
+            _set_extra(conn, name, version, description=description)
+        return _one_version(conn, name, version)
+
+    return {"model_version": p.store.metadata.transaction(work)}
+
+
+def delete_version(p: Protocol, f: Fields) -> dict[str, Any]:
+    name = _name(f)
+    version = _version_number(f)
+    with p.store.metadata.connect() as conn:
+        _model_row(conn, name)
+        _version_row(conn, name, version)
+    raise MlflowError(
+        "INVALID_STATE",
+        f"Model version {name}/{version} is kept: Limelight's registry never deletes a version "
+        "(its lineage and alias history point at it)",
+    )
+
+
+def latest_versions(p: Protocol, f: Fields) -> dict[str, Any]:
+    name = _name(f)
+    with p.store.metadata.connect() as conn:
+        return {
+            "model_versions": _model_json(conn, _model_row(conn, name)).get("latest_versions", [])
+        }
+
+
+def search_versions(p: Protocol, f: Fields) -> dict[str, Any]:
+    limit = f.integer("max_results", low=1, high=200_000) or 10_000
+    offset = read_page_token(f)
+    text = (f.string("filter") or "").strip()
+    query = sa.select(model_versions)
+    for clause in [c for c in re.split(r"\s+and\s+", text, flags=re.IGNORECASE) if c.strip()]:
+        key, _, value = clause.partition("=")
+        key, value = key.strip().lower(), value.strip()
+        if len(value) < 2 or value[0] != value[-1] or value[0] not in "'\"":
+            raise bad(
+                f"Invalid filter '{text}': use name = 'NAME', run_id = 'ID' or source_path = '...'"
+            )
+        value = value[1:-1]
+        if key == "name":
+            query = query.where(model_versions.c.model == value)
+        elif key == "run_id":
+            query = query.where(model_versions.c.run_id == (int(value) if value.isdigit() else -1))
+        else:
+            raise bad(f"Invalid filter '{text}': use name = 'NAME' or run_id = 'ID'")
+    query = (
+        query.order_by(model_versions.c.model, model_versions.c.version.desc())
+        .offset(offset)
+        .limit(limit + 1)
+    )
+    with p.store.metadata.connect() as conn:
+        rows = conn.execute(query).all()
+        out: dict[str, Any] = {
+            "model_versions": [_one_version(conn, r.model, r.version) for r in rows[:limit]]
+        }
+    if len(rows) > limit:
+        out["next_page_token"] = page_token(offset + limit)
+    return out
+
+
+def download_uri(p: Protocol, f: Fields) -> dict[str, Any]:
+    name = _name(f)
+    version = _version_number(f)
+    with p.store.metadata.connect() as conn:
+        _model_row(conn, name)
+        _version_row(conn, name, version)
+        extra = _extras(conn, name).get(version)
+        source = (extra.source if extra is not None else None) or ""
+        folder = source_dir(conn, source)
+    return {"artifact_uri": f"mlflow-artifacts:/{folder}" if folder else source}
+
+
+def _who(f: Fields) -> str:
+    return "mlflow-client"
+
+
+def set_alias(p: Protocol, f: Fields) -> dict[str, Any]:
+    name = _name(f)
+    alias = f.string("alias", required=True)
+    version = _version_number(f)
+    try:
+        check_alias(alias)
+    except Exception as exc:
+        raise bad(f"Invalid alias {alias!r}: {exc}") from None
+    with p.store.metadata.connect() as conn:
+        _model_row(conn, name)
+        _version_row(conn, name, version)
+    try:
+        Registry(store=p.store).set_alias(name, alias, version, who=_who(f))
+    except GateRefused as exc:
+        gates = ", ".join(d.gate for d in exc.decisions if not d.passed)
+        raise MlflowError(
+            "RESOURCE_CONFLICT", f"refused by promotion gate {gates}: {exc}"
+        ) from None
+    return {}
+
+
+def delete_alias(p: Protocol, f: Fields) -> dict[str, Any]:
+    name = _name(f)
+    alias = f.string("alias", required=True)
+    with p.store.metadata.connect() as conn:
+        _model_row(conn, name)
+    Registry(store=p.store).remove_alias(name, alias, why="removed through MLflow's API")
+    return {}
+
+
+def get_by_alias(p: Protocol, f: Fields) -> dict[str, Any]:
+    name = _name(f)
+    alias = f.string("alias", required=True)
+    with p.store.metadata.connect() as conn:
+        _model_row(conn, name)
+        version = conn.execute(
+            sa.select(aliases.c.version).where(aliases.c.model == name, aliases.c.alias == alias)
+        ).scalar()
+        if version is None:
+            raise MlflowError(
+                "RESOURCE_DOES_NOT_EXIST", f"Registered model alias {alias} not found."
+            )
+        return {"model_version": _one_version(conn, name, version)}
+
+
+def rename_model(p: Protocol, f: Fields) -> dict[str, Any]:
+    name = _name(f)
+    with p.store.metadata.connect() as conn:
+        _model_row(conn, name)
+    raise MlflowError(
+        "INVALID_STATE",
+        f"Registered model {name!r} keeps its name: servers and aliases refer to it by name",
+    )
+
+
+def transition_stage(p: Protocol, f: Fields) -> dict[str, Any]:
+    raise MlflowError(
+        "INVALID_STATE",
+        "Model stages are not kept by Limelight (MLflow deprecated them): set an alias instead",
+    )
+
+
+HANDLERS = {
+    ("registered-models/create", "POST"): create_model,
+    ("registered-models/get", "GET"): get_model,
+    ("registered-models/update", "PATCH"): update_model,
+    ("registered-models/delete", "DELETE"): delete_model,
+    ("registered-models/rename", "POST"): rename_model,
+    ("registered-models/search", "GET"): search_models,
+    ("registered-models/get-latest-versions", "POST"): latest_versions,
+    ("registered-models/get-latest-versions", "GET"): latest_versions,
+    ("registered-models/set-tag", "POST"): _tag_change(False, False),
+    ("registered-models/delete-tag", "DELETE"): _tag_change(False, True),
+    ("registered-models/alias", "POST"): set_alias,
+    ("registered-models/alias", "DELETE"): delete_alias,
+    ("registered-models/alias", "GET"): get_by_alias,
+    ("model-versions/create", "POST"): create_version,
+    ("model-versions/get", "GET"): get_version,
+    ("model-versions/update", "PATCH"): update_version,
+    ("model-versions/delete", "DELETE"): delete_version,
+    ("model-versions/search", "GET"): search_versions,
+    ("model-versions/get-download-uri", "GET"): download_uri,
+    ("model-versions/set-tag", "POST"): _tag_change(True, False),
+    ("model-versions/delete-tag", "DELETE"): _tag_change(True, True),
+    ("model-versions/transition-stage", "POST"): transition_stage,
+}

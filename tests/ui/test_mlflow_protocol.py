@@ -1,0 +1,593 @@
+"""MLflow's REST protocol on a live Limelight server, driven with httpx (no MLflow here).
+
+Every request below is one MLflow's own client or server would send or refuse; the answers are
+MLflow's error codes and statuses, never a 500, and what was written lands in Limelight's own
+tables (read back through ``limelight.tracking`` and the registry).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from tests.ui._live import LiveServer
+
+from limelight.core.config import Config, resolve_config
+from limelight.registry import MetricGate, Registry
+from limelight.tracking import metric_history, search_runs
+
+TOKEN = "mlflow-token-0123456789"
+API = "/api/2.0/mlflow"
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory) -> Config:
+    home = tmp_path_factory.mktemp("mlflow-home")
+    return resolve_config(home=home, cwd=home, environ={})
+
+
+@pytest.fixture(scope="module")
+def server(config: Config) -> Iterator[LiveServer]:
+    from limelight.ui import create_app
+
+    with LiveServer(create_app(config, token=TOKEN)) as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def api(server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(
+        base_url=server.url, headers={"authorization": f"Bearer {TOKEN}"}, timeout=30
+    ) as client:
+        yield client
+
+
+def _ok(response: httpx.Response) -> Any:
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _error(response: httpx.Response, status: int, code: str) -> str:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["error_code"] == code, body
+    return str(body["message"])
+
+
+@pytest.fixture(scope="module")
+def run_id(api: httpx.Client) -> str:
+    experiment = _ok(api.post(f"{API}/experiments/create", json={"name": "proto"}))
+    run = _ok(
+        api.post(
+            f"{API}/runs/create",
+            json={"experiment_id": experiment["experiment_id"], "run_name": "r1", "start_time": 1},
+        )
+    )
+    return str(run["run"]["info"]["run_id"])
+
+
+def test_a_run_written_through_mlflow_is_a_limelight_run(
+    api: httpx.Client, run_id: str, config: Config
+) -> None:
+    _ok(api.post(f"{API}/runs/log-parameter", json={"run_id": run_id, "key": "l2", "value": "500"}))
+    for step, value in enumerate([0.5, 0.4, 0.3]):
+        _ok(
+            api.post(
+                f"{API}/runs/log-metric",
+                json={
+                    "run_id": run_id,
+                    "key": "loss",
+                    "value": value,
+                    "timestamp": 5,
+                    "step": step,
+                },
+            )
+        )
+    _ok(api.post(f"{API}/runs/set-tag", json={"run_id": run_id, "key": "team", "value": "recs"}))
+    got = _ok(api.get(f"{API}/runs/get", params={"run_id": run_id}))["run"]
+    assert got["info"]["run_name"] == "r1" and got["info"]["status"] == "RUNNING"
+    assert {"key": "l2", "value": "500"} in got["data"]["params"]
+    assert [m["value"] for m in got["data"]["metrics"] if m["key"] == "loss"] == [0.3]
+    history = _ok(
+        api.get(f"{API}/metrics/get-history", params={"run_id": run_id, "metric_key": "loss"})
+    )
+    assert [m["value"] for m in history["metrics"]] == [0.5, 0.4, 0.3]
+    found = search_runs(flow="proto", where="metrics.loss < 0.35", config=config)
+    assert [r.id for r in found] == [int(run_id)] and found[0].params["l2"] == "500"
+    assert list(metric_history(int(run_id), "loss", config=config)["loss"].values) == [
+        0.5,
+        0.4,
+        0.3,
+    ]
+    searched = _ok(
+        api.post(
+            f"{API}/runs/search",
+            json={
+                "experiment_ids": [got["info"]["experiment_id"]],
+                "filter": "params.l2 = '500' and metrics.loss <= 0.3 and tags.team LIKE 're%'",
+            },
+        )
+    )
+    assert [r["info"]["run_id"] for r in searched["runs"]] == [run_id]
+    _ok(
+        api.post(f"{API}/runs/update", json={"run_id": run_id, "status": "FINISHED", "end_time": 9})
+    )
+    assert search_runs(flow="proto", config=config)[0].status == "succeeded"
+
+
+def test_changing_a_param_is_refused_and_keeps_the_first_value(
+    api: httpx.Client, run_id: str
+) -> None:
+    _ok(api.post(f"{API}/runs/log-parameter", json={"run_id": run_id, "key": "k", "value": "a"}))
+    _ok(api.post(f"{API}/runs/log-parameter", json={"run_id": run_id, "key": "k", "value": "a"}))
+    message = _error(
+        api.post(f"{API}/runs/log-parameter", json={"run_id": run_id, "key": "k", "value": "b"}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+    assert "Changing param values is not allowed" in message
+    got = _ok(api.get(f"{API}/runs/get", params={"run_id": run_id}))["run"]
+    assert {"key": "k", "value": "a"} in got["data"]["params"]
+
+
+@pytest.mark.parametrize(
+    ("body", "what"),
+    [
+        (
+            {"metrics": [{"key": f"m{i}", "value": 1, "timestamp": 1} for i in range(1001)]},
+            "1000 metrics",
+        ),
+        ({"params": [{"key": f"p{i}", "value": "v"} for i in range(101)]}, "100 params"),
+        ({"tags": [{"key": f"t{i}", "value": "v"} for i in range(101)]}, "100 tags"),
+        (
+            {
+                "metrics": [{"key": f"m{i}", "value": 1, "timestamp": 1} for i in range(950)],
+                "params": [{"key": f"p{i}", "value": "v"} for i in range(60)],
+            },
+            "1000 metrics, params",
+        ),
+    ],
+)
+def test_oversized_batches_are_refused_whole(
+    api: httpx.Client, run_id: str, body: dict[str, Any], what: str
+) -> None:
+    before = _ok(api.get(f"{API}/runs/get", params={"run_id": run_id}))["run"]["data"]
+    message = _error(
+        api.post(f"{API}/runs/log-batch", json={"run_id": run_id, **body}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+    assert "at most" in message
+    after = _ok(api.get(f"{API}/runs/get", params={"run_id": run_id}))["run"]["data"]
+    assert after == before
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "code"),
+    [
+        (
+            "POST",
+            "runs/log-metric",
+            {"run_id": "1", "key": "x", "value": "high", "timestamp": 1},
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        (
+            "POST",
+            "runs/log-metric",
+            {"run_id": "1", "key": "x", "timestamp": 1},
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        (
+            "POST",
+            "runs/log-metric",
+            {"run_id": "1", "key": "x", "value": 1, "step": "one"},
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        (
+            "POST",
+            "runs/log-metric",
+            {"run_id": "424242", "key": "x", "value": 1, "timestamp": 1},
+            404,
+            "RESOURCE_DOES_NOT_EXIST",
+        ),
+        (
+            "POST",
+            "runs/log-metric",
+            {"run_id": "not-a-run", "key": "x", "value": 1},
+            404,
+            "RESOURCE_DOES_NOT_EXIST",
+        ),
+        (
+            "POST",
+            "runs/log-parameter",
+            {"run_id": "1", "key": "", "value": "v"},
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        (
+            "POST",
+            "runs/log-parameter",
+            {"run_id": "1", "key": "../x", "value": "v"},
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        (
+            "POST",
+            "runs/log-parameter",
+            {"run_id": "1", "key": "p", "value": {"a": 1}},
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        (
+            "POST",
+            "runs/log-parameter",
+            {"run_id": "1", "key": "p", "value": "v" * 6001},
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        (
+            "POST",
+            "runs/log-batch",
+            {"run_id": "1", "metrics": "all"},
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        ("POST", "runs/log-batch", {"run_id": "1", "metrics": [5]}, 400, "INVALID_PARAMETER_VALUE"),
+        (
+            "POST",
+            "runs/set-tag",
+            {"run_id": "1", "key": 5, "value": "v"},
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        (
+            "POST",
+            "runs/delete-tag",
+            {"run_id": "1", "key": "never-set"},
+            404,
+            "RESOURCE_DOES_NOT_EXIST",
+        ),
+        ("POST", "runs/create", {"experiment_id": "987654"}, 404, "RESOURCE_DOES_NOT_EXIST"),
+        (
+            "POST",
+            "runs/create",
+            {"experiment_id": "0", "start_time": "soon"},
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        ("POST", "runs/update", {"run_id": "1", "status": "DONE"}, 400, "INVALID_PARAMETER_VALUE"),
+        (
+            "POST",
+            "runs/search",
+            {"experiment_ids": ["0"], "filter": "metrics.x > 'a'"},
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        (
+            "POST",
+            "runs/search",
+            {"experiment_ids": ["0"], "filter": "params.x > '1'"},
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        (
+            "POST",
+            "runs/search",
+            {"experiment_ids": ["0"], "filter": "foo.x = 1"},
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        (
+            "POST",
+            "runs/search",
+            {"experiment_ids": ["0"], "filter": "metrics.x > 1 or metrics.y > 1"},
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        (
+            "POST",
+            "runs/search",
+            {"experiment_ids": ["0"], "filter": "metrics.x >"},
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        (
+            "POST",
+            "runs/search",
+            {"experiment_ids": ["0"], "order_by": ["metrics.x sideways"]},
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        (
+            "POST",
+            "runs/search",
+            {"experiment_ids": ["0"], "max_results": 50001},
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        (
+            "POST",
+            "runs/search",
+            {"experiment_ids": ["0"], "page_token": "garbage!"},
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        ("POST", "experiments/create", {}, 400, "INVALID_PARAMETER_VALUE"),
+        ("POST", "experiments/create", {"name": ["x"]}, 400, "INVALID_PARAMETER_VALUE"),
+        ("POST", "experiments/create", {"name": "Default"}, 400, "RESOURCE_ALREADY_EXISTS"),
+        ("POST", "experiments/delete", {"experiment_id": "0"}, 400, "INVALID_PARAMETER_VALUE"),
+        ("GET", "experiments/get", {"experiment_id": "31337"}, 404, "RESOURCE_DOES_NOT_EXIST"),
+        ("GET", "experiments/get", {}, 400, "INVALID_PARAMETER_VALUE"),
+        (
+            "GET",
+            "experiments/get-by-name",
+            {"experiment_name": "nope"},
+            404,
+            "RESOURCE_DOES_NOT_EXIST",
+        ),
+        ("GET", "metrics/get-history", {"run_id": "1"}, 400, "INVALID_PARAMETER_VALUE"),
+        (
+            "GET",
+            "metrics/get-history",
+            {"run_id": "1", "metric_key": "loss", "max_results": "x"},
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        ("GET", "registered-models/get", {"name": "nothing-here"}, 404, "RESOURCE_DOES_NOT_EXIST"),
+        (
+            "POST",
+            "model-versions/create",
+            {"name": "nothing-here", "source": "s"},
+            404,
+            "RESOURCE_DOES_NOT_EXIST",
+        ),
+        (
+            "GET",
+            "model-versions/get",
+            {"name": "nothing-here", "version": "x"},
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        ("GET", "logged-models/m-missing", {}, 404, "RESOURCE_DOES_NOT_EXIST"),
+        ("GET", "no/such/endpoint", {}, 404, "ENDPOINT_NOT_FOUND"),
+    ],
+)
+def test_bad_requests_get_mlflows_error_codes(
+    api: httpx.Client,
+    run_id: str,
+    method: str,
+    path: str,
+    body: dict[str, Any],
+    status: int,
+    code: str,
+) -> None:
+    body = {k: (run_id if v == "1" and k == "run_id" else v) for k, v in body.items()}
+    if method == "GET":
+        response = api.get(f"{API}/{path}", params=body)
+    else:
+        response = api.request(method, f"{API}/{path}", json=body)
+    _error(response, status, code)
+
+
+@pytest.mark.parametrize(
+    ("content", "kind"),
+    [
+        (b"{not json", "application/json"),
+        (b"[1, 2]", "application/json"),
+        (b"\xff\xfe", "application/json"),
+    ],
+)
+def test_malformed_bodies_are_refused(api: httpx.Client, content: bytes, kind: str) -> None:
+    response = api.post(f"{API}/runs/create", content=content, headers={"content-type": kind})
+    _error(response, 400, "MALFORMED_REQUEST")
+
+
+def test_writes_need_the_token_and_reads_stay_open(server: LiveServer, run_id: str) -> None:
+    with httpx.Client(base_url=server.url, timeout=30) as anonymous:
+        _error(
+            anonymous.post(f"{API}/experiments/create", json={"name": "sneaky"}),
+            401,
+            "UNAUTHENTICATED",
+        )
+        _error(
+            anonymous.post(
+                f"{API}/experiments/create",
+                json={"name": "sneaky"},
+                headers={"authorization": "Bearer wrong"},
+            ),
+            403,
+            "PERMISSION_DENIED",
+        )
+        _ok(anonymous.get(f"{API}/runs/get", params={"run_id": run_id}))
+        _ok(anonymous.get(f"{API}/experiments/get-by-name", params={"experiment_name": "proto"}))
+        _error(
+            anonymous.get(f"{API}/experiments/get-by-name", params={"experiment_name": "sneaky"}),
+            404,
+            "RESOURCE_DOES_NOT_EXIST",
+        )
+
+
+def test_search_pages_through_runs_in_order(api: httpx.Client) -> None:
+    experiment = _ok(api.post(f"{API}/experiments/create", json={"name": "pages"}))["experiment_id"]
+    ids = []
+    for i in range(5):
+        run = _ok(
+            api.post(
+                f"{API}/runs/create", json={"experiment_id": experiment, "start_time": 1000 + i}
+            )
+        )
+        ids.append(run["run"]["info"]["run_id"])
+        _ok(
+            api.post(
+                f"{API}/runs/log-metric",
+                json={"run_id": ids[-1], "key": "m", "value": i, "timestamp": 1},
+            )
+        )
+    seen, token = [], None
+    while True:
+        body = {"experiment_ids": [experiment], "max_results": 2, "order_by": ["metrics.m DESC"]}
+        if token:
+            body["page_token"] = token
+        page = _ok(api.post(f"{API}/runs/search", json=body))
+        seen += [r["info"]["run_id"] for r in page.get("runs", [])]
+        token = page.get("next_page_token")
+        if not token:
+            break
+    assert seen == ids[::-1]
+
+
+def test_an_alias_set_through_mlflow_goes_through_the_gates(
+    api: httpx.Client, config: Config, tmp_path: Path
+) -> None:
+    _ok(api.post(f"{API}/registered-models/create", json={"name": "gated"}))
+    for _ in range(2):
+        _ok(api.post(f"{API}/model-versions/create", json={"name": "gated", "source": "s3://x"}))
+    registry = Registry(config)
+    registry.set_gates("gated", [MetricGate("ndcg", aliases=("prod",))])
+    message = _error(
+        api.post(
+            f"{API}/registered-models/alias",
+            json={"name": "gated", "alias": "prod", "version": "2"},
+        ),
+        409,
+        "RESOURCE_CONFLICT",
+    )
+    assert "metric" in message.lower()
+    assert registry.alias_versions("gated") == {}
+    assert registry.history("gated")[-1].outcome == "refused"
+    _ok(
+        api.post(
+            f"{API}/registered-models/alias",
+            json={"name": "gated", "alias": "staging", "version": "2"},
+        )
+    )
+    got = _ok(
+        api.get(f"{API}/registered-models/alias", params={"name": "gated", "alias": "staging"})
+    )
+    assert got["model_version"]["version"] == "2"
+    assert registry.alias_versions("gated") == {"staging": 2}
+
+
+def test_artifacts_round_trip_and_refuse_escaping_paths(api: httpx.Client) -> None:
+    base = "/api/2.0/mlflow-artifacts/artifacts"
+    _ok(api.put(f"{base}/9/1/artifacts/dir/a.txt", content=b"hello"))
+    assert api.get(f"{base}/9/1/artifacts/dir/a.txt").content == b"hello"
+    listing = _ok(api.get(base, params={"path": "9/1/artifacts"}))
+    assert listing["files"] == [{"path": "dir", "is_dir": True}]
+    _error(api.get(f"{base}/9/1/artifacts/missing.txt"), 404, "RESOURCE_DOES_NOT_EXIST")
+    _error(api.get(base, params={"path": "../etc"}), 400, "INVALID_PARAMETER_VALUE")
+    with httpx.Client(base_url=str(api.base_url), timeout=30) as anonymous:
+        _error(anonymous.put(f"{base}/9/1/artifacts/b.txt", content=b"x"), 401, "UNAUTHENTICATED")
+
+
+def test_limelight_server_is_a_second_name_of_limelight_ui(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tests.cli._run import run_cli
+
+    code, out, _ = run_cli(capsys, "server", "--help")
+    assert code == 0 and "MLflow's REST API" in out
+    code, _, err = run_cli(capsys, "server", "--port", "70000")
+    assert code == 2 and "70000" in err
+
+
+def test_what_the_api_acknowledged_survives_kill_9(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.ui._live import free_port
+
+    port = free_port()
+    import limelight
+
+    source = str(Path(limelight.__file__).resolve().parents[1])  # this checkout's Limelight
+    env = {**os.environ, "LIMELIGHT_HOME": str(tmp_path / "home"), "LIMELIGHT_TOKEN": TOKEN}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [source, env.get("PYTHONPATH")]))
+    for name in ("LIMELIGHT_DB", "LIMELIGHT_ARTIFACTS"):
+        env.pop(name, None)
+    command = [sys.executable, "-c", "from limelight.cli import main; main()", "ui"]
+    server = subprocess.Popen(
+        [*command, "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        with httpx.Client(base_url=url, headers={"authorization": f"Bearer {TOKEN}"}) as api:
+            while True:
+                try:
+                    api.get(f"{API}/experiments/get", params={"experiment_id": "0"})
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline and server.poll() is None
+                    time.sleep(0.1)
+            run = _ok(api.post(f"{API}/runs/create", json={"experiment_id": "0"}))
+            run_id = run["run"]["info"]["run_id"]
+            for step in range(20):
+                body = {"run_id": run_id, "key": "m", "value": step, "timestamp": 1, "step": step}
+                _ok(api.post(f"{API}/runs/log-metric", json=body))
+    finally:
+        os.kill(server.pid, signal.SIGKILL)
+        server.wait(10)
+    config = resolve_config(home=tmp_path / "home", cwd=tmp_path, environ={})
+    assert list(metric_history(int(run_id), "m", config=config)["m"].values) == list(range(20))
+
+
+@pytest.mark.postgres
+def test_the_protocol_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
+    from limelight.ui import create_app
+
+    config = resolve_config(home=tmp_path, db=postgres_url, cwd=tmp_path, environ={})
+    with (
+        LiveServer(create_app(config, token=TOKEN)) as live,
+        httpx.Client(
+            base_url=live.url, headers={"authorization": f"Bearer {TOKEN}"}, timeout=30
+        ) as api,
+    ):
+        experiment = _ok(api.post(f"{API}/experiments/create", json={"name": "pg"}))
+        runs = []
+        for i in range(3):
+            run = _ok(api.post(f"{API}/runs/create", json=experiment | {"start_time": i}))
+            run_id = run["run"]["info"]["run_id"]
+            runs.append(run_id)
+            batch = {
+                "run_id": run_id,
+                "metrics": [{"key": "ndcg", "value": i / 10, "timestamp": 1, "step": 0}],
+                "params": [{"key": "l2", "value": str(i * 100)}],
+                "tags": [{"key": "team", "value": "recs"}],
+            }
+            _ok(api.post(f"{API}/runs/log-batch", json=batch))
+        found = _ok(
+            api.post(
+                f"{API}/runs/search",
+                json={
+                    "experiment_ids": [experiment["experiment_id"]],
+                    "filter": "params.l2 = '100' and metrics.ndcg >= 0.1 and tags.team = 'recs'",
+                },
+            )
+        )
+        assert [r["info"]["run_id"] for r in found["runs"]] == [runs[1]]
+        _error(
+            api.post(
+                f"{API}/runs/log-parameter", json={"run_id": runs[0], "key": "l2", "value": "9"}
+            ),
+            400,
+            "INVALID_PARAMETER_VALUE",
+        )
+        _ok(api.post(f"{API}/registered-models/create", json={"name": "pg-model"}))
+        _ok(api.post(f"{API}/model-versions/create", json={"name": "pg-model", "source": "x"}))
+        alias = {"name": "pg-model", "alias": "staging", "version": "1"}
+        _ok(api.post(f"{API}/registered-models/alias", json=alias))
+        assert Registry(config).alias_versions("pg-model") == {"staging": 1}
