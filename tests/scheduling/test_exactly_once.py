@@ -114,6 +114,17 @@ def _settled(config: Config, expect: int | None = None, timeout: float = 90.0) -
     raise AssertionError(f"firings did not settle: {[(r.id, r.status) for r in _firings(config)]}")
 
 
+def _claimed(config: Config, deployment_id: int, events: list[int], timeout: float = 60.0) -> None:
+    """Wait until each of ``events`` has a firing of ``deployment_id`` (a bounded wait: the
+    assertions after it say what is missing)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        rows = [r for r in _firings(config) if r.deployment_id == deployment_id]
+        if {r.event_id for r in rows} >= set(events):
+            return
+        time.sleep(0.2)
+
+
 def _runs_of(config: Config, firing_id: int) -> int:
     with open_store(config).metadata.connect() as conn:
         query = sa.select(sa.func.count()).where(tags.c.tag == f"firing:{firing_id}")
@@ -134,6 +145,7 @@ def test_two_schedulers_fire_each_tick_and_each_event_once(
     for i in range(5):
         published.append(publish_event("go", {"i": i}, config=config))
         time.sleep(0.6)
+    _claimed(config, on_go.id, published)  # on a loaded machine the last may take a while
     time.sleep(1.5)
     schedulers.stop_all()
     rows = _settled(config)
