@@ -285,6 +285,7 @@ def measure(
     reuse: bool,
     keep: bool,
     batch: int,
+    compact: bool = True,
 ) -> dict[str, Any]:
     home = work / f"home-{n}"
     marker = home / "generated"
@@ -312,9 +313,12 @@ def measure(
         )
         imported = import_staged(staged, batch, env)
         shutil.rmtree(staging, ignore_errors=True)
-        before = scan(env)
-        compaction = compact_all(env)
-        compaction["files_before"] = {k: len(v["files"]) for k, v in before.items()}
+        if compact:
+            before = scan(env)
+            compaction = compact_all(env)
+            compaction["files_before"] = {k: len(v["files"]) for k, v in before.items()}
+        else:
+            compaction = {"not measured": "--no-compact"}
         marker.write_text(str(n))
     tables = scan(env)
     data_files = {k: len(v["files"]) for k, v in tables.items()}
@@ -390,6 +394,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--keep", action="store_true", help="keep the generated logs")
     parser.add_argument("--work", help="folder for the generated logs (default: a temp folder)")
     parser.add_argument(
+        "--no-compact",
+        action="store_true",
+        help="skip `events compact` (it holds a whole day of a kind in memory)",
+    )
+    parser.add_argument(
+        "--no-ingest-figures",
+        action="store_true",
+        help="skip benchmarks/_eventlog_ingest.py's figures (writer, kill -9 trials, ...)",
+    )
+    parser.add_argument(
         "--import-batch",
         type=int,
         default=7,
@@ -415,12 +429,15 @@ def main(argv: list[str] | None = None) -> None:
                     args.reuse,
                     args.keep,
                     args.import_batch,
+                    not args.no_compact,
                 )
             )
         except RuntimeError as exc:  # a size that fails is reported, the others still are
             rows.append({"impressions": n, "failed": str(exc)[:600]})
         print(json.dumps(rows[-1]), file=sys.stderr)  # each size as soon as it is measured
-    ingest = ingest_figures(args.quick)
+    ingest: dict[str, Any] = {"not measured": "--no-ingest-figures"}
+    if not args.no_ingest_figures:
+        ingest = ingest_figures(args.quick)
     print()
     print(
         f"{'impressions':>12} {'limelight s':>12} {'MB':>7} {'duckdb s':>9} {'MB':>7} "
@@ -449,11 +466,13 @@ def main(argv: list[str] | None = None) -> None:
         if "failed" in r or "impressions" not in imp:
             continue
         fb, comp = imp["feedback"], r["compaction"]
-        before = sum(comp["files_before"].values())
+        seconds = f"{comp['seconds']:.1f}" if "seconds" in comp else "-"
+        mb = str(comp.get("peak_rss_mb", "-"))
+        before = sum(comp["files_before"].values()) if "files_before" in comp else "-"
         print(
             f"{r['impressions']:>12,} {imp['impressions']['rows_per_s']:>13,} "
             f"{imp['impressions']['commands']:>5} {imp['impressions']['peak_rss_mb']:>6} "
-            f"{fb['rows_per_s']:>12,} {comp['seconds']:>10.1f} {comp['peak_rss_mb']:>6} "
+            f"{fb['rows_per_s']:>12,} {seconds:>10} {mb:>6} "
             f"{before:>13} {sum(r['data_files'].values()):>6}"
         )
     for name, value in ingest.items():
