@@ -1,17 +1,22 @@
-"""Event log benchmark: ``limelight experiments analyze`` out of core against hand-written DuckDB.
+"""Event log benchmark: ingest into the event log's tables, compaction, and ``limelight
+experiments analyze`` out of core against hand-written DuckDB.
 
 An event log of N impressions (10 items each, with scores, artworks and propensities; N/10
 members; one experiment of two variants over 7 days; 10% of impressions with a play) is
-generated in chunks as Parquet segments in the event log's layout (one file per chunk and
-day: never all in memory). Then, each in its own process (peak RSS from ``wait4``):
+generated in chunks as Parquet files in a staging folder outside the event log (one file per
+chunk and kind: never all in memory), then ingested as users backfill a log: ``limelight events
+import --kind impressions|feedback FILE...`` as a subprocess, in batches of ``--import-batch``
+files (one import reads its files into memory before its one commit), timed. Then ``limelight
+events compact`` (timed), and each in its own process (peak RSS from ``VmHWM``):
 
-- ``limelight experiments analyze`` (DuckDB aggregation, statistics in numpy),
-- the peer: one hand-written DuckDB query over the same files computing users and mean plays
-  per variant (the same numbers; checked),
+- ``limelight experiments analyze`` (reads the tables: DuckDB aggregation, numpy statistics),
+- the peer: one hand-written DuckDB query over the same Parquet data files (those of the tables'
+  current snapshots, from ``scan_events``) computing users and mean plays per variant (the same
+  numbers; checked),
 - today's in-memory path (``read_events`` + ``analyze_events``), at sizes where it fits.
 
-The ingest figures (serving writer, ``events import``, compaction, kill -9 trials) come from
-``benchmarks/_eventlog_ingest.py`` when it is there; otherwise they are "not measured".
+The serving writer, ``import_events`` on small files, compaction of many small commits and the
+kill -9 trials come from ``benchmarks/_eventlog_ingest.py`` (scaled down under ``--quick``).
 
     python benchmarks/eventlog.py [--quick] [--sizes 10000000,100000000] [--memory-max 2000000]
 
@@ -64,8 +69,9 @@ def _lists(values: pa.Array, n: int, k: int) -> pa.Array:
     return pa.ListArray.from_arrays(pa.array(np.arange(0, n * k + 1, k, dtype=np.int32)), values)
 
 
-def generate(events: Path, n: int, seed: int = 0) -> None:
-    """``n`` impressions and their plays as Parquet segments under ``events`` (in chunks)."""
+def generate(staging: Path, n: int, seed: int = 0) -> dict[str, list[Path]]:
+    """``n`` impressions and their plays as Parquet files under ``staging/<kind>/`` (in
+    chunks of one day each), outside any event log; the files of each kind."""
     rng = np.random.default_rng(seed)
     members = max(n // 10, 2)
     ids = np.array([f"m{i:08d}" for i in range(members)], dtype=object)
@@ -74,8 +80,10 @@ def generate(events: Path, n: int, seed: int = 0) -> None:
     arts = pa.array([f"a{i}" for i in range(4)])
     variants = pa.array(["control", "treatment"])
     started, done, chunk_no = time.monotonic(), 0, 0
+    written: dict[str, list[Path]] = {"impressions": [], "feedback": []}
+    chunk = min(CHUNK, max(-(-n // (5 * DAYS)), 1))  # 5 files a day or more: work to compact
     while done < n:
-        size = min(CHUNK, n - done)
+        size = min(chunk, n - done)
         day = chunk_no % DAYS
         who = rng.integers(0, members, size)
         ts = T0 + day * DAY + np.sort(rng.uniform(0, DAY, size))
@@ -111,16 +119,18 @@ def generate(events: Path, n: int, seed: int = 0) -> None:
             },
             schema=FEEDBACK_SCHEMA,
         )
-        date = time.strftime("%Y-%m-%d", time.gmtime(T0 + day * DAY))
         for kind, part in (("impressions", table), ("feedback", feedback)):
-            folder = events / kind / f"date={date}"
+            folder = staging / kind
             folder.mkdir(parents=True, exist_ok=True)
-            pq.write_table(part, folder / f"{chunk_no:06d}-bench-1-{chunk_no:06d}.parquet")
+            path = folder / f"chunk-{chunk_no:06d}.parquet"
+            pq.write_table(part, path)
+            written[kind].append(path)
         done += size
         chunk_no += 1
         rate = done / max(time.monotonic() - started, 1e-9)
         print(f"\r  generating {done:,}/{n:,} impressions ({rate:,.0f}/s)", end="", file=sys.stderr)
     print(file=sys.stderr)
+    return written
 
 
 # The child writes its own peak RSS (VmHWM) as it exits: the rusage of a child started by fork
@@ -157,22 +167,35 @@ def run_measured(code: str, args: list[str], env: dict[str, str]) -> tuple[float
 
 DUCKDB_PEER = """
 import json, sys, duckdb
-events, name, lo, hi = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+files = json.load(open(sys.argv[1]))
+name, lo, hi = sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
 con = duckdb.connect()
 con.execute("SET enable_progress_bar = false")
-rows = con.execute(f'''
+rows = con.execute('''
   WITH e AS (
     SELECT user_id, min(ts) AS first, min(variants[1]) AS v, max(variants[1]) AS w
-    FROM read_parquet('{events}/impressions/*/*.parquet')
-    WHERE list_contains(experiments, ?) AND ts >= ? AND ts < ? GROUP BY user_id),
+    FROM read_parquet($imp)
+    WHERE list_contains(experiments, $name) AND ts >= $lo AND ts < $hi GROUP BY user_id),
   u AS (SELECT * FROM e WHERE v = w),
   p AS (
-    SELECT f.user_id, count(*) AS n FROM read_parquet('{events}/feedback/*/*.parquet') f
-    JOIN u USING (user_id) WHERE f.event = 'play' AND f.ts >= u.first AND f.ts < ?
+    SELECT f.user_id, count(*) AS n FROM read_parquet($fb) f
+    JOIN u USING (user_id) WHERE f.event = 'play' AND f.ts >= u.first AND f.ts < $hi
     GROUP BY f.user_id)
   SELECT v, count(*), avg(coalesce(p.n, 0)) FROM u LEFT JOIN p USING (user_id)
-  GROUP BY v ORDER BY v''', [name, lo, hi, hi]).fetchall()
+  GROUP BY v ORDER BY v''',
+  {"imp": files["impressions"], "fb": files["feedback"], "name": name, "lo": lo, "hi": hi},
+).fetchall()
 print(json.dumps({v: [n, mean] for v, n, mean in rows}))
+"""
+
+# The Parquet data files of each kind's current snapshot, as an analysis plans them.
+SCAN = """
+import json
+from limelight.core.config import resolve_config
+from limelight.store.event_queries import scan_events
+events = resolve_config().events
+scans = {k: scan_events(events, k) for k in ("impressions", "feedback")}
+print(json.dumps({k: {"files": list(s.files), "snapshot": s.snapshot} for k, s in scans.items()}))
 """
 
 MEMORY_PATH = """
@@ -187,39 +210,96 @@ r = a.result("plays_per_user")
 print(json.dumps({"counts": a.counts, "means": [r.estimate.control_mean, r.estimate.treatment_mean]}))
 """
 
+CLI = "from limelight.cli import main; main()"
+INGEST_NAMES = ("serving_writer_rate", "import_rate", "compaction_seconds", "kill9_trials")
 
-def ingest_figures() -> dict[str, Any]:
-    """Part of the table that ``benchmarks/_eventlog_ingest.py`` measures, if it is there."""
-    try:
-        from benchmarks import _eventlog_ingest as ingest  # type: ignore[attr-defined]
-    except ImportError:
-        return {
-            k: "not measured"
-            for k in ("serving_writer_rate", "import_rate", "compaction_seconds", "kill9_trials")
-        }
+
+def ingest_figures(quick: bool) -> dict[str, Any]:
+    """The small-scale ingest figures of ``benchmarks/_eventlog_ingest.py``: the durable serving
+    writer, ``import_events`` of a few files, compaction of many small commits, and kill -9
+    trials of a serving worker under load (20 in the full run, as issue 17 asks)."""
+    from benchmarks import _eventlog_ingest as ingest
+
+    calls: dict[str, Any] = {
+        "serving_writer_rate": lambda: ingest.serving_writer_rate(20_000 if quick else 100_000),
+        "import_rate": lambda: ingest.import_rate(rows=200_000 if quick else 1_000_000),
+        "compaction_seconds": lambda: ingest.compaction_seconds(50 if quick else 200, 2_000),
+        "kill9_trials": lambda: ingest.kill9_trials(3 if quick else 20),
+    }
     found: dict[str, Any] = {}
-    for name in ("serving_writer_rate", "import_rate", "compaction_seconds", "kill9_trials"):
+    for name in INGEST_NAMES:
+        print(f"ingest: {name}", file=sys.stderr)
         try:
-            found[name] = getattr(ingest, name)()
-        except Exception as exc:  # a missing or failing measure is reported, not fatal
-            found[name] = f"not measured: {type(exc).__name__}: {exc}"
+            found[name] = calls[name]()
+        except Exception as exc:  # a failing measure is reported, not fatal
+            found[name] = f"failed: {type(exc).__name__}: {exc}"
     return found
 
 
+def import_staged(files: dict[str, list[Path]], batch: int, env: dict[str, str]) -> dict[str, Any]:
+    """``limelight events import`` of the staged files, ``batch`` files per command; rows/s of
+    each kind (the commands' wall time, start-up included) and the largest peak RSS."""
+    figures: dict[str, Any] = {}
+    for kind, paths in files.items():
+        rows = sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
+        seconds, peak = 0.0, 0.0
+        batches = [paths[i : i + batch] for i in range(0, len(paths), batch)]
+        for i, part in enumerate(batches):
+            args = ["events", "import", "--kind", kind, *map(str, part)]
+            wall, rss, out = run_measured(CLI, args, env)
+            seconds, peak = seconds + wall, max(peak, rss)
+            print(
+                f"  import {kind} {i + 1}/{len(batches)}: {wall:.1f} s, {rss:.0f} MB: "
+                + out.strip(),
+                file=sys.stderr,
+            )
+        figures[kind] = {
+            "rows": rows,
+            "files": len(paths),
+            "commands": len(batches),
+            "seconds": round(seconds, 2),
+            "rows_per_s": round(rows / seconds),
+            "peak_rss_mb": round(peak),
+        }
+    return figures
+
+
+def compact_all(env: dict[str, str]) -> dict[str, Any]:
+    """``limelight events compact`` (every kind, every day with small files), timed."""
+    wall, rss, out = run_measured(CLI, ["events", "compact"], env)
+    print("  " + out.strip().replace("\n", "\n  "), file=sys.stderr)
+    return {"seconds": round(wall, 2), "peak_rss_mb": round(rss)}
+
+
+def scan(env: dict[str, str]) -> dict[str, Any]:
+    """Data files and snapshot of each kind's table, from ``scan_events``."""
+    return dict(json.loads(run_measured(SCAN, [], env)[2]))
+
+
 def measure(
-    n: int, reps: int, memory_max: int, memory_reps: int, work: Path, reuse: bool, keep: bool
+    n: int,
+    reps: int,
+    memory_max: int,
+    memory_reps: int,
+    work: Path,
+    reuse: bool,
+    keep: bool,
+    batch: int,
+    compact: bool = True,
 ) -> dict[str, Any]:
     home = work / f"home-{n}"
-    events = home / "events"
     marker = home / "generated"
     print(f"{n:,} impressions", file=sys.stderr)
-    if not (reuse and marker.exists()):
-        shutil.rmtree(home, ignore_errors=True)
-        generate(events, n)
     env = {**os.environ, "LIMELIGHT_HOME": str(home), "PYTHONPATH": str(ROOT / "src")}
     for name in ("LIMELIGHT_DB", "LIMELIGHT_ARTIFACTS", "LIMELIGHT_EVENTS"):
         env.pop(name, None)
-    if not marker.exists():
+    imported: dict[str, Any] = {"not measured": "--reuse of a log imported earlier"}
+    compaction: dict[str, Any] = imported
+    if not (reuse and marker.exists()):
+        shutil.rmtree(home, ignore_errors=True)
+        staging = work / f"staging-{n}"
+        shutil.rmtree(staging, ignore_errors=True)
+        staged = generate(staging, n)
         subprocess.run(
             [
                 sys.executable,
@@ -231,9 +311,23 @@ def measure(
             env={**env, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"},
             check=True,
         )
-    marker.write_text(str(n))
-    cli = ("from limelight.cli import main; main()", ["experiments", "analyze", NAME, "--json"])
-    peer = (DUCKDB_PEER, [str(events), NAME, str(SPEC.start), str(SPEC.stop)])
+        imported = import_staged(staged, batch, env)
+        shutil.rmtree(staging, ignore_errors=True)
+        if compact:
+            before = scan(env)
+            compaction = compact_all(env)
+            compaction["files_before"] = {k: len(v["files"]) for k, v in before.items()}
+        else:
+            compaction = {"not measured": "--no-compact"}
+        marker.write_text(str(n))
+    tables = scan(env)
+    data_files = {k: len(v["files"]) for k, v in tables.items()}
+    snapshots = {k: v["snapshot"] for k, v in tables.items()}
+    print(f"  tables: snapshots {snapshots}, data files {data_files}", file=sys.stderr)
+    listing = home / "peer-files.json"
+    listing.write_text(json.dumps({k: v["files"] for k, v in tables.items()}))
+    cli = (CLI, ["experiments", "analyze", NAME, "--json"])
+    peer = (DUCKDB_PEER, [str(listing), NAME, str(SPEC.start), str(SPEC.stop)])
     runs: dict[str, list[tuple[float, float]]] = {"limelight": [], "duckdb": [], "in-memory": []}
     found: dict[str, Any] = {}
     for rep in range(reps):
@@ -267,6 +361,11 @@ def measure(
         "members": max(n // 10, 2),
         "limelight_duckdb_memory_limit": os.environ.get("LIMELIGHT_DUCKDB_MEMORY", "512MB"),
         "same_results": bool(same),
+        "snapshots": snapshots,
+        "analyze_read_snapshots": ours.get("snapshots"),
+        "data_files": data_files,
+        "import": imported,
+        "compaction": compaction,
         **{f"{k}_{m}": v[m] for k, v in medians.items() for m in v},
         "wall_ratio_vs_duckdb": medians["limelight"]["wall_s"] / medians["duckdb"]["wall_s"],
     }
@@ -294,6 +393,22 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--keep", action="store_true", help="keep the generated logs")
     parser.add_argument("--work", help="folder for the generated logs (default: a temp folder)")
+    parser.add_argument(
+        "--no-compact",
+        action="store_true",
+        help="skip `events compact` (it holds a whole day of a kind in memory)",
+    )
+    parser.add_argument(
+        "--no-ingest-figures",
+        action="store_true",
+        help="skip benchmarks/_eventlog_ingest.py's figures (writer, kill -9 trials, ...)",
+    )
+    parser.add_argument(
+        "--import-batch",
+        type=int,
+        default=7,
+        help="files per `events import` command (one import holds its files in memory)",
+    )
     args = parser.parse_args(argv)
     if args.sizes:
         sizes = [int(s) for s in args.sizes.split(",")]
@@ -306,13 +421,23 @@ def main(argv: list[str] | None = None) -> None:
         try:
             rows.append(
                 measure(
-                    n, args.reps, args.memory_max, args.memory_reps, work, args.reuse, args.keep
+                    n,
+                    args.reps,
+                    args.memory_max,
+                    args.memory_reps,
+                    work,
+                    args.reuse,
+                    args.keep,
+                    args.import_batch,
+                    not args.no_compact,
                 )
             )
         except RuntimeError as exc:  # a size that fails is reported, the others still are
             rows.append({"impressions": n, "failed": str(exc)[:600]})
         print(json.dumps(rows[-1]), file=sys.stderr)  # each size as soon as it is measured
-    ingest = ingest_figures()
+    ingest: dict[str, Any] = {"not measured": "--no-ingest-figures"}
+    if not args.no_ingest_figures:
+        ingest = ingest_figures(args.quick)
     print()
     print(
         f"{'impressions':>12} {'limelight s':>12} {'MB':>7} {'duckdb s':>9} {'MB':>7} "
@@ -331,6 +456,25 @@ def main(argv: list[str] | None = None) -> None:
             f"{r['wall_ratio_vs_duckdb']:>7.2f}x  {r['same_results']}"
         )
     print("targets: wall within 1.5x of DuckDB, peak RSS under 1024 MB at every size")
+    print()
+    print(
+        f"{'impressions':>12} {'import imp/s':>13} {'cmds':>5} {'MB':>6} {'import fb/s':>12} "
+        f"{'compact s':>10} {'MB':>6} {'files before':>13} {'after':>6}"
+    )
+    for r in rows:
+        imp = r.get("import", {})
+        if "failed" in r or "impressions" not in imp:
+            continue
+        fb, comp = imp["feedback"], r["compaction"]
+        seconds = f"{comp['seconds']:.1f}" if "seconds" in comp else "-"
+        mb = str(comp.get("peak_rss_mb", "-"))
+        before = sum(comp["files_before"].values()) if "files_before" in comp else "-"
+        print(
+            f"{r['impressions']:>12,} {imp['impressions']['rows_per_s']:>13,} "
+            f"{imp['impressions']['commands']:>5} {imp['impressions']['peak_rss_mb']:>6} "
+            f"{fb['rows_per_s']:>12,} {seconds:>10} {mb:>6} "
+            f"{before:>13} {sum(r['data_files'].values()):>6}"
+        )
     for name, value in ingest.items():
         print(f"{name}: {value}")
     print(json.dumps({"benchmark": "eventlog", "sizes": rows, "ingest": ingest}))
