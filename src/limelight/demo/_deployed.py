@@ -83,10 +83,19 @@ class DailyLoop:
     """The demo's deployments and an in-process scheduler on a simulated clock."""
 
     def __init__(self, config: Config, *, scale: str | float, seed: int) -> None:
-        from limelight.scheduling import SchedulerLoop, deploy
+        from limelight.scheduling import SchedulerLoop, deploy, recent_firings
 
         self.config = config
-        self._old_clock: clock.Clock | None = clock.set_clock(clock.SimulatedClock(clock.now()))
+        # a demo run again in the same home starts its days after the last one's (its last tick
+        # would otherwise still lie ahead, and the first day boundary would fire nothing)
+        ticks = [
+            f.tick
+            for name in (TRAINING, "DemoDailyAnalysis")
+            for f in recent_firings(name, limit=1, config=config)
+            if f.tick is not None
+        ]
+        start = max([clock.now(), *ticks])
+        self._old_clock: clock.Clock | None = clock.set_clock(clock.SimulatedClock(start))
         path = Path(config.home) / "demo" / "training.py"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(_TRAINING_FILE.format(scale=scale, seed=seed))
