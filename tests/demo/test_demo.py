@@ -11,8 +11,9 @@ from limelight.core.config import resolve_config
 from limelight.core.errors import InvalidInputError
 from limelight.demo import run_demo
 from limelight.experiments.store import get_experiment
-from limelight.flows import Flow
+from limelight.flows import Flow, Run
 from limelight.registry import Registry
+from limelight.scheduling import recent_firings
 from limelight.store import open_store
 
 
@@ -23,12 +24,21 @@ def test_demo_develops_deploys_improves_and_reports(home: Path) -> None:
         scale="small", seed=0, days=2, workers=2, config=resolve_config(), out=lines.append
     )
 
-    # develop: two successful flows, two recommender versions and an artwork policy
+    # develop: two successful flows, two recommender versions and an artwork policy; the
+    # recommenders' training is a deployment on a daily schedule: its first firing trained
+    # (recs/1, recs/2), the next day boundary retrained (recs/3, recs/4), then promotion stopped
+    # the daily passes; recs/5 is the guardrail's
     for flow in ("DemoRecommenders", "DemoArtwork"):
         run = Flow(flow).latest_run
         assert run is not None and run.successful
+    trainings = recent_firings("DemoRecommenders")
+    assert [f.reason for f in trainings] == ["schedule", "schedule"], trainings
+    assert all(f.status == "succeeded" for f in trainings)
+    first_training = Run(str(trainings[-1].run))
+    assert first_training.params["scale"] == "small" and first_training.params["seed"] == 0
+    assert any(f"{trainings[0].run}" in line and "retrained" in line for line in lines)
     registry = Registry()
-    assert [v.version for v in registry.versions("recs")] == [1, 2, 3]  # 3: the guardrail's
+    assert [v.version for v in registry.versions("recs")] == [1, 2, 3, 4, 5]
     assert registry.versions("artwork")[0].lineage["datasets"][0]["usage"] == "production"
 
     # the artwork policy's off-policy intervals cover the simulator's truth
@@ -68,12 +78,12 @@ def test_demo_develops_deploys_improves_and_reports(home: Path) -> None:
     )
 
     # the guardrail day: the bad version served, a monitor caught it and rolled the alias back
-    assert (guard.good_version, guard.bad_version) == (2, 3)
+    assert (guard.good_version, guard.bad_version) == (2, 5)
     assert guard.outcome == "rolled-back" and guard.value > guard.threshold
     last = registry.history("recs")[-1]
-    assert (last.from_version, last.to_version) == (3, 2)
+    assert (last.from_version, last.to_version) == (5, 2)
     assert last.who == "monitor:recs-scores-guardrail" and "wasserstein(scores)" in (last.why or "")
-    assert any("recs/3" in m for m in impressions["models"].to_pylist())
+    assert any("recs/5" in m for m in impressions["models"].to_pylist())
     assert any("rolled-back" in line for line in lines)
 
     # the report: on the terminal and as HTML with its plots

@@ -11,7 +11,7 @@ import numpy as np
 from limelight.core.config import Config, resolve_config
 from limelight.core.errors import InvalidInputError, NotFoundError
 from limelight.demo._deployed import EXPERIMENT_PREFIX, DailyLoop
-from limelight.demo._flows import DemoArtwork, DemoRecommenders, _world
+from limelight.demo._flows import DemoArtwork, _world
 from limelight.demo._guardrail import guardrail_day
 from limelight.demo._online import DayResult, simulate_day, wait_for_events
 from limelight.demo._report import DemoReport, write_html
@@ -20,8 +20,8 @@ from limelight.experiments._log_queries import event_totals
 from limelight.experiments.store import create_experiment, list_experiments, set_experiment_status
 from limelight.registry import IntervalGate, MetricGate, Registry, UsageGate
 from limelight.serving import Client, serve_in_background
-from limelight.sim import Online, exploration_log, ranker_slates
-from limelight.store import open_store
+from limelight.sim import Online, World, exploration_log, ranker_slates
+from limelight.store import Store, open_store
 
 __all__ = ["run_demo"]
 
@@ -89,11 +89,50 @@ def run_demo(
 
     _say(
         out,
-        f"[1/4] develop: training recommenders on {world.n_members:,} members x {world.n_titles:,} titles",
+        f"[1/4] develop: training recommenders on {world.n_members:,} members x {world.n_titles:,} titles"
+        " (a deployed flow on a daily schedule: its first simulated day boundary)",
     )
-    recs_run = DemoRecommenders.run(scale=scale, seed=seed, config=config, progress=True)
+    daily = DailyLoop(config, scale=scale, seed=seed)  # training, then the analysis: deployed
+    try:
+        return _run_demo(
+            daily,
+            world,
+            store,
+            registry,
+            started,
+            scale,
+            seed,
+            days,
+            workers,
+            out,
+            guardrail,
+        )
+    finally:
+        daily.close()
+
+
+def _run_demo(
+    daily: DailyLoop,
+    world: World,
+    store: Store,
+    registry: Registry,
+    started: float,
+    scale: str | float,
+    seed: int,
+    days: int,
+    workers: int,
+    out: Callable[[str], None],
+    guardrail: bool,
+) -> DemoReport:
+    config = store.config
+    recs_run = daily.first_training()
+    _say(out, f"      {recs_run.pathspec} (a scheduled firing) trained and registered recs")
     _say(out, "      fitting an artwork policy from an exploration log")
-    art_run = DemoArtwork.run(scale=scale, seed=seed, config=config, progress=True)
+    # inline: a local-executor run in a process that already ran a scheduled (inline) run
+    # waits for its workers forever (seen here, left for the flows runtime)
+    art_run = DemoArtwork.run(
+        scale=scale, seed=seed, config=config, progress=True, executor="inline"
+    )
     baseline, challenger = recs_run.data.baseline_version, recs_run.data.challenger_version
     artwork_version = art_run.data.version
 
@@ -163,40 +202,41 @@ def run_demo(
         _say(out, f"[3/4] improve: {days} simulated days of members using the service over HTTP")
         promoted = False
         last_day = (time.time(), time.time())
-        daily = DailyLoop(config)  # the analysis and the promotion: a deployed, scheduled flow
-        try:
-            for day in range(days):
-                day_started = time.time()
-                result, _ = simulate_day(world, online, server.url, day, world.config.row_size)
-                last_day = (day_started, time.time())
-                if not promoted:
-                    wait_for_events(store)()
-                    moved_at = time.monotonic()
-                    analysis, promoted_now, analysis_run = daily.next_day()
-                    if analysis is not None:
-                        result = _merge(result, analysis)
-                        report.notes.append(f"day {day + 1}: analysed by {analysis_run}")
-                    if promoted_now:
-                        report.promoted_day, promoted = day, True
-                        _wait_for_version(server.url, "recs", challenger)
-                        report.swap_seconds = time.monotonic() - moved_at
-                        _say(
-                            out,
-                            f"      {analysis_run} (a scheduled firing) promoted recs/{challenger} "
-                            f"to champion through its gates; serving switched in "
-                            f"{report.swap_seconds:.1f} s without a restart",
-                        )
-                result.champion = registry.get("recs@champion").version
-                report.days.append(result)
-                line = f"      day {day + 1}: {result.sessions} sessions, {result.plays} plays"
-                if result.users:
-                    line += (
-                        f"; lift {result.lift:+.1%} [{result.lift_low:+.1%}, {result.lift_high:+.1%}]"
-                        f" (true {report.true_lift:+.1%})"
+        daily.deploy_analysis()  # the analysis and the promotion: a deployed, scheduled flow
+        for day in range(days):
+            day_started = time.time()
+            result, _ = simulate_day(world, online, server.url, day, world.config.row_size)
+            last_day = (day_started, time.time())
+            if not promoted:
+                wait_for_events(store)()
+                moved_at = time.monotonic()
+                analysis, promoted_now, analysis_run, retrained = daily.next_day()
+                if retrained is not None:
+                    report.notes.append(f"day {day + 1}: retrained by {retrained}")
+                    _say(out, f"      {retrained} (a scheduled firing) retrained recs")
+                if analysis is not None:
+                    result = _merge(result, analysis)
+                    report.notes.append(f"day {day + 1}: analysed by {analysis_run}")
+                if promoted_now:
+                    report.promoted_day, promoted = day, True
+                    _wait_for_version(server.url, "recs", challenger)
+                    report.swap_seconds = time.monotonic() - moved_at
+                    _say(
+                        out,
+                        f"      {analysis_run} (a scheduled firing) promoted recs/{challenger} "
+                        f"to champion through its gates; serving switched in "
+                        f"{report.swap_seconds:.1f} s without a restart",
                     )
-                _say(out, line)
-        finally:
-            daily.close()
+            result.champion = registry.get("recs@champion").version
+            report.days.append(result)
+            line = f"      day {day + 1}: {result.sessions} sessions, {result.plays} plays"
+            if result.users:
+                line += (
+                    f"; lift {result.lift:+.1%} [{result.lift_low:+.1%}, {result.lift_high:+.1%}]"
+                    f" (true {report.true_lift:+.1%})"
+                )
+            _say(out, line)
+        daily.close()  # the guardrail day watches on the wall clock, as before
         if guardrail:
             _say(
                 out,

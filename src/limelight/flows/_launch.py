@@ -9,7 +9,6 @@ import socket
 import textwrap
 import time
 import traceback
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +18,6 @@ import sqlalchemy as sa
 from limelight.core.config import Config, resolve_config
 from limelight.core.errors import ConfigError, InvalidInputError, LimelightError, NotFoundError
 from limelight.core.hashing import hash_bytes
-from limelight.core.hooks import get_hook
 from limelight.core.processes import pid_alive
 from limelight.flows._decorators import options_of
 from limelight.flows._executors import Executor, InlineExecutor, LocalExecutor
@@ -130,31 +128,6 @@ def _resolve_origin(store: Store, flow_name: str, origin: int | str) -> tuple[in
     return int(row.id), values
 
 
-def announce_finish(
-    config: Config, flow: str, run_id: int, status: str, tags: Sequence[str]
-) -> None:
-    """Publish the built-in ``run_finished`` event through the ``publish_event`` hook.
-
-    The hook is wired by ``limelight/__init__.py`` (flows may not import who serves it); a run's
-    outcome is already recorded, so a failed publication is a warning, not a failed run.
-    """
-    publish = get_hook("publish_event")
-    if publish is None:
-        return
-    branch = next((t.partition(":")[2] for t in tags if t.startswith("branch:")), None)
-    payload = {"flow": flow, "run": run_id, "status": status, "branch": branch}
-    try:
-        publish(
-            "run_finished",
-            payload,
-            source=f"run:{flow}/{run_id}",
-            dedup_key=f"run_finished:{flow}/{run_id}",
-            config=config,
-        )
-    except LimelightError as exc:
-        warnings.warn(f"run {flow}/{run_id}: run_finished was not published: {exc}", stacklevel=2)
-
-
 def _executor(
     name: str, flow_class: type[Flow], graph: FlowGraph, config: Config, max_workers: int | None
 ) -> Executor:
@@ -244,12 +217,10 @@ def launch(
         with sigint_held():
             finish_run(store.metadata, run_id, "interrupted", "interrupted by the user (Ctrl-C)")
             display.close()
-            announce_finish(config, graph.flow_name, run_id, "interrupted", tags)
         raise
     except BaseException:
         finish_run(store.metadata, run_id, "failed", traceback.format_exc())
         display.close()
-        announce_finish(config, graph.flow_name, run_id, "failed", tags)
         raise
     finally:
         if log_dir is not None:
@@ -266,7 +237,6 @@ def launch(
         None if ok else "\n\n".join(e for _, e in failures) or "the end step did not run",
     )
     display.close()
-    announce_finish(config, graph.flow_name, run_id, "succeeded" if ok else "failed", tags)
     run = Run(f"{graph.flow_name}/{run_id}", config=config)
     if not ok:
         raise FlowFailed(run, failures)

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from limelight.flows._graph import FlowGraph
 from limelight.store import MetadataStore
 from limelight.store.metadata import insert_once, inserted_id
+from limelight.store.published import record_event
 from limelight.store.schema import artifacts, attempts, flows, params, runs, steps, tags, tasks
 
 __all__ = [
@@ -279,6 +280,12 @@ def heartbeat(metadata: MetadataStore, run_id: int) -> None:
 
 
 def finish_run(metadata: MetadataStore, run_id: int, status: str, error: str | None = None) -> None:
+    """Record the run's end and, in the SAME transaction, its built-in ``run_finished`` event.
+
+    One commit for both: a kill -9 right after the run is marked finished cannot lose the event
+    that ``@trigger_on_finish`` deployments wait for; its dedup key (one per run) keeps a second
+    finish of the same run from publishing twice.
+    """
     now = time.time()
 
     def work(conn: sa.Connection) -> None:
@@ -323,5 +330,19 @@ def finish_run(metadata: MetadataStore, run_id: int, status: str, error: str | N
                     finished_at=max(ends) if ends else now,
                 )
             )
+        _record_run_finished(conn, run_id, status)
 
     metadata.transaction(work)
+
+
+def _record_run_finished(conn: sa.Connection, run_id: int, status: str) -> None:
+    flow = conn.execute(sa.select(runs.c.flow).where(runs.c.id == run_id)).scalar_one()
+    run_tags = conn.execute(sa.select(tags.c.tag).where(tags.c.run_id == run_id)).scalars()
+    branch = next((t.partition(":")[2] for t in sorted(run_tags) if t.startswith("branch:")), None)
+    record_event(
+        conn,
+        "run_finished",
+        {"flow": flow, "run": run_id, "status": status, "branch": branch},
+        source=f"run:{flow}/{run_id}",
+        dedup_key=f"run_finished:{flow}/{run_id}",
+    )
