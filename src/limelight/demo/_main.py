@@ -43,15 +43,24 @@ def _fresh_aliases(registry: Registry, name: str) -> None:
 
 
 def _wait_for_version(
-    url: str, slot: str, version: int, timeout: float = 30.0, agree: int = 6
+    url: str,
+    slot: str,
+    version: int,
+    timeout: float = 30.0,
+    agree: int = 6,
+    *,
+    stopped: str | None = None,
 ) -> None:
-    """Wait until fresh connections (so any worker may answer) agree that ``slot`` serves ``version``."""
+    """Wait until fresh connections (so any worker may answer) agree that ``slot`` serves
+    ``version`` (and, with ``stopped``, that no worker assigns that experiment any more)."""
     deadline = time.monotonic() + timeout
     in_a_row = 0
     while time.monotonic() < deadline:
         with Client(url) as client:
-            served = client.models()["models"].get(slot, {})
-        in_a_row = in_a_row + 1 if served.get("version") == version else 0
+            answer = client.models()
+        served = answer["models"].get(slot, {})
+        done = served.get("version") == version and stopped not in answer.get("experiments", [])
+        in_a_row = in_a_row + 1 if done else 0
         if in_a_row >= agree:
             return
         time.sleep(0.05)
@@ -219,7 +228,7 @@ def _run_demo(
                     report.notes.append(f"day {day + 1}: analysed by {analysis_run}")
                 if promoted_now:
                     report.promoted_day, promoted = day, True
-                    _wait_for_version(server.url, "recs", challenger)
+                    _wait_for_version(server.url, "recs", challenger, stopped=spec.name)
                     report.swap_seconds = time.monotonic() - moved_at
                     _say(
                         out,
