@@ -137,11 +137,7 @@ def _run_demo(
     recs_run = daily.first_training()
     _say(out, f"      {recs_run.pathspec} (a scheduled firing) trained and registered recs")
     _say(out, "      fitting an artwork policy from an exploration log")
-    # inline: a local-executor run in a process that already ran a scheduled (inline) run
-    # waits for its workers forever (seen here, left for the flows runtime)
-    art_run = DemoArtwork.run(
-        scale=scale, seed=seed, config=config, progress=True, executor="inline"
-    )
+    art_run = DemoArtwork.run(scale=scale, seed=seed, config=config, progress=True)
     baseline, challenger = recs_run.data.baseline_version, recs_run.data.challenger_version
     artwork_version = art_run.data.version
 
