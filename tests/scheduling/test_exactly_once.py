@@ -135,9 +135,9 @@ def test_two_schedulers_fire_each_tick_and_each_event_once(
     schedulers: Schedulers, tmp_path: Path
 ) -> None:
     config = schedulers.config
-    ticking = deploy(
-        write_flow(tmp_path, "EveryMinute", '@schedule(cron="* * * * *")'), config=config
-    )
+    # catch-up on: a pass slower than a simulated minute (a loaded machine) must not skip a tick
+    every_minute = '@schedule(cron="* * * * *", catchup=True)'
+    ticking = deploy(write_flow(tmp_path, "EveryMinute", every_minute), config=config)
     on_go = deploy(write_flow(tmp_path, "OnGo", '@trigger(event="go")'), config=config)
     for name in ("a", "b"):  # a simulated minute passes every real second
         schedulers.start(name, "--clock-speed", "60")
@@ -202,4 +202,22 @@ def test_a_scheduler_killed_while_its_run_runs_does_not_start_it_again(
     schedulers.start("main")
     time.sleep(6)  # past the claim grace: the new scheduler's recovery has looked at it
     (row,) = _settled(config, expect=1)
+    assert row.status == "succeeded" and _runs_of(config, row.id) == 1
+
+
+def test_ctrl_c_between_claim_and_hand_off_hands_the_claim_off_first(
+    sqlite_schedulers: Schedulers, tmp_path: Path
+) -> None:
+    schedulers = sqlite_schedulers
+    config = schedulers.config
+    deploy(write_flow(tmp_path, "OnGo", '@trigger(event="go")'), config=config)
+    only = schedulers.start("main", **{PAUSE_ENV: "3"})
+    publish_event("go", config=config)
+    end = time.monotonic() + 60
+    while not _firings(config) and time.monotonic() < end:
+        time.sleep(0.1)
+    assert [r.status for r in _firings(config)] == ["claimed"]
+    only.send_signal(signal.SIGINT)  # mid-pass: held until the claim is handed to its runner
+    assert only.wait(30) == 0
+    (row,) = _settled(config, expect=1, timeout=60)  # no scheduler is left to recover it
     assert row.status == "succeeded" and _runs_of(config, row.id) == 1

@@ -23,7 +23,7 @@ from limelight.flows._decorators import options_of
 from limelight.flows._executors import Executor, InlineExecutor, LocalExecutor
 from limelight.flows._graph import FlowGraph
 from limelight.flows._progress import Progress
-from limelight.flows._records import create_run, finish_run
+from limelight.flows._records import STALE_AFTER, create_run, finish_run
 from limelight.flows._scheduler import Origin, Scheduler, sigint_held
 from limelight.flows.client import Run
 from limelight.store import Store, open_store
@@ -35,7 +35,6 @@ if TYPE_CHECKING:  # Flow's module starts runs through this one, never the other
 
 __all__ = ["FlowFailed", "launch"]
 
-_STALE_AFTER = 30.0  # seconds without a heartbeat after which a "running" run is taken as dead
 
 
 class FlowFailed(LimelightError):
@@ -116,7 +115,7 @@ def _resolve_origin(store: Store, flow_name: str, origin: int | str) -> tuple[in
             ).all()
         )
     if row.status == "running":
-        fresh = row.heartbeat_at is not None and time.time() - row.heartbeat_at < _STALE_AFTER
+        fresh = row.heartbeat_at is not None and time.time() - row.heartbeat_at < STALE_AFTER
         if fresh and pid_alive(row.pid):
             raise InvalidInputError(f"run {flow_name}/{row.id} is still running (pid {row.pid})")
         finish_run(

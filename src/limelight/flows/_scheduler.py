@@ -26,8 +26,8 @@ from limelight.flows._graph import FlowGraph
 from limelight.flows._progress import Progress
 from limelight.flows._records import (
     AttemptEnd,
+    RunHeartbeat,
     create_tasks,
-    heartbeat,
     record_attempt_ends,
     record_started,
     reuse_task,
@@ -37,8 +37,6 @@ from limelight.store import Store
 from limelight.store.schema import steps, tasks
 
 __all__ = ["Origin", "Scheduler", "sigint_held"]
-
-_HEARTBEAT_SECONDS = 5.0
 
 
 @dataclass
@@ -318,29 +316,29 @@ class Scheduler:
     def run(self) -> bool:
         """Run the flow from ``start``; True when ``end`` succeeded."""
         self._create([("start", "", [], [])])
-        last_beat = time.monotonic()
         try:
-            while True:
-                while self._completed:
-                    task, _ = self._completed.popleft()
-                    self._succeeded(task)
-                self._submit_ready()
-                if not self.running and not self.ready and not self.delayed and not self._completed:
-                    break
-                timeout = 0.5
-                if self.delayed:
-                    timeout = min(timeout, max(0.0, self.delayed[0][0] - time.monotonic()))
-                self._finished(self.executor.wait(timeout))
-                now = time.monotonic()
-                for task_id, (_task, deadline) in list(self.running.items()):
-                    if deadline is not None and now > deadline:
-                        limit = self.options[_task.step].timeout
-                        self.executor.kill(task_id, f"timed out after {limit:g} s (@timeout)")
-                if now - last_beat > _HEARTBEAT_SECONDS:
-                    heartbeat(self.store.metadata, self.run_id)
-                    last_beat = now
+            with RunHeartbeat(self.store.metadata, self.run_id):
+                self._loop()
         finally:
             with sigint_held():
                 self.executor.shutdown()
         end = self.tasks.get(("end", ""))
         return end is not None and end.status == "succeeded"
+
+    def _loop(self) -> None:
+        while True:
+            while self._completed:
+                task, _ = self._completed.popleft()
+                self._succeeded(task)
+            self._submit_ready()
+            if not self.running and not self.ready and not self.delayed and not self._completed:
+                return
+            timeout = 0.5
+            if self.delayed:
+                timeout = min(timeout, max(0.0, self.delayed[0][0] - time.monotonic()))
+            self._finished(self.executor.wait(timeout))
+            now = time.monotonic()
+            for task_id, (_task, deadline) in list(self.running.items()):
+                if deadline is not None and now > deadline:
+                    limit = self.options[_task.step].timeout
+                    self.executor.kill(task_id, f"timed out after {limit:g} s (@timeout)")

@@ -14,11 +14,14 @@ own bookkeeping (leases, grace periods) uses the wall clock.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
+import signal
 import socket
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from multiprocessing.context import ForkServerContext
@@ -32,6 +35,7 @@ from limelight.core import clock
 from limelight.core.config import Config, resolve_config
 from limelight.core.errors import LimelightError
 from limelight.core.processes import pid_alive
+from limelight.flows._records import STALE_AFTER
 from limelight.scheduling._deploy import Deployment
 from limelight.scheduling._spec import EventSpec
 from limelight.store import open_store
@@ -43,6 +47,7 @@ __all__ = ["SchedulerAlreadyRunning", "SchedulerLoop"]
 
 LEASE_TTL = 15.0  # seconds without a heartbeat after which a scheduler's name is free again
 CLAIM_GRACE = 5.0  # seconds a claimed firing waits for its own scheduler's runner
+STARTING_TIMEOUT = 120.0  # seconds a runner on another host may take from its take to its run
 PAUSE_ENV = "LIMELIGHT_SCHEDULER_PAUSE_AFTER_CLAIM"  # tests: seconds between claim and hand-off
 _EVENT_LOG_NAMES = {"new_impressions": "impressions", "new_feedback": "feedback"}
 
@@ -51,12 +56,22 @@ class SchedulerAlreadyRunning(LimelightError):
     """A live scheduler holds this name (on this machine: its pid is alive)."""
 
 
-def _runner_alive(runner: str | None) -> bool:
-    """Whether the runner ``host:pid`` is alive; a runner on another host is taken as alive."""
-    if not runner:
+def _runner_alive(firing: Any, now: float) -> bool:
+    """Whether the runner (``host:pid``) of a starting or running firing is alive.
+
+    On this host its pid says. On another host: a runner still ``starting`` is alive for
+    ``STARTING_TIMEOUT`` after it took the firing, and one whose run is ``running`` while the
+    run's heartbeat is fresh (the run's scheduler writes it from a thread every few seconds).
+    """
+    if not firing.runner:
         return False
-    host, _, pid = runner.rpartition(":")
-    return host != socket.gethostname() or pid_alive(int(pid))
+    host, _, pid = firing.runner.rpartition(":")
+    if host == socket.gethostname():
+        return pid_alive(int(pid))
+    if firing.status == "starting":
+        return now - (firing.started_at or firing.claimed_at) < STARTING_TIMEOUT
+    beat = firing.heartbeat_at if firing.heartbeat_at is not None else firing.started_at
+    return firing.run_status == "running" and now - (beat or 0.0) < STALE_AFTER
 
 
 @dataclass
@@ -174,7 +189,8 @@ class SchedulerLoop:
             while end is None or time.monotonic() < end:
                 started = time.monotonic()
                 try:
-                    self.run_once()
+                    with contextlib.nullcontext() if self.inline else _ctrl_c_after_the_pass():
+                        self.run_once()
                 except SchedulerAlreadyRunning:
                     raise
                 except LimelightError as exc:  # the database hiccuped: the next pass retries
@@ -413,7 +429,18 @@ class SchedulerLoop:
         self._last_recover = now
         with self.store.metadata.connect() as conn:
             stuck = conn.execute(
-                sa.select(firings.c.id, firings.c.status, firings.c.runner, firings.c.run_id).where(
+                sa.select(
+                    firings.c.id,
+                    firings.c.status,
+                    firings.c.runner,
+                    firings.c.run_id,
+                    firings.c.claimed_at,
+                    firings.c.started_at,
+                    runs.c.status.label("run_status"),
+                    runs.c.heartbeat_at,
+                )
+                .select_from(firings.outerjoin(runs, runs.c.id == firings.c.run_id))
+                .where(
                     firings.c.status.in_(("claimed", "starting", "running")),
                     firings.c.claimed_at < now - CLAIM_GRACE,
                 )
@@ -423,8 +450,27 @@ class SchedulerLoop:
                 if now - self._handed.get(firing.id, 0.0) > 30.0:
                     self._handed[firing.id] = now
                     self._hand_off(firing.id)  # the runner's compare-and-set lets one through
-            elif not _runner_alive(firing.runner):
+            elif not _runner_alive(firing, now):
                 self.store.metadata.transaction(partial(_reopen, firing=firing))
+
+
+@contextlib.contextmanager
+def _ctrl_c_after_the_pass() -> Iterator[None]:
+    """Hold a Ctrl-C (SIGINT) that arrives during a pass until the pass ends, so a stop never
+    falls between a claim and its hand-off (which would leave the claim to another scheduler's
+    recovery, or to none). Only the main thread can hold it; elsewhere this does nothing."""
+    caught: list[int] = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
 
 
 _context: ForkServerContext | None = None
