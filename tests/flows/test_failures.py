@@ -328,7 +328,7 @@ def test_foreach_of_a_thousand_tasks(home: Path) -> None:
 
 
 def test_a_second_ctrl_c_during_cleanup_is_held() -> None:
-    from limelight.flows._scheduler import sigint_held
+    from limelight.core.processes import sigint_held
 
     before = signal.getsignal(signal.SIGINT)
     with sigint_held():

@@ -125,6 +125,14 @@ def _claimed(config: Config, deployment_id: int, events: list[int], timeout: flo
         time.sleep(0.2)
 
 
+def _wait_for_the_claim(config: Config) -> None:
+    """Wait (bounded) for the one firing, and check that it is claimed and not handed off yet."""
+    end = time.monotonic() + 60
+    while not _firings(config) and time.monotonic() < end:
+        time.sleep(0.1)
+    assert [r.status for r in _firings(config)] == ["claimed"]
+
+
 def _runs_of(config: Config, firing_id: int) -> int:
     with open_store(config).metadata.connect() as conn:
         query = sa.select(sa.func.count()).where(tags.c.tag == f"firing:{firing_id}")
@@ -172,10 +180,7 @@ def test_a_scheduler_killed_between_claim_and_start_is_finished_once(
     deploy(write_flow(tmp_path, "OnGo", '@trigger(event="go")'), config=config)
     first = schedulers.start("main", **{PAUSE_ENV: "60"})
     publish_event("go", config=config)
-    end = time.monotonic() + 60
-    while not _firings(config) and time.monotonic() < end:
-        time.sleep(0.1)
-    assert [r.status for r in _firings(config)] == ["claimed"]
+    _wait_for_the_claim(config)
     os.kill(first.pid, signal.SIGKILL)
     first.wait(10)
     schedulers.start("main")  # the same name: the dead one's lease is taken over
@@ -213,10 +218,7 @@ def test_ctrl_c_between_claim_and_hand_off_hands_the_claim_off_first(
     deploy(write_flow(tmp_path, "OnGo", '@trigger(event="go")'), config=config)
     only = schedulers.start("main", **{PAUSE_ENV: "3"})
     publish_event("go", config=config)
-    end = time.monotonic() + 60
-    while not _firings(config) and time.monotonic() < end:
-        time.sleep(0.1)
-    assert [r.status for r in _firings(config)] == ["claimed"]
+    _wait_for_the_claim(config)
     only.send_signal(signal.SIGINT)  # mid-pass: held until the claim is handed to its runner
     assert only.wait(30) == 0
     (row,) = _settled(config, expect=1, timeout=60)  # no scheduler is left to recover it

@@ -18,13 +18,13 @@ import sqlalchemy as sa
 from limelight.core.config import Config, resolve_config
 from limelight.core.errors import ConfigError, InvalidInputError, LimelightError, NotFoundError
 from limelight.core.hashing import hash_bytes
-from limelight.core.processes import pid_alive
+from limelight.core.processes import pid_alive, sigint_held
 from limelight.flows._decorators import options_of
 from limelight.flows._executors import Executor, InlineExecutor, LocalExecutor
 from limelight.flows._graph import FlowGraph
 from limelight.flows._progress import Progress
 from limelight.flows._records import STALE_AFTER, create_run, finish_run
-from limelight.flows._scheduler import Origin, Scheduler, sigint_held
+from limelight.flows._scheduler import Origin, Scheduler
 from limelight.flows.client import Run
 from limelight.store import Store, open_store
 from limelight.store.schema import params as params_table
@@ -34,7 +34,6 @@ if TYPE_CHECKING:  # Flow's module starts runs through this one, never the other
     from limelight.flows._flow import Flow
 
 __all__ = ["FlowFailed", "launch"]
-
 
 
 class FlowFailed(LimelightError):

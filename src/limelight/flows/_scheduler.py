@@ -8,18 +8,16 @@ unchanged and whose inputs were themselves reused is taken from the origin run b
 
 from __future__ import annotations
 
-import contextlib
 import heapq
 import itertools
-import signal
 import time
 from collections import deque
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 
+from limelight.core.processes import sigint_held
 from limelight.flows._decorators import StepOptions
 from limelight.flows._executors import Executor
 from limelight.flows._graph import FlowGraph
@@ -36,7 +34,7 @@ from limelight.flows._task import TaskJob, TaskResult, error_artifact_from_text
 from limelight.store import Store
 from limelight.store.schema import steps, tasks
 
-__all__ = ["Origin", "Scheduler", "sigint_held"]
+__all__ = ["Origin", "Scheduler"]
 
 
 @dataclass
@@ -74,23 +72,6 @@ class Origin:
             ):
                 origin.step_hashes[name] = code_hash
         return origin
-
-
-@contextlib.contextmanager
-def sigint_held() -> Iterator[None]:
-    """Ignore Ctrl-C while cleaning up after one, so a second one cannot leave half a record.
-
-    Only the main thread can change signal handlers; elsewhere this does nothing.
-    """
-    try:
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _child_path(path: str, index: int) -> str:

@@ -17,11 +17,9 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 import os
-import signal
 import socket
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from multiprocessing.context import ForkServerContext
@@ -34,7 +32,7 @@ from sqlalchemy.engine import Connection
 from limelight.core import clock
 from limelight.core.config import Config, resolve_config
 from limelight.core.errors import LimelightError
-from limelight.core.processes import pid_alive
+from limelight.core.processes import pid_alive, sigint_held
 from limelight.flows._records import STALE_AFTER
 from limelight.scheduling._deploy import Deployment
 from limelight.scheduling._spec import EventSpec
@@ -189,7 +187,10 @@ class SchedulerLoop:
             while end is None or time.monotonic() < end:
                 started = time.monotonic()
                 try:
-                    with contextlib.nullcontext() if self.inline else _ctrl_c_after_the_pass():
+                    # a Ctrl-C mid-pass waits for the pass: a claim is never left un-handed
+                    with (
+                        contextlib.nullcontext() if self.inline else sigint_held(deliver_after=True)
+                    ):
                         self.run_once()
                 except SchedulerAlreadyRunning:
                     raise
@@ -452,25 +453,6 @@ class SchedulerLoop:
                     self._hand_off(firing.id)  # the runner's compare-and-set lets one through
             elif not _runner_alive(firing, now):
                 self.store.metadata.transaction(partial(_reopen, firing=firing))
-
-
-@contextlib.contextmanager
-def _ctrl_c_after_the_pass() -> Iterator[None]:
-    """Hold a Ctrl-C (SIGINT) that arrives during a pass until the pass ends, so a stop never
-    falls between a claim and its hand-off (which would leave the claim to another scheduler's
-    recovery, or to none). Only the main thread can hold it; elsewhere this does nothing."""
-    caught: list[int] = []
-    try:
-        previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if caught:
-        raise KeyboardInterrupt
 
 
 _context: ForkServerContext | None = None
