@@ -1,13 +1,14 @@
 """The scheduler under load, beside Apache Airflow 3: event-to-task latency, idle CPU, chaos.
 
-1,000 deployments (500 daily schedules spread over the day, 500 triggers on their own event) and
-two ``limelight scheduler`` processes on one PostgreSQL database (a fresh schema):
+1,000 deployments (200 in --quick; half daily schedules spread over the day, half triggers on
+their own event) and two ``limelight scheduler`` processes on one PostgreSQL database (a fresh
+schema):
 
 1. idle: the schedulers' CPU while nothing is due (target under 2% of a core each);
 2. latency: ``publish`` to the triggered run's first step starting (median, p99; target p99 < 1 s);
 3. chaos: events published steadily while one scheduler or the other is killed with SIGKILL
-   (every 15 s in --quick, every minute for 10 minutes in full) and restarted: each event must
-   start exactly one run (duplicates and misses: target zero).
+   (every 10 s for 30 s in --quick, every minute for 10 minutes in full) and restarted: each
+   event must start exactly one run (duplicates and misses: target zero).
 
 The peer is Apache Airflow 3 (its own venv, benchmarks/peers.py) on an equivalent DAG scheduled
 on an Asset: the same event-to-task latency, on SQLite (``airflow standalone``'s default).
@@ -219,11 +220,11 @@ def run_limelight(quick: bool, count: int) -> dict[str, Any]:
         for name in ("a", "b"):
             bench.start(name)
         time.sleep(5)
-        idle = _idle_cpu(bench, 10 if quick else 30)
+        idle = _idle_cpu(bench, 8 if quick else 30)
         _log(f"idle CPU per scheduler: {idle:.2%} of a core")
 
         latency_events = []
-        for _ in range(15 if quick else 60):
+        for _ in range(10 if quick else 60):
             i = random.choice(triggers)
             latency_events.append(publish_event(f"evt_{i:04d}", {"n": i}, config=config))
             time.sleep(1.0)
@@ -232,7 +233,7 @@ def run_limelight(quick: bool, count: int) -> dict[str, Any]:
         latencies = [v["latency"] for v in measured.values() if v["latency"] is not None]
         _log(f"latency: median {statistics.median(latencies):.3f} s over {len(latencies)}")
 
-        chaos_seconds, kill_every = (60.0, 15.0) if quick else (600.0, 60.0)
+        chaos_seconds, kill_every = (30.0, 10.0) if quick else (600.0, 60.0)
         chaos_events: list[int] = []
         kills = 0
         start = time.monotonic()
@@ -276,11 +277,11 @@ def run_limelight(quick: bool, count: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter phases (under two minutes)")
-    parser.add_argument("--deployments", type=int, default=1000)
+    parser.add_argument("--deployments", type=int, help="default 1000 (200 with --quick)")
     parser.add_argument("--no-peer", action="store_true", help="skip Apache Airflow")
     args = parser.parse_args()
     random.seed(7)
-    ours = run_limelight(args.quick, args.deployments)
+    ours = run_limelight(args.quick, args.deployments or (200 if args.quick else 1000))
     peer: dict[str, Any] = {"skipped": "--no-peer"}
     if not args.no_peer:
         from benchmarks.scheduler_airflow import run_airflow

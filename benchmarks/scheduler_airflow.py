@@ -119,7 +119,7 @@ def run_airflow(*, quick: bool) -> dict[str, Any]:
         if proc.poll() is not None:
             tail = (home / "standalone.log").read_text(errors="replace")[-1500:]
             return {"skipped": f"airflow standalone exited: {tail}"}
-        count = 10 if quick else 30
+        count = 5 if quick else 30
         probe_env = {**env}
         old = dict(os.environ)
         os.environ.clear()

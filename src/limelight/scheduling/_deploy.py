@@ -124,7 +124,13 @@ def _check_parameters(name: str, flow_class: Any, spec: dict[str, Any]) -> None:
 
 
 def _check_upstream(conn: Connection, new: Deployment) -> None:
-    """Every flow of @trigger_on_finish is deployed, and no chain of triggers is a cycle."""
+    """Every flow of @trigger_on_finish is deployed, and no chain of triggers is a cycle.
+
+    A cycle through ``new`` leaves it by one of its own upstream flows, so a deployment without
+    any (the many schedules and event triggers) reads nothing here.
+    """
+    if not new.upstream:
+        return
     rows = conn.execute(sa.select(deployments)).all()
     by_name = {r.name: Deployment.from_row(r) for r in rows}
     by_name[new.name] = new
@@ -136,6 +142,8 @@ def _check_upstream(conn: Connection, new: Deployment) -> None:
                 + (f" --branch {new.branch})" if new.branch else ")")
             )
 
+    seen: set[str] = set()  # a flow already walked from leads back to new by no other path
+
     def walk(name: str, path: list[str]) -> None:
         for upstream in by_name[name].upstream if name in by_name else []:
             if upstream == new.name:
@@ -144,7 +152,8 @@ def _check_upstream(conn: Connection, new: Deployment) -> None:
                     f"deployment {new.name}: its triggers form a cycle ({cycle}, each fires on "
                     "the one before it finishing); remove one @trigger_on_finish"
                 )
-            if upstream not in path:
+            if upstream not in seen:
+                seen.add(upstream)
                 walk(upstream, [*path, upstream])
 
     walk(new.name, [new.name])
