@@ -118,7 +118,8 @@ def _deploy_all(config: Any, count: int) -> None:
         else:
             name = f"Trig{i:04d}"
             decorator = f'trigger(event="evt_{i:04d}")'
-        path = folder / f"{name.lower()}.py"
+        path = folder / name.lower() / f"{name.lower()}.py"  # a folder each: its code package
+        path.parent.mkdir()
         path.write_text(FLOW.format(decorator=decorator, name=name))
         deploy(path, config=config)
         if (i + 1) % 200 == 0:

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from limelight import publish_event
 from limelight.core.clock import SimulatedClock
+from limelight.core.errors import InvalidInputError
 from limelight.flows import Run
 from limelight.scheduling import (
     SchedulerLoop,
@@ -119,7 +120,7 @@ def test_paused_deployments_do_not_fire_and_skip_what_happened(
 
 
 def test_bad_firings_are_recorded_and_the_others_still_fire(
-    sched_home: Path, tmp_path: Path
+    sched_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     deploy(
         write_flow(
@@ -129,7 +130,10 @@ def test_bad_firings_are_recorded_and_the_others_still_fire(
             params="n = Param(default=1)",
         )
     )
-    helper = tmp_path / "helper_mod.py"
+    elsewhere = tmp_path / "elsewhere"  # outside the flow's folder: not in its code package
+    elsewhere.mkdir()
+    monkeypatch.syspath_prepend(str(elsewhere))
+    helper = elsewhere / "helper_mod.py"
     helper.write_text("VALUE = 1\n")
     breaks = write_flow(tmp_path, "Breaks", '@trigger(event="go")')
     breaks.write_text("import helper_mod\n" + breaks.read_text())
@@ -175,3 +179,56 @@ def test_a_second_scheduler_of_the_same_name_is_refused(sched_home: Path) -> Non
     again = SchedulerLoop(name="main")  # that one exited without releasing: its pid is gone
     again.acquire()
     again.release()
+
+
+def test_a_run_imports_the_neighbours_it_was_deployed_with(
+    sched_home: Path, tmp_path: Path
+) -> None:
+    import sys
+
+    (tmp_path / "pkg_helpers").mkdir()
+    (tmp_path / "pkg_helpers" / "__init__.py").write_text("")
+    (tmp_path / "pkg_helpers" / "scale.py").write_text("FACTOR = 3\n")
+    (tmp_path / "neighbour_mod.py").write_text("BASE = 7\n")
+    (tmp_path / ".hidden").mkdir()
+    (tmp_path / ".hidden" / "skipped.py").write_text("raise SystemExit\n")
+    flow = write_flow(
+        tmp_path,
+        "Packaged",
+        '@trigger(event="go")',
+        body="import neighbour_mod, pkg_helpers.scale; self.value = "
+        "neighbour_mod.BASE * pkg_helpers.scale.FACTOR",
+    )
+    deployment = deploy(flow)
+    assert sorted(deployment.files(open_store())) == [
+        "neighbour_mod.py",
+        "packaged.py",
+        "pkg_helpers/__init__.py",
+        "pkg_helpers/scale.py",
+    ]
+    (tmp_path / "neighbour_mod.py").write_text("BASE = 1000\n")  # changed on disk after deploy
+    (tmp_path / "pkg_helpers" / "scale.py").unlink()
+    for name in ("neighbour_mod", "pkg_helpers", "pkg_helpers.scale"):
+        sys.modules.pop(name, None)
+    sys.path[:] = [p for p in sys.path if p != str(tmp_path)]
+    publish_event("go")
+    loop = _loop()
+    assert len(loop.run_once()) == 1
+    (firing,) = recent_firings("Packaged")
+    assert firing.status == "succeeded", firing.error
+    assert Run(f"Packaged/{firing.run_id}").data.value == 21  # 7 * 3, as deployed
+    for name in ("neighbour_mod", "pkg_helpers", "pkg_helpers.scale"):
+        sys.modules.pop(name, None)
+
+
+def test_a_code_package_over_the_limit_is_refused(
+    sched_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("limelight.scheduling._deploy.PACKAGE_LIMIT", 1000)
+    (tmp_path / "big_mod.py").write_text("X = 1\n" * 400)
+    flow = write_flow(tmp_path, "TooBig", '@trigger(event="go")')
+    with pytest.raises(InvalidInputError, match=r"holds more than .* of Python"):
+        deploy(flow)
+    (tmp_path / "big_mod.py").write_bytes(b"X = '\xff'\n")
+    with pytest.raises(InvalidInputError, match=r"big_mod.py is not UTF-8"):
+        deploy(flow)

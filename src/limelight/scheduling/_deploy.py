@@ -3,11 +3,14 @@
 ``deploy`` checks everything it can before it records anything: the file imports, the graph is
 sound, the cron and timezone parse, mapped parameters exist, every ``@trigger_on_finish`` flow is
 deployed on the same branch, and no chain of triggers loops back. A scheduled run runs the
-snapshot, not whatever is on disk later.
+snapshot, not whatever is on disk later: the flow's file and the Python files of its folder and
+below (its code package, as Metaflow packages a flow's folder), so the modules it imports from
+beside it are the ones it was deployed with.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -20,7 +23,7 @@ from sqlalchemy.engine import Connection
 from limelight.core import clock
 from limelight.core.config import Config
 from limelight.core.errors import InvalidInputError, LimelightError, NotFoundError
-from limelight.core.hashing import hash_bytes
+from limelight.core.hashing import hash_chunks
 from limelight.scheduling._spec import (
     ScheduleSpec,
     TriggerSpec,
@@ -80,6 +83,11 @@ class Deployment:
         """The deployed snapshot of the flow's file."""
         return str(store.artifacts.load(ArtifactRef.from_json(self.code))["source"])
 
+    def files(self, store: Store) -> dict[str, str]:
+        """The deployed code package: relative path -> text, the flow's file among them."""
+        snapshot = store.artifacts.load(ArtifactRef.from_json(self.code))
+        return {**snapshot.get("package", {}), snapshot["file"]: snapshot["source"]}
+
 
 def deployment_name(flow: str, branch: str | None) -> str:
     return flow if branch is None else f"{flow}@{branch}"
@@ -121,6 +129,56 @@ def _check_parameters(name: str, flow_class: Any, spec: dict[str, Any]) -> None:
                     f"{', '.join(map(repr, unknown))}, which {flow_class.__name__} does not have "
                     f"(its parameters: {', '.join(sorted(declared)) or 'none'})"
                 )
+
+
+PACKAGE_LIMIT = 10 * 2**20  # bytes of Python a deployment's code package may hold
+_NOT_PACKAGED = {"__pycache__", "node_modules", "site-packages"}
+
+
+def code_package(file: Path, *, home: Path | None = None) -> dict[str, str]:
+    """Every ``.py`` file in the folder of the flow's ``file`` and below but the flow's own
+    (relative path -> text). Hidden folders, caches, virtual environments and Limelight's
+    ``home`` (where deployments are unpacked) are left out; more than ``PACKAGE_LIMIT`` bytes is
+    refused, naming the folder."""
+    root = file.resolve().parent
+    skipped = home.resolve() if home is not None else None
+    package: dict[str, str] = {}
+    total = 0
+    for folder, subfolders, names in os.walk(root):
+        here = Path(folder)
+        subfolders[:] = sorted(
+            d
+            for d in subfolders
+            if not d.startswith(".")
+            and d not in _NOT_PACKAGED
+            and not (here / d / "pyvenv.cfg").exists()
+            and (here / d).resolve() != skipped
+        )
+        for name in sorted(names):
+            path = here / name
+            if not name.endswith(".py") or path == file.resolve():
+                continue
+            data = path.read_bytes()
+            total += len(data)
+            if total > PACKAGE_LIMIT:
+                raise InvalidInputError(
+                    f"{file}: its folder {root} holds more than {PACKAGE_LIMIT // 2**20} MB of "
+                    "Python, all of which a deployment snapshots; deploy from a folder that "
+                    "holds the flow and the modules it imports"
+                )
+            try:
+                package[path.relative_to(root).as_posix()] = data.decode()
+            except UnicodeDecodeError as exc:
+                raise InvalidInputError(
+                    f"{file}: {path} is not UTF-8 text, so it cannot go into the deployment's "
+                    f"code package ({exc.reason} at byte {exc.start})"
+                ) from exc
+    return package
+
+
+def _package_hash(file_name: str, source: str, package: dict[str, str]) -> str:
+    files = sorted({**package, file_name: source}.items())
+    return hash_chunks(part.encode() for item in files for part in (*item, "\0"))
 
 
 def _check_upstream(conn: Connection, new: Deployment) -> None:
@@ -174,9 +232,10 @@ def deploy(
     name = deployment_name(flow_class.__name__, branch)
     spec = spec_of(flow_class)
     _check_parameters(name, flow_class, spec)
-    source = file.read_bytes()
+    source = file.read_text()
     store = open_store(config)
-    ref = store.artifacts.save({"file": file.name, "source": source.decode()})
+    package = code_package(file, home=store.config.home)
+    ref = store.artifacts.save({"file": file.name, "source": source, "package": package})
     now = clock.now()
 
     def work(conn: Connection) -> Deployment:
@@ -188,7 +247,7 @@ def deploy(
             "branch": branch,
             "file_name": file.name,
             "code": ref.to_json(),
-            "code_hash": hash_bytes(source),
+            "code_hash": _package_hash(file.name, source, package),
             "spec": spec,
             "status": old.status if old else "active",
             "since_event": old.since_event if old else int(latest),

@@ -10,6 +10,7 @@ recovery pass once its runner is gone.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import sys
 import time
@@ -57,14 +58,25 @@ def _take(config: Config, firing_id: int) -> bool:
 
 
 def _materialize(config: Config, deployment: Deployment) -> Path:
-    """The deployed snapshot as a file (one folder per code version, written atomically)."""
+    """The deployed code package as files, the flow's own among them: one folder per code
+    version, written whole into a temporary folder and renamed into place (a reader sees all of
+    it or none; two runners writing it at once keep the first)."""
     folder = config.home / "deployments" / deployment.code_hash[:16]
     path = folder / deployment.file_name
     if not path.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{deployment.file_name}.{os.getpid()}.tmp"
-        tmp.write_text(deployment.source(open_store(config)))
-        os.replace(tmp, path)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = folder.parent / f".{folder.name}.{os.getpid()}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        for name, text in deployment.files(open_store(config)).items():
+            target = tmp / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+        try:
+            os.rename(tmp, folder)
+        except OSError:  # another runner put it there first (or an old single-file snapshot)
+            shutil.rmtree(tmp, ignore_errors=True)
+            if not path.exists():
+                raise
     return path
 
 
