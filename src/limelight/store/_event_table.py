@@ -170,6 +170,7 @@ class EventLog:
     def __init__(self, events: str, db: str) -> None:
         self.events, self.db = events, db
         self._catalog: SqlCatalog | None = None
+        self._reader: Any = None  # a plain engine on the catalog's database, for plan_paths
         self._lock = threading.Lock()
 
     @property
@@ -314,6 +315,50 @@ class EventLog:
             terms.append(f"date <= '{_iso_day(until)}'")
         scan = table.scan(row_filter=_where(terms), snapshot_id=snap)
         return [task.file for task in scan.plan_files()], snap
+
+    def plan_paths(
+        self,
+        kind: str,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        as_of: int | None = None,
+    ) -> tuple[list[str], int | None]:
+        """The data files (as URIs) of :meth:`plan`, and that snapshot: from the file list
+        remembered for the snapshot when there is one (no pyiceberg import, no table load),
+        else planned with pyiceberg once and remembered (``store._event_plans``)."""
+        from limelight.store import _event_plans as plans
+
+        table_schema(kind)  # an unknown kind is an InvalidInputError here
+        found = plans.current_snapshot(self._reader_engine(), NAMESPACE, NAMESPACE, kind, as_of)
+        if found is None:  # not readable without pyiceberg: plan as before
+            files, snap = self.plan(kind, since=since, until=until, as_of=as_of)
+            return [f.file_path for f in files], snap
+        snap, manifest_list = found
+        if snap is None or manifest_list is None:
+            return [], None
+        pairs = plans.recall(manifest_list)
+        if pairs is None:
+            table, _ = self.snapshot_table(kind, snap)
+            tasks = table.scan(snapshot_id=snap).plan_files()
+            pairs = [(task.file.file_path, _partition_day(task.file)) for task in tasks]
+            plans.remember(manifest_list, pairs)
+        first = _iso_day(since) if since is not None else None
+        last = _iso_day(until) if until is not None else None
+        kept = [
+            path
+            for path, day in pairs
+            if (first is None or day >= first) and (last is None or day <= last)
+        ]
+        return kept, snap
+
+    def _reader_engine(self) -> Any:
+        import sqlalchemy as sa
+
+        with self._lock:
+            if self._reader is None:
+                self._reader = sa.create_engine(self.db)
+            return self._reader
 
     def read(
         self, kind: str, *, since: float | None = None, until: float | None = None
