@@ -17,11 +17,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from limelight.experiments._log_sql import (
-    KEPT,
     PLAY_VALUE,
     UNATTRIBUTED,
     UNDECIDED,
-    UNKNOWN,
     check_entries,
     entries,
     floats,
@@ -37,6 +35,9 @@ if TYPE_CHECKING:
 
 __all__ = ["variant_moments"]
 
+# why an entry is not an exposure (0: it is one)
+_BAD, _BAD_DECIDED, _UNDECIDED, _UNKNOWN = 1, 2, 3, 4
+_REASONS = {"bad": _BAD, "bad_decided": _BAD_DECIDED, "undecided": _UNDECIDED, "unknown": _UNKNOWN}
 _PAIRS = [(a, b) for i, a in enumerate(COLUMNS) for b in COLUMNS[i:]]
 
 
@@ -59,21 +60,24 @@ def variant_moments(
         [f"avg({c}) AS mean_{c}, min({c}) AS low_{c}, max({c}) AS high_{c}" for c in COLUMNS]
         + [f"covar_samp({a}, {b}) AS cov_{a}__{b}" for a, b in _PAIRS]
     )
-    # users: one row per user with an entry; `variant` is NULL for a user with no exposure
-    # (only dropped entries) or with exposures in two variants (conflicting, counted)
+    # Per user, only what the read-out needs. The entries the rules drop (and rows of the
+    # wrong shape, which are refused) are not summed per user but per reason, in groups of
+    # their own (user_id NULL, reason > 0): the per-user state stays as narrow as a
+    # hand-written query's, which keeps the aggregation of millions of users in memory.
+    steered = bool(spec.steered_models)
+    unattributed = f"count(*) FILTER (WHERE {UNATTRIBUTED})" if steered else "0"
     rows = run_sql(
         con,
         (imp_scan, fb_scan),
         f"""WITH users AS (
-              SELECT user_id, min(ts) FILTER (WHERE {KEPT}) AS first,
-                     min(code) FILTER (WHERE {KEPT}) AS cmin,
-                     max(code) FILTER (WHERE {KEPT}) AS cmax,
-                     count(*) FILTER (WHERE {KEPT}) AS impressions,
-                     count(*) FILTER (WHERE {UNDECIDED}) AS undecided,
-                     count(*) FILTER (WHERE {UNATTRIBUTED}) AS unattributed,
-                     count(*) FILTER (WHERE {UNKNOWN}) AS unknown,
-                     bool_or(bad) AS bad, bool_or(bad_decided) AS bad_decided
-              FROM {found.sql} GROUP BY user_id),
+              SELECT CASE WHEN reason = 0 THEN user_id END AS user_id, reason,
+                     min(ts) AS first, min(code) AS cmin, max(code) AS cmax,
+                     count(*) AS impressions, {unattributed} AS unattributed
+              FROM (SELECT *, CASE WHEN bad THEN {_BAD} WHEN bad_decided THEN {_BAD_DECIDED}
+                                   WHEN {UNDECIDED} THEN {_UNDECIDED}
+                                   WHEN code IS NULL THEN {_UNKNOWN} ELSE 0 END AS reason
+                    FROM {found.sql})
+              GROUP BY ALL),
             plays AS (
               SELECT f.user_id,
                      count(*) FILTER (WHERE f.ts >= u.first AND f.ts < $hi) AS plays,
@@ -85,10 +89,9 @@ def variant_moments(
               FROM {fb} f JOIN users u USING (user_id)
               WHERE f.event = $play AND u.cmin = u.cmax GROUP BY f.user_id),
             per_user AS (
-              SELECT CASE WHEN u.cmin = u.cmax THEN u.cmin END AS variant,
-                     u.cmin <> u.cmax AS conflicting,
-                     u.undecided, u.unattributed, u.unknown, u.bad, u.bad_decided,
-                     u.impressions::DOUBLE AS impressions,
+              SELECT CASE WHEN u.reason = 0 AND u.cmin = u.cmax THEN u.cmin END AS variant,
+                     u.reason, u.reason = 0 AND u.cmin <> u.cmax AS conflicting,
+                     u.unattributed, u.impressions::DOUBLE AS impressions,
                      coalesce(p.plays, 0)::DOUBLE AS plays,
                      coalesce(p.play_value, 0)::DOUBLE AS play_value,
                      coalesce(p.pre_plays, 0)::DOUBLE AS pre_plays,
@@ -96,15 +99,15 @@ def variant_moments(
               FROM users u LEFT JOIN plays p USING (user_id))
             SELECT variant, count(*) AS n,
                    count(*) FILTER (WHERE conflicting) AS conflicting,
-                   sum(undecided) AS undecided, sum(unattributed) AS unattributed,
-                   sum(unknown) AS unknown, sum(impressions) AS exposures,
-                   count(*) FILTER (WHERE bad) AS bad,
-                   count(*) FILTER (WHERE bad_decided) AS bad_decided, {moments}
+                   sum(impressions) FILTER (WHERE reason = 0) AS exposures,
+                   sum(unattributed) AS unattributed,
+                   {", ".join(f"sum(impressions) FILTER (WHERE reason = {code}) AS {name}" for name, code in _REASONS.items())},
+                   {moments}
             FROM per_user GROUP BY variant""",
         params,
     ).fetchnumpy()
-    summed = ("bad", "bad_decided", "exposures", "conflicting", "undecided", "unattributed")
-    total = {name: int(np.nansum(floats(rows[name]))) for name in (*summed, "unknown")}
+    summed = ("exposures", "conflicting", "unattributed", *_REASONS)
+    total = {name: int(np.nansum(floats(rows[name]))) for name in summed}
     check_entries(total["bad"], total["bad_decided"], total["exposures"], spec, imp_scan, lo, hi)
     dropped = {
         "conflicting_users": total["conflicting"],
