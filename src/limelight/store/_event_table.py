@@ -330,7 +330,14 @@ class EventLog:
         from limelight.store import _event_plans as plans
 
         table_schema(kind)  # an unknown kind is an InvalidInputError here
-        found = plans.current_snapshot(self._reader_engine(), NAMESPACE, NAMESPACE, kind, as_of)
+        def snapshot() -> plans.Snapshot | None:
+            engine = self._reader_engine()
+            return plans.current_snapshot(engine, NAMESPACE, NAMESPACE, kind, as_of)
+
+        found = snapshot()
+        if found is None:  # no table yet: make it (importing old segments), then look again
+            self.table(kind)
+            found = snapshot()
         if found is None:  # not readable without pyiceberg: plan as before
             files, snap = self.plan(kind, since=since, until=until, as_of=as_of)
             return [f.file_path for f in files], snap

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_MEMORY_LIMIT", "EventScan", "connect", "events_relation", "scan_events"]
 
-DEFAULT_MEMORY_LIMIT = "512MB"
+DEFAULT_MEMORY_LIMIT = "768MB"
 
 
 @dataclass(frozen=True)
