@@ -178,6 +178,9 @@ files = json.load(open(sys.argv[1]))
 name, lo, hi = sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
 con = duckdb.connect()
 con.execute("SET enable_progress_bar = false")
+if len(sys.argv) > 5:  # --peer-memory: the same cap as Limelight's DuckDB, spilling beyond it
+    con.execute(f"SET memory_limit = '{sys.argv[5]}'")
+    con.execute("SET preserve_insertion_order = false")
 rows = con.execute('''
   WITH e AS (
     SELECT user_id, min(ts) AS first, min(variants[1]) AS v, max(variants[1]) AS w
@@ -293,6 +296,7 @@ def measure(
     keep: bool,
     batch: int,
     compact: bool = True,
+    peer_memory: str | None = None,
 ) -> dict[str, Any]:
     home = work / f"home-{n}"
     marker = home / "generated"
@@ -334,7 +338,16 @@ def measure(
     listing = home / "peer-files.json"
     listing.write_text(json.dumps({k: v["files"] for k, v in tables.items()}))
     cli = (CLI, ["experiments", "analyze", NAME, "--json"])
-    peer = (DUCKDB_PEER, [str(listing), NAME, str(SPEC.start), str(SPEC.stop)])
+    peer = (
+        DUCKDB_PEER,
+        [
+            str(listing),
+            NAME,
+            str(SPEC.start),
+            str(SPEC.stop),
+            *([peer_memory] if peer_memory else []),
+        ],
+    )
     runs: dict[str, list[tuple[float, float, float]]] = {
         "limelight": [],
         "duckdb": [],
@@ -374,7 +387,10 @@ def measure(
     result = {
         "impressions": n,
         "members": max(n // 10, 2),
-        "limelight_duckdb_memory_limit": os.environ.get("LIMELIGHT_DUCKDB_MEMORY", DEFAULT_MEMORY_LIMIT),
+        "peer_memory_limit": peer_memory or "DuckDB's default (80% of RAM)",
+        "limelight_duckdb_memory_limit": os.environ.get(
+            "LIMELIGHT_DUCKDB_MEMORY", DEFAULT_MEMORY_LIMIT
+        ),
         "same_results": bool(same),
         "snapshots": snapshots,
         "analyze_read_snapshots": ours.get("snapshots"),
@@ -426,6 +442,11 @@ def main(argv: list[str] | None = None) -> None:
         default=7,
         help="files per `events import` command (one import holds its files in memory)",
     )
+    parser.add_argument(
+        "--peer-memory",
+        help="memory_limit for the peer's DuckDB too, e.g. 768MB (default: DuckDB's own, 80%% "
+        "of RAM, which it may need beyond 1 GB)",
+    )
     args = parser.parse_args(argv)
     if args.sizes:
         sizes = [int(s) for s in args.sizes.split(",")]
@@ -447,6 +468,7 @@ def main(argv: list[str] | None = None) -> None:
                     args.keep,
                     args.import_batch,
                     not args.no_compact,
+                    args.peer_memory,
                 )
             )
         except RuntimeError as exc:  # a size that fails is reported, the others still are
