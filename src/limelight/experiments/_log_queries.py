@@ -156,6 +156,7 @@ def _query(
     imp_scan = scan_kind(root, "impressions", lo, hi, as_of)
     fb_scan = scan_kind(root, "feedback", lo - pre_period, hi, as_of)
     con = connect()
+    found: ExposureLog | tuple[VariantMoments, dict[str, int]]
     try:
         if moments:  # per-variant moments, in one statement: nothing per user enters Python
             found = variant_moments(con, imp_scan, fb_scan, spec, play_event, pre_period, lo, hi)

@@ -330,6 +330,7 @@ class EventLog:
         from limelight.store import _event_plans as plans
 
         table_schema(kind)  # an unknown kind is an InvalidInputError here
+
         def snapshot() -> plans.Snapshot | None:
             engine = self._reader_engine()
             return plans.current_snapshot(engine, NAMESPACE, NAMESPACE, kind, as_of)
