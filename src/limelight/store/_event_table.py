@@ -416,24 +416,33 @@ class EventLog:
         from pyiceberg.io.pyarrow import _dataframe_to_data_files
 
         table = self.table(kind)
-        files = [f for f in self.plan_day(table, day) if f.file_size_in_bytes < target_size]
+        small = [f for f in self.plan_day(table, day) if f.file_size_in_bytes < target_size]
+        groups = [g for g in _groups(small, target_size) if len(g) > 1]  # one file: as it is
+        files = [f for g in groups for f in g]
         if len(files) < 2:
             return {"kind": kind, "day": day, "rewritten": 0, "written": 0, "rows": 0}
         progress(f"compacting {len(files)} {kind} files of {day}")
         fs = table.io
-        parts = []
-        for i, f in enumerate(files):
-            with fs.new_input(f.file_path).open() as stream:
-                parts.append(pq.read_table(stream, schema=table_schema(kind)))
-            if (i + 1) % 50 == 0:
-                progress(f"  read {i + 1}/{len(files)} files")
-        rows = pa.concat_tables(parts)
         meta = table.metadata
         props = dict(meta.properties)
         props["write.target-file-size-bytes"] = str(target_size)
         meta = meta.model_copy(update={"properties": props})
-        new_files = list(_dataframe_to_data_files(table_metadata=meta, df=rows, io=fs))
-        progress(f"  wrote {len(new_files)} files of {rows.num_rows} rows; committing")
+        # One group of small files (about ``target_size`` of Parquet together) at a time, each
+        # written out before the next is read: the memory is a group's, not the day's.
+        new_files: list[DataFile] = []
+        rows_written = 0
+        for g, group in enumerate(groups):
+            parts = []
+            for f in group:
+                with fs.new_input(f.file_path).open() as stream:
+                    parts.append(pq.read_table(stream, schema=table_schema(kind)))
+            rows = pa.concat_tables(parts)
+            del parts
+            new_files += _dataframe_to_data_files(table_metadata=meta, df=rows, io=fs)
+            rows_written += rows.num_rows
+            del rows
+            progress(f"  group {g + 1}: {len(group)} files rewritten ({rows_written} rows so far)")
+        progress(f"  wrote {len(new_files)} files of {rows_written} rows; committing")
         old_paths = {f.file_path for f in files}
 
         def attempt() -> None:
@@ -460,7 +469,7 @@ class EventLog:
             "day": day,
             "rewritten": len(files),
             "written": len(new_files),
-            "rows": rows.num_rows,
+            "rows": rows_written,
         }
 
     def plan_day(self, table: Table, day: str) -> list[DataFile]:
@@ -570,6 +579,19 @@ def _read_legacy(paths: list[str], kind: str) -> pa.Table:
                 "segment %s cannot be read as %s (%s); left out of the table", path, kind, exc
             )
     return with_day(pa.concat_tables(parts), kind)
+
+
+def _groups(files: list[DataFile], target_size: int) -> list[list[DataFile]]:
+    """``files`` in runs of about ``target_size`` bytes together (each at least one file)."""
+    groups: list[list[DataFile]] = [[]]
+    size = 0
+    for f in files:
+        if groups[-1] and size + f.file_size_in_bytes > target_size:
+            groups.append([])
+            size = 0
+        groups[-1].append(f)
+        size += f.file_size_in_bytes
+    return groups
 
 
 def _where(terms: list[str]) -> Any:
