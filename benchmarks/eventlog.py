@@ -429,7 +429,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--no-compact",
         action="store_true",
-        help="skip `events compact` (it holds a whole day of a kind in memory)",
+        help="skip `events compact` (it holds about --target-size of input at a time)",
     )
     parser.add_argument(
         "--no-ingest-figures",
