@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_MEMORY_LIMIT", "EventScan", "connect", "events_relation", "scan_events"]
 
-DEFAULT_MEMORY_LIMIT = "512MB"
+DEFAULT_MEMORY_LIMIT = "768MB"
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,8 @@ def scan_events(
 
     if kind not in SCHEMAS:
         raise InvalidInputError(f"unknown event kind {kind!r}; known: {', '.join(SCHEMAS)}")
-    files, snapshot = open_event_log(root).plan(kind, since=since, until=until, as_of=as_of)
-    uris = sorted(f.file_path for f in files)
+    files, snapshot = open_event_log(root).plan_paths(kind, since=since, until=until, as_of=as_of)
+    uris = sorted(files)
     fs, _ = fsspec.core.url_to_fs(uris[0] if uris else str(root))
     protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
     paths = tuple(u.split("://", 1)[1] if "://" in u else u for u in uris)
