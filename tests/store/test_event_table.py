@@ -301,3 +301,23 @@ def test_write_sync_acknowledges_once_the_kernel_has_the_line(
     monkeypatch.setattr(_eventbuf.os, "fdatasync", working)
     writer.close()
     assert writer.log.read("feedback")["request_id"].to_pylist() == ["in-the-kernel"]
+
+
+def test_a_namespace_made_by_another_process_between_check_and_insert_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    config = _config(tmp_path, f"sqlite:///{tmp_path / 'home' / 'limelight.db'}")
+    log = open_event_log(config)
+    log.catalog.create_namespace("limelight")  # the other process won the race
+    # pyiceberg's check ran before the other's insert: it inserts too, and the database refuses
+    real, calls = SqlCatalog.namespace_exists, []
+
+    def stale_first_check(self: SqlCatalog, namespace: Any) -> bool:
+        calls.append(namespace)
+        return False if len(calls) == 1 else real(self, namespace)
+
+    monkeypatch.setattr(SqlCatalog, "namespace_exists", stale_first_check)
+    table = log.table("feedback")
+    assert table.name() == ("limelight", "feedback")

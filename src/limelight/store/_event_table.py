@@ -16,6 +16,7 @@ rows came from).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import random
@@ -212,7 +213,15 @@ class EventLog:
         spec = PartitionSpec(
             PartitionField(source_id=day, field_id=1000, transform=IdentityTransform(), name="date")
         )
-        _retrying(lambda: catalog.create_namespace_if_not_exists(NAMESPACE), "namespace")
+
+        def namespace() -> None:
+            from sqlalchemy.exc import IntegrityError
+
+            # another process may make it between pyiceberg's check and its insert
+            with contextlib.suppress(IntegrityError):
+                catalog.create_namespace_if_not_exists(NAMESPACE)
+
+        _retrying(namespace, "namespace")
         try:
             tx = catalog.create_table_transaction(
                 name, schema=schema, partition_spec=spec, properties=_TABLE_PROPERTIES
