@@ -152,11 +152,16 @@ def _absent_columns(
     late = [c for c in columns if c in ADDED_COLUMNS.get(scan.kind, ())]
     if not late:
         return []
-    found = {
-        r[0]
-        for r in con.execute(
-            f"SELECT DISTINCT name FROM parquet_schema({listing}) WHERE name IN "
-            f"({', '.join(_quote(c) for c in late)})"
-        ).fetchall()
-    }
+    import duckdb
+
+    try:
+        found = {
+            r[0]
+            for r in con.execute(
+                f"SELECT DISTINCT name FROM parquet_schema({listing}) WHERE name IN "
+                f"({', '.join(_quote(c) for c in late)})"
+            ).fetchall()
+        }
+    except duckdb.Error:  # an unreadable file: the query itself reports it, naming the file
+        return []
     return [c for c in late if c not in found]
