@@ -198,31 +198,28 @@ class CdfDistances:
         """From both samples, sorted: both CDFs at every value of either, as scipy evaluates
         them, in one merge (each current value placed among the reference's).
 
-        The gap between the CDFs is kept as ``n_ref * n_cur`` times the gap, a whole number
-        (exact in a float64 while ``(n_ref + n_cur) * n_cur < 2**53``), so every pass over the
-        merged samples is in place.
+        The gap between the CDFs is kept as ``n_ref * n_cur`` times the gap, a whole number:
+        a running sum of ``+n_cur`` for each reference value and ``-n_ref`` for each current
+        one, so the passes over the merged samples are few and in place.
         """
         n_ref, n_cur = ref.size, cur.size
         n = n_ref + n_cur
         at = ref.searchsorted(cur, "left")
-        at += np.arange(n_cur, dtype=at.dtype)
-        from_cur = np.zeros(n, dtype=np.int8)
-        from_cur[at] = 1
-        # a stable sort of two sorted runs is a merge (timsort finds the runs)
-        merged = np.concatenate((ref, cur))
-        merged.sort(kind="stable")
-        # n_ref * n_cur * |F_ref - F_cur| at position k: |(k + 1) * n_cur - current_below * n|
-        gap = np.cumsum(from_cur, dtype=np.float64)
-        del from_cur
-        gap *= -float(n)
-        gap += np.arange(1, n + 1, dtype=np.float64) * float(n_cur)
+        at += np.arange(n_cur, dtype=at.dtype)  # where each current value lands in the merge
+        gap = np.full(n, n_cur, dtype=np.int64)
+        gap[at] = -n_ref
+        merged = np.empty(n, dtype=np.float64)
+        merged[at] = cur
+        merged[gap > 0] = ref
+        np.cumsum(gap, out=gap)
         np.abs(gap, out=gap)
         # within a run of equal values only the last position has both CDFs complete
         steps = np.diff(merged)
+        del merged
         if np.all(steps):
             largest = float(gap.max())
         else:
-            largest = max(float(gap[:-1][steps != 0].max(initial=0.0)), float(gap[-1]))
+            largest = max(float(gap[:-1][steps != 0].max(initial=0)), float(gap[-1]))
         scale = float(n_ref) * float(n_cur)
         return cls(largest / scale, float(np.dot(gap[:-1], steps)) / scale)
 
