@@ -201,7 +201,7 @@ class EventLog:
         catalog = self.catalog
         name = f"{NAMESPACE}.{kind}"
         try:
-            return catalog.load_table(name)
+            return self._evolved(catalog.load_table(name), kind)
         except NoSuchTableError:
             pass
         from pyiceberg.catalog import Catalog
@@ -234,6 +234,31 @@ class EventLog:
         except (TableAlreadyExistsError, CommitFailedException):
             pass  # another process made it first (with the same segments): "already exists"
         return catalog.load_table(name)
+
+    def _evolved(self, table: Table, kind: str) -> Table:
+        """``table`` with every column of ``kind``'s schema: the columns a newer Limelight added
+        are added by one schema-evolution commit (old data files read them as null)."""
+        wanted = table_schema(kind)
+        have = {f.name for f in table.schema().fields}
+        if all(name in have for name in wanted.names):
+            return table
+        from pyiceberg.exceptions import CommitFailedException
+
+        def evolve() -> Table:
+            current = self.catalog.load_table(table.name())
+            names = {f.name for f in current.schema().fields}
+            missing = [f for f in wanted if f.name not in names]
+            if missing:
+                log.info("adding %s to the %s table", [f.name for f in missing], kind)
+                try:
+                    with current.update_schema() as update:
+                        update.union_by_name(pa.schema(missing))
+                except ValueError as exc:  # another process added them meanwhile
+                    raise CommitFailedException(str(exc)) from exc
+                current = self.catalog.load_table(table.name())
+            return current
+
+        return _retrying(evolve, f"adding columns to the {kind} table")
 
     # -- writing --------------------------------------------------------------------------------
     def write_files(self, kind: str, rows: pa.Table) -> list[DataFile]:
