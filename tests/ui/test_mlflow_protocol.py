@@ -118,6 +118,52 @@ def test_a_run_written_through_mlflow_is_a_limelight_run(
     assert search_runs(flow="proto", config=config)[0].status == "succeeded"
 
 
+def test_non_finite_metrics_and_json_params_read_back_as_mlflow_writes_them(
+    api: httpx.Client,
+) -> None:
+    experiment = _ok(api.post(f"{API}/experiments/create", json={"name": "non-finite"}))
+    run = _ok(api.post(f"{API}/runs/create", json={"experiment_id": experiment["experiment_id"]}))
+    run_id = run["run"]["info"]["run_id"]
+    assert run["run"]["inputs"] == {}  # as MLflow's server shows a run without inputs
+    sent = [("NaN", "NaN"), ("Infinity", "Infinity"), ("-Infinity", "-Infinity"), (1.5, 1.5)]
+    for step, (value, _) in enumerate(sent):  # protobuf's JSON sends non-finite values as text
+        _ok(
+            api.post(
+                f"{API}/runs/log-metric",
+                json={"run_id": run_id, "key": "m", "value": value, "timestamp": 1, "step": step},
+            )
+        )
+    # a NaN literal (Python's json.dumps) is read too
+    _ok(
+        api.post(
+            f"{API}/runs/log-metric",
+            content=b'{"run_id": "%s", "key": "lit", "value": NaN, "timestamp": 1}'
+            % run_id.encode(),
+            headers={"content-type": "application/json"},
+        )
+    )
+    history = _ok(
+        api.get(f"{API}/metrics/get-history", params={"run_id": run_id, "metric_key": "m"})
+    )
+    assert [m["value"] for m in history["metrics"]] == [want for _, want in sent]
+    got = _ok(api.get(f"{API}/runs/get", params={"run_id": run_id}))["run"]
+    assert {m["key"]: m["value"] for m in got["data"]["metrics"]} == {"m": 1.5, "lit": "NaN"}
+    _ok(
+        api.post(
+            f"{API}/runs/log-parameter", json={"run_id": run_id, "key": "q", "value": 'a"b\\c'}
+        )
+    )
+    found = _ok(
+        api.post(
+            f"{API}/runs/search",
+            json={"experiment_ids": [experiment["experiment_id"]], "filter": "params.q LIKE 'a%'"},
+        )
+    )
+    (searched,) = found["runs"]
+    assert searched["data"]["metrics"] == got["data"]["metrics"]
+    assert searched["data"]["params"] == [{"key": "q", "value": 'a"b\\c'}]
+
+
 def test_changing_a_param_is_refused_and_keeps_the_first_value(
     api: httpx.Client, run_id: str
 ) -> None:
@@ -405,6 +451,16 @@ def test_writes_need_the_token_and_reads_stay_open(server: LiveServer, run_id: s
             "PERMISSION_DENIED",
         )
         _ok(anonymous.get(f"{API}/runs/get", params={"run_id": run_id}))
+        # MLflow's searches are POSTs that only read: open without the token too
+        _ok(anonymous.post(f"{API}/runs/search", json={"experiment_ids": ["0"]}))
+        _ok(anonymous.post(f"{API}/experiments/search", json={"max_results": 5}))
+        _error(
+            anonymous.post(
+                f"{API}/runs/log-metric", json={"run_id": run_id, "key": "k", "value": 1}
+            ),
+            401,
+            "UNAUTHENTICATED",
+        )
         _ok(anonymous.get(f"{API}/experiments/get-by-name", params={"experiment_name": "proto"}))
         _error(
             anonymous.get(f"{API}/experiments/get-by-name", params={"experiment_name": "sneaky"}),

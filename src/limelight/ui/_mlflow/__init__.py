@@ -31,7 +31,13 @@ __all__ = ["ARTIFACT_PREFIXES", "PREFIXES", "mlflow_routes"]
 
 PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
 ARTIFACT_PREFIXES = ("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts")
-_READS = ("GET",)
+# MLflow's searches are POSTs that only read: open, like every GET
+_READ_POSTS = {
+    ("runs/search", "POST"),
+    ("experiments/search", "POST"),
+    ("logged-models/search", "POST"),
+    ("registered-models/get-latest-versions", "POST"),
+}
 _ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
@@ -50,7 +56,7 @@ def mlflow_routes(store: Store, token: str | None) -> list[BaseRoute]:
         by_path.setdefault(path, {})[method] = _protocol.endpoint(
             protocol,
             handler,
-            write=method not in _READS,
+            write=method != "GET" and (path, method) not in _READ_POSTS,
         )
     api: list[BaseRoute] = [
         Route(f"/{path}", _dispatcher(methods), methods=_ALL_METHODS)
