@@ -542,6 +542,166 @@ def test_artifacts_round_trip_and_refuse_escaping_paths(api: httpx.Client) -> No
         _error(anonymous.put(f"{base}/9/1/artifacts/b.txt", content=b"x"), 401, "UNAUTHENTICATED")
 
 
+def test_a_runs_artifacts_list_and_download_as_mlflows_server_and_web_ui_serve_them(
+    api: httpx.Client, server: LiveServer
+) -> None:
+    experiment = _ok(api.post(f"{API}/experiments/create", json={"name": "files"}))
+    run = _ok(api.post(f"{API}/runs/create", json={"experiment_id": experiment["experiment_id"]}))
+    info = run["run"]["info"]
+    root = info["artifact_uri"].removeprefix("mlflow-artifacts:/")
+    base = "/api/2.0/mlflow-artifacts/artifacts"
+    _ok(api.put(f"{base}/{root}/notes.txt", content=b"top"))
+    _ok(api.put(f"{base}/{root}/model/MLmodel", content=b"flavors: {}\n"))
+    _ok(api.put(f"{base}/{root}/model/model.pkl", content=b"\x00\x01pickle"))
+    run_id = info["run_id"]
+
+    listed = _ok(api.get(f"{API}/artifacts/list", params={"run_id": run_id}))
+    assert listed == {
+        "root_uri": info["artifact_uri"],
+        "files": [
+            {"path": "model", "is_dir": True},
+            {"path": "notes.txt", "is_dir": False, "file_size": 3},
+        ],
+    }
+    inner = _ok(api.get(f"{API}/artifacts/list", params={"run_id": run_id, "path": "model"}))
+    assert [(f["path"], f.get("file_size")) for f in inner["files"]] == [
+        ("model/MLmodel", 12),
+        ("model/model.pkl", 8),
+    ]
+    empty = _ok(api.get(f"{API}/artifacts/list", params={"run_id": run_id, "path": "none"}))
+    assert empty == {"root_uri": info["artifact_uri"]}  # MLflow omits an empty list
+
+    with httpx.Client(base_url=server.url, timeout=30) as anonymous:  # a read: open
+        got = anonymous.get("/get-artifact", params={"run_id": run_id, "path": "model/model.pkl"})
+        assert got.status_code == 200 and got.content == b"\x00\x01pickle"
+        assert got.headers["content-disposition"] == 'attachment; filename="model.pkl"'
+        assert got.headers["x-content-type-options"] == "nosniff"
+        by_uuid = anonymous.get("/get-artifact", params={"run_uuid": run_id, "path": "notes.txt"})
+        assert by_uuid.content == b"top" and by_uuid.headers["content-type"].startswith("text/")
+
+    _ok(api.post(f"{API}/registered-models/create", json={"name": "filed"}))
+    source = f"{info['artifact_uri']}/model"
+    created = _ok(
+        api.post(
+            f"{API}/model-versions/create",
+            json={"name": "filed", "source": source, "run_id": run_id},
+        )
+    )
+    version = created["model_version"]["version"]
+    # the version keeps the files it was registered with, whatever the run's folder holds later
+    _ok(api.put(f"{base}/{root}/model/model.pkl", content=b"changed"))
+    got = api.get(
+        "/model-versions/get-artifact",
+        params={"name": "filed", "version": version, "path": "model.pkl"},
+    )
+    assert got.status_code == 200 and got.content == b"\x00\x01pickle"
+    assert got.headers["content-disposition"] == 'attachment; filename="model.pkl"'
+
+    bad_requests = [
+        (api.get(f"{API}/artifacts/list"), 400, "INVALID_PARAMETER_VALUE"),
+        (
+            api.get(f"{API}/artifacts/list", params={"run_id": "999999"}),
+            404,
+            "RESOURCE_DOES_NOT_EXIST",
+        ),
+        (
+            api.get(f"{API}/artifacts/list", params={"run_id": "abc"}),
+            404,
+            "RESOURCE_DOES_NOT_EXIST",
+        ),
+        (
+            api.get(f"{API}/artifacts/list", params={"run_id": run_id, "path": "../../x"}),
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        (api.get("/get-artifact", params={"path": "notes.txt"}), 400, "INVALID_PARAMETER_VALUE"),
+        (api.get("/get-artifact", params={"run_id": run_id}), 400, "INVALID_PARAMETER_VALUE"),
+        (
+            api.get("/get-artifact", params={"run_id": run_id, "path": "/etc/passwd"}),
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        (
+            api.get("/get-artifact", params={"run_id": run_id, "path": "model/../../x"}),
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        (
+            api.get("/get-artifact", params={"run_id": run_id, "path": "missing.txt"}),
+            404,
+            "RESOURCE_DOES_NOT_EXIST",
+        ),
+        (
+            api.get("/get-artifact", params={"run_id": "424242", "path": "notes.txt"}),
+            404,
+            "RESOURCE_DOES_NOT_EXIST",
+        ),
+        (
+            api.get("/model-versions/get-artifact", params={"name": "filed", "version": version}),
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        (
+            api.get(
+                "/model-versions/get-artifact",
+                params={"name": "filed", "version": "x", "path": "MLmodel"},
+            ),
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        (
+            api.get(
+                "/model-versions/get-artifact",
+                params={"name": "filed", "version": "99", "path": "MLmodel"},
+            ),
+            404,
+            "RESOURCE_DOES_NOT_EXIST",
+        ),
+        (
+            api.get(
+                "/model-versions/get-artifact",
+                params={"name": "nobody", "version": "1", "path": "MLmodel"},
+            ),
+            404,
+            "RESOURCE_DOES_NOT_EXIST",
+        ),
+        (
+            api.get(
+                "/model-versions/get-artifact",
+                params={"name": "filed", "version": version, "path": "../MLmodel"},
+            ),
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        (
+            api.get(
+                "/model-versions/get-artifact",
+                params={"name": "filed", "version": version, "path": "nope.bin"},
+            ),
+            404,
+            "RESOURCE_DOES_NOT_EXIST",
+        ),
+    ]
+    for response, status, code in bad_requests:
+        _error(response, status, code)
+    # a run whose artifacts live outside this server (an explicit location) is refused, named
+    elsewhere = _ok(
+        api.post(
+            f"{API}/experiments/create",
+            json={"name": "files-elsewhere", "artifact_location": "s3://bucket/x"},
+        )
+    )
+    outside = _ok(
+        api.post(f"{API}/runs/create", json={"experiment_id": elsewhere["experiment_id"]})
+    )
+    message = _error(
+        api.get(f"{API}/artifacts/list", params={"run_id": outside["run"]["info"]["run_id"]}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+    assert "s3://bucket/x" in message
+
+
 def test_limelight_server_is_a_second_name_of_limelight_ui(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

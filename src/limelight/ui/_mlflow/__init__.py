@@ -1,7 +1,8 @@
 """MLflow's REST protocol over Limelight's tracking and registry tables (no second store).
 
 ``/api/2.0/mlflow/`` (and ``/ajax-api/2.0/mlflow/``) answer MLflow's tracking and registry
-calls; ``/api/2.0/mlflow-artifacts/`` its proxied artifacts. One module per resource; errors in
+calls; ``/api/2.0/mlflow-artifacts/`` its proxied artifacts; ``/get-artifact`` and
+``/model-versions/get-artifact`` the web UI's file downloads. One module per resource; errors in
 MLflow's format (:mod:`._protocol`). Writes need the server's token as a bearer token
 (``MLFLOW_TRACKING_TOKEN`` on the client); reads are open, as the dashboard's pages are.
 """
@@ -20,6 +21,7 @@ from limelight.ui._mlflow import (
     _logged_models,
     _protocol,
     _registry,
+    _run_artifacts,
     _runs,
     _search,
 )
@@ -50,6 +52,7 @@ def mlflow_routes(store: Store, token: str | None) -> list[BaseRoute]:
         **_search.HANDLERS,
         **_registry.HANDLERS,
         **_logged_models.HANDLERS,
+        **_run_artifacts.HANDLERS,
     }
     by_path: dict[str, dict[str, Any]] = {}
     for (path, method), handler in handlers.items():
@@ -75,7 +78,12 @@ def mlflow_routes(store: Store, token: str | None) -> list[BaseRoute]:
 
     fallback = Route("/{rest:path}", unknown, methods=_ALL_METHODS)
     # mounted: the API is MLflow's (documented by MLflow), not a page of the dashboard's OpenAPI
+    web_ui: list[BaseRoute] = [  # the web UI's downloads, at the server's root as MLflow's
+        Route(path, _protocol.endpoint(protocol, handler, write=False), methods=["GET"])
+        for path, handler in _run_artifacts.WEB_UI_HANDLERS.items()
+    ]
     return [
+        *web_ui,
         *(Mount(prefix, routes=[*api, fallback]) for prefix in PREFIXES),
         *(Mount(prefix, routes=[*files, fallback]) for prefix in ARTIFACT_PREFIXES),
     ]
