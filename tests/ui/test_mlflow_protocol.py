@@ -530,6 +530,112 @@ def test_an_alias_set_through_mlflow_goes_through_the_gates(
     assert registry.alias_versions("gated") == {"staging": 2}
 
 
+def test_registry_searches_filter_and_order_as_mlflows_server(api: httpx.Client) -> None:
+    for name in ("SearchA1", "searcha2", "SearchB1"):
+        _ok(api.post(f"{API}/registered-models/create", json={"name": name}))
+    _ok(
+        api.post(
+            f"{API}/registered-models/set-tag",
+            json={"name": "SearchB1", "key": "mlflow.prompt.is_prompt", "value": "true"},
+        )
+    )
+
+    def models(where: str) -> list[str]:
+        found = _ok(api.get(f"{API}/registered-models/search", params={"filter": where}))
+        return [m["name"] for m in found.get("registered_models", []) if "earch" in m["name"]]
+
+    # what MLflow 3's client sends: the user's filter AND "not a prompt" (no tag matches !=)
+    prompt = "tag.`mlflow.prompt.is_prompt` != 'true'"
+    assert models(f"name LIKE 'Search%' AND {prompt}") == ["SearchA1"]  # LIKE keeps case
+    assert models(f"name ILIKE 'search%' AND {prompt}") == ["SearchA1", "searcha2"]
+    assert models("tags.`mlflow.prompt.is_prompt` = 'true'") == ["SearchB1"]
+    _error(
+        api.get(f"{API}/registered-models/search", params={"filter": "name LIKE 'x' OR 1"}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+
+    # versions: a run id that is no Limelight run is kept as MLflow's text (no lineage)
+    for name, run in (("SearchA1", "elsewhere-1"), ("searcha2", "elsewhere-1"), ("SearchA1", "x")):
+        _ok(
+            api.post(
+                f"{API}/model-versions/create",
+                json={"name": name, "source": f"runs:/{run}/model", "run_id": run},
+            )
+        )
+
+    def versions(**params: Any) -> list[tuple[str, str]]:
+        found = _ok(api.get(f"{API}/model-versions/search", params=params))
+        return [(v["name"], v["version"]) for v in found.get("model_versions", [])]
+
+    newest_first = [("SearchA1", "2"), ("searcha2", "1"), ("SearchA1", "1")]
+    assert versions() == newest_first
+    assert versions(filter="run_id = 'elsewhere-1'") == newest_first[1:]
+    assert versions(filter="name LIKE 'search%'") == [("searcha2", "1")]
+    assert versions(filter="source_path = 'runs:/x/model'") == [("SearchA1", "2")]
+    assert versions(order_by="version_number DESC") == [
+        ("SearchA1", "2"),
+        ("SearchA1", "1"),
+        ("searcha2", "1"),
+    ]
+    got = _ok(api.get(f"{API}/model-versions/get", params={"name": "SearchA1", "version": "1"}))
+    assert got["model_version"]["run_id"] == "elsewhere-1"
+    for bad_filter in ("version_number LIKE '1'", "stage = 'x'", "name = unquoted"):
+        _error(
+            api.get(f"{API}/model-versions/search", params={"filter": bad_filter}),
+            400,
+            "INVALID_PARAMETER_VALUE",
+        )
+    _error(
+        api.get(f"{API}/model-versions/search", params={"order_by": "size DESC"}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+    # a copied version (source models:/NAME/VERSION) downloads from the original's location
+    _ok(
+        api.post(
+            f"{API}/model-versions/create",
+            json={"name": "searcha2", "source": "models:/SearchA1/2"},
+        )
+    )
+    uri = _ok(
+        api.get(
+            f"{API}/model-versions/get-download-uri", params={"name": "searcha2", "version": "2"}
+        )
+    )
+    assert uri["artifact_uri"] == "runs:/x/model"
+
+
+def test_run_search_like_is_case_sensitive_and_ilike_is_not(api: httpx.Client) -> None:
+    experiment = _ok(api.post(f"{API}/experiments/create", json={"name": "cases"}))
+    for name in ("Alpha", "alpha", "ALPHA_2"):
+        _ok(
+            api.post(
+                f"{API}/runs/create",
+                json={"experiment_id": experiment["experiment_id"], "run_name": name},
+            )
+        )
+
+    def names(where: str) -> list[str]:
+        found = _ok(
+            api.post(
+                f"{API}/runs/search",
+                json={"experiment_ids": [experiment["experiment_id"]], "filter": where},
+            )
+        )
+        return sorted(r["info"]["run_name"] for r in found.get("runs", []))
+
+    assert names("attributes.run_name LIKE 'Al%'") == ["Alpha"]
+    assert names("attributes.run_name LIKE 'a%'") == ["alpha"]
+    assert names("attributes.run_name LIKE 'ALPHA_%'") == ["ALPHA_2"]
+    assert names("attributes.run_name LIKE '%[%'") == []  # GLOB's specials are plain text
+    assert names("attributes.run_name ILIKE 'al%'") == ["ALPHA_2", "Alpha", "alpha"]
+    experiments = _ok(api.post(f"{API}/experiments/search", json={"filter": "name LIKE 'Ca%'"}))
+    assert "experiments" not in experiments or all(
+        e["name"].startswith("Ca") for e in experiments["experiments"]
+    )
+
+
 def test_artifacts_round_trip_and_refuse_escaping_paths(api: httpx.Client) -> None:
     base = "/api/2.0/mlflow-artifacts/artifacts"
     _ok(api.put(f"{base}/9/1/artifacts/dir/a.txt", content=b"hello"))
