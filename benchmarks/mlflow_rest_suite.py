@@ -74,7 +74,7 @@ def _limelight():
         try:
             requests.get(f"{url}/api/2.0/mlflow/experiments/get?experiment_id=0", timeout=2)
             break
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or too busy to answer in time
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise RuntimeError("limelight ui did not start")
             time.sleep(0.1)
@@ -134,18 +134,20 @@ def invoke_cli_runner(*args, **kwargs):
 CONFTEST = r"""
 import importlib
 
-# The snapshot's module imports private helpers that MLflow 3.17 renamed or dropped; a
-# placeholder lets the module load, and a test that calls one fails (and is counted as failed).
-PRIVATE = [("mlflow.server.handlers", "_get_sampled_steps_from_steps")]
-for module_name, name in PRIVATE:
+# The modules import private names that MLflow 3.17 renamed, dropped or has not yet; a
+# placeholder lets a module load, and a test that uses one fails (and is counted as failed).
+def _missing_function(*args, **kwargs):
+    raise NotImplementedError("this private MLflow helper is not in this MLflow version")
+
+
+PRIVATE = [
+    ("mlflow.server.handlers", "_get_sampled_steps_from_steps", _missing_function),
+    ("mlflow.utils.providers", "_PROVIDER_BACKEND_AVAILABLE", False),
+]
+for module_name, name, placeholder in PRIVATE:
     module = importlib.import_module(module_name)
     if not hasattr(module, name):
-
-        def missing(*args, _name=name, **kwargs):
-            raise NotImplementedError(f"{_name} is not in this MLflow version")
-
-        setattr(module, name, missing)
-
+        setattr(module, name, placeholder)
 
 # The modules set up MLflow's own stores for MLflow's in-process server, which the shims never
 # start (a Limelight server answers instead): skip that work, it only costs time.

@@ -530,6 +530,28 @@ def test_an_alias_set_through_mlflow_goes_through_the_gates(
     assert registry.alias_versions("gated") == {"staging": 2}
 
 
+def test_a_batch_metric_without_timestamp_is_named_by_its_index(
+    api: httpx.Client, run_id: str
+) -> None:
+    message = _error(
+        api.post(
+            f"{API}/runs/log-batch",
+            json={
+                "run_id": run_id,
+                "metrics": [
+                    {"key": "ok", "value": 1.0, "timestamp": 1},
+                    {"key": "mae", "value": 2.5},
+                ],
+            },
+        ),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+    assert "Missing value for required parameter 'metrics[1].timestamp'" in message
+    got = _ok(api.get(f"{API}/runs/get", params={"run_id": run_id}))["run"]
+    assert "ok" not in {m["key"] for m in got["data"]["metrics"]}  # refused whole
+
+
 def test_registry_searches_filter_and_order_as_mlflows_server(api: httpx.Client) -> None:
     for name in ("SearchA1", "searcha2", "SearchB1"):
         _ok(api.post(f"{API}/registered-models/create", json={"name": name}))
@@ -794,6 +816,14 @@ def test_a_runs_artifacts_list_and_download_as_mlflows_server_and_web_ui_serve_t
     ]
     for response, status, code in bad_requests:
         _error(response, status, code)
+    # repeated slashes are merged, as MLflow's server (Werkzeug) merges them; the path is
+    # checked before the model is looked up, as MLflow does
+    doubled = api.get(  # an absolute URL: httpx would read "//..." as another host
+        f"{server.url}//model-versions/get-artifact",
+        params={"name": "no-such-model", "version": "1", "path": "../path"},
+    )
+    assert doubled.status_code == 400
+    assert doubled.json() == {"error_code": "INVALID_PARAMETER_VALUE", "message": "Invalid path"}
     # a run whose artifacts live outside this server (an explicit location) is refused, named
     elsewhere = _ok(
         api.post(

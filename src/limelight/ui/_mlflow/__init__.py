@@ -9,6 +9,7 @@ MLflow's format (:mod:`._protocol`). Writes need the server's token as a bearer 
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -29,7 +30,7 @@ from limelight.ui._mlflow import (
 if TYPE_CHECKING:
     from limelight.store import Store
 
-__all__ = ["ARTIFACT_PREFIXES", "PREFIXES", "mlflow_routes"]
+__all__ = ["ARTIFACT_PREFIXES", "PREFIXES", "MergeSlashes", "mlflow_routes"]
 
 PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
 ARTIFACT_PREFIXES = ("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts")
@@ -100,3 +101,21 @@ def _dispatcher(methods: dict[str, Any]) -> Any:
         return response
 
     return dispatch
+
+
+class MergeSlashes:
+    """Reads ``//model-versions/get-artifact`` as ``/model-versions/get-artifact``.
+
+    MLflow's server (Flask, through Werkzeug) merges repeated slashes in a request's path, and
+    MLflow's clients and tests rely on it; so does this app.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if "//" in path:
+            merged = re.sub("/{2,}", "/", path)
+            scope = {**scope, "path": merged, "raw_path": merged.encode()}
+        await self.app(scope, receive, send)

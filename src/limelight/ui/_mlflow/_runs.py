@@ -44,6 +44,7 @@ from limelight.ui._mlflow._protocol import (
     Protocol,
     bad,
     json_number,
+    missing,
     ms,
     parse_experiment_id,
 )
@@ -533,9 +534,9 @@ def log_batch(p: Protocol, f: Fields) -> dict[str, Any]:
         f.objects("params"),
         f.objects("tags"),
     )
-    if any(m.data.get("timestamp") is None for m in metric_fields):  # required in a batch
-        shown = json.dumps(f.data["metrics"], separators=(",", ":"))[:1000]
-        raise bad(f"Invalid value {shown} for parameter 'metrics' supplied: each needs a timestamp")
+    for index, m in enumerate(metric_fields):  # a timestamp is required in a batch
+        if m.data.get("timestamp") is None:
+            raise missing(f"metrics[{index}].timestamp")
     if len(metric_fields) > MAX_METRICS:
         raise bad(
             f"A batch logging request can contain at most {MAX_METRICS} metrics. "
