@@ -46,6 +46,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from limelight.experiments import ExperimentSpec, Variant, allocate_many  # noqa: E402
+from limelight.store.event_queries import DEFAULT_MEMORY_LIMIT  # noqa: E402
 from limelight.store.events import FEEDBACK_SCHEMA, IMPRESSION_SCHEMA  # noqa: E402
 
 DAY = 86400.0
@@ -146,23 +147,29 @@ atexit.register(_peak)
 """
 
 
-def run_measured(code: str, args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS (MB) and standard output of ``python -c code args``."""
+def run_measured(
+    code: str, args: list[str], env: dict[str, str]
+) -> tuple[float, float, str, float]:
+    """Wall seconds, peak RSS (MB), standard output and CPU seconds (user + system, from the
+    child's rusage: steadier than wall time on a shared machine) of ``python -c code args``."""
     with tempfile.TemporaryDirectory() as tmp:
         peak = Path(tmp) / "peak"
         out, err = Path(tmp) / "out", Path(tmp) / "err"
         started = time.perf_counter()
         with out.open("wb") as o, err.open("wb") as e:
-            code_ = subprocess.call(
+            child = subprocess.Popen(
                 [sys.executable, "-c", PEAK + code, *args],
                 stdout=o,
                 stderr=e,
                 env={**env, "EVENTLOG_BENCH_PEAK": str(peak)},
             )
+            _, status, usage = os.wait4(child.pid, 0)
+            child.returncode = os.waitstatus_to_exitcode(status)
         wall = time.perf_counter() - started
-        if code_ != 0:
-            raise RuntimeError(f"{args[:3]} failed ({code_}): {err.read_text()[-2000:]}")
-        return wall, int(peak.read_text()) / 1024.0, out.read_text()
+        if child.returncode != 0:
+            raise RuntimeError(f"{args[:3]} failed ({child.returncode}): {err.read_text()[-2000:]}")
+        cpu = usage.ru_utime + usage.ru_stime
+        return wall, int(peak.read_text()) / 1024.0, out.read_text(), cpu
 
 
 DUCKDB_PEER = """
@@ -171,6 +178,9 @@ files = json.load(open(sys.argv[1]))
 name, lo, hi = sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
 con = duckdb.connect()
 con.execute("SET enable_progress_bar = false")
+if len(sys.argv) > 5:  # --peer-memory: the same cap as Limelight's DuckDB, spilling beyond it
+    con.execute(f"SET memory_limit = '{sys.argv[5]}'")
+    con.execute("SET preserve_insertion_order = false")
 rows = con.execute('''
   WITH e AS (
     SELECT user_id, min(ts) AS first, min(variants[1]) AS v, max(variants[1]) AS w
@@ -246,7 +256,7 @@ def import_staged(files: dict[str, list[Path]], batch: int, env: dict[str, str])
         batches = [paths[i : i + batch] for i in range(0, len(paths), batch)]
         for i, part in enumerate(batches):
             args = ["events", "import", "--kind", kind, *map(str, part)]
-            wall, rss, out = run_measured(CLI, args, env)
+            wall, rss, out, _ = run_measured(CLI, args, env)
             seconds, peak = seconds + wall, max(peak, rss)
             print(
                 f"  import {kind} {i + 1}/{len(batches)}: {wall:.1f} s, {rss:.0f} MB: "
@@ -266,7 +276,7 @@ def import_staged(files: dict[str, list[Path]], batch: int, env: dict[str, str])
 
 def compact_all(env: dict[str, str]) -> dict[str, Any]:
     """``limelight events compact`` (every kind, every day with small files), timed."""
-    wall, rss, out = run_measured(CLI, ["events", "compact"], env)
+    wall, rss, out, _ = run_measured(CLI, ["events", "compact"], env)
     print("  " + out.strip().replace("\n", "\n  "), file=sys.stderr)
     return {"seconds": round(wall, 2), "peak_rss_mb": round(rss)}
 
@@ -286,6 +296,7 @@ def measure(
     keep: bool,
     batch: int,
     compact: bool = True,
+    peer_memory: str | None = None,
 ) -> dict[str, Any]:
     home = work / f"home-{n}"
     marker = home / "generated"
@@ -327,20 +338,33 @@ def measure(
     listing = home / "peer-files.json"
     listing.write_text(json.dumps({k: v["files"] for k, v in tables.items()}))
     cli = (CLI, ["experiments", "analyze", NAME, "--json"])
-    peer = (DUCKDB_PEER, [str(listing), NAME, str(SPEC.start), str(SPEC.stop)])
-    runs: dict[str, list[tuple[float, float]]] = {"limelight": [], "duckdb": [], "in-memory": []}
+    peer = (
+        DUCKDB_PEER,
+        [
+            str(listing),
+            NAME,
+            str(SPEC.start),
+            str(SPEC.stop),
+            *([peer_memory] if peer_memory else []),
+        ],
+    )
+    runs: dict[str, list[tuple[float, float, float]]] = {
+        "limelight": [],
+        "duckdb": [],
+        "in-memory": [],
+    }
     found: dict[str, Any] = {}
     for rep in range(reps):
         print(f"  repetition {rep + 1}/{reps}", file=sys.stderr)
-        wall, rss, out = run_measured(*cli, env)
-        runs["limelight"].append((wall, rss))
+        wall, rss, out, cpu = run_measured(*cli, env)
+        runs["limelight"].append((wall, rss, cpu))
         found["limelight"] = json.loads(out)  # the whole output is the --json document
-        wall, rss, out = run_measured(*peer, env)
-        runs["duckdb"].append((wall, rss))
+        wall, rss, out, cpu = run_measured(*peer, env)
+        runs["duckdb"].append((wall, rss, cpu))
         found["duckdb"] = json.loads(out)
         if n <= memory_max and rep < memory_reps:
-            wall, rss, out = run_measured(MEMORY_PATH, [NAME], env)
-            runs["in-memory"].append((wall, rss))
+            wall, rss, out, cpu = run_measured(MEMORY_PATH, [NAME], env)
+            runs["in-memory"].append((wall, rss, cpu))
             found["in-memory"] = json.loads(out)
     ours = found["limelight"]
     primary = next(r for r in ours["results"] if r["metric"] == "plays_per_user")
@@ -352,14 +376,21 @@ def measure(
         same = same and found["in-memory"]["counts"] == ours["counts"]
         same = same and bool(np.allclose(found["in-memory"]["means"], means, rtol=1e-9))
     medians = {
-        k: {"wall_s": statistics.median(w for w, _ in v), "peak_rss_mb": max(r for _, r in v)}
+        k: {
+            "wall_s": statistics.median(w for w, _, _ in v),
+            "peak_rss_mb": max(r for _, r, _ in v),
+            "cpu_s": statistics.median(c for _, _, c in v),
+        }
         for k, v in runs.items()
         if v
     }
     result = {
         "impressions": n,
         "members": max(n // 10, 2),
-        "limelight_duckdb_memory_limit": os.environ.get("LIMELIGHT_DUCKDB_MEMORY", "512MB"),
+        "peer_memory_limit": peer_memory or "DuckDB's default (80% of RAM)",
+        "limelight_duckdb_memory_limit": os.environ.get(
+            "LIMELIGHT_DUCKDB_MEMORY", DEFAULT_MEMORY_LIMIT
+        ),
         "same_results": bool(same),
         "snapshots": snapshots,
         "analyze_read_snapshots": ours.get("snapshots"),
@@ -368,6 +399,8 @@ def measure(
         "compaction": compaction,
         **{f"{k}_{m}": v[m] for k, v in medians.items() for m in v},
         "wall_ratio_vs_duckdb": medians["limelight"]["wall_s"] / medians["duckdb"]["wall_s"],
+        "cpu_ratio_vs_duckdb": medians["limelight"]["cpu_s"] / medians["duckdb"]["cpu_s"],
+        "load_average": os.getloadavg()[0],
     }
     if not keep:
         shutil.rmtree(home, ignore_errors=True)
@@ -396,7 +429,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--no-compact",
         action="store_true",
-        help="skip `events compact` (it holds a whole day of a kind in memory)",
+        help="skip `events compact` (it holds about --target-size of input at a time)",
     )
     parser.add_argument(
         "--no-ingest-figures",
@@ -408,6 +441,11 @@ def main(argv: list[str] | None = None) -> None:
         type=int,
         default=7,
         help="files per `events import` command (one import holds its files in memory)",
+    )
+    parser.add_argument(
+        "--peer-memory",
+        help="memory_limit for the peer's DuckDB too, e.g. 768MB (default: DuckDB's own, 80%% "
+        "of RAM, which it may need beyond 1 GB)",
     )
     args = parser.parse_args(argv)
     if args.sizes:
@@ -430,6 +468,7 @@ def main(argv: list[str] | None = None) -> None:
                     args.keep,
                     args.import_batch,
                     not args.no_compact,
+                    args.peer_memory,
                 )
             )
         except RuntimeError as exc:  # a size that fails is reported, the others still are
@@ -441,7 +480,8 @@ def main(argv: list[str] | None = None) -> None:
     print()
     print(
         f"{'impressions':>12} {'limelight s':>12} {'MB':>7} {'duckdb s':>9} {'MB':>7} "
-        f"{'in-memory s':>12} {'MB':>7} {'/duckdb':>8}  same"
+        f"{'in-memory s':>12} {'MB':>7} {'/duckdb':>8} {'cpu s':>6} {'duckdb cpu':>10} "
+        f"{'/duckdb':>8}  same"
     )
     for r in rows:
         if "failed" in r:
@@ -453,9 +493,11 @@ def main(argv: list[str] | None = None) -> None:
             f"{r['impressions']:>12,} {r['limelight_wall_s']:>12.2f} "
             f"{r['limelight_peak_rss_mb']:>7.0f} {r['duckdb_wall_s']:>9.2f} "
             f"{r['duckdb_peak_rss_mb']:>7.0f} {mem_s:>12} {mem_mb:>7} "
-            f"{r['wall_ratio_vs_duckdb']:>7.2f}x  {r['same_results']}"
+            f"{r['wall_ratio_vs_duckdb']:>7.2f}x {r['limelight_cpu_s']:>6.2f} "
+            f"{r['duckdb_cpu_s']:>10.2f} {r['cpu_ratio_vs_duckdb']:>7.2f}x  {r['same_results']}"
         )
     print("targets: wall within 1.5x of DuckDB, peak RSS under 1024 MB at every size")
+    print(f"load average (1 min) at the end: {os.getloadavg()[0]:.2f}")
     print()
     print(
         f"{'impressions':>12} {'import imp/s':>13} {'cmds':>5} {'MB':>6} {'import fb/s':>12} "

@@ -1,20 +1,25 @@
 """MLflow's own REST tests (from its repository) pointed at a Limelight server.
 
-MLflow's ``tests/tracking/test_rest_tracking.py`` starts a tracking server through
-``tests.tracking.integration_test_utils._init_server`` and drives it with ``MlflowClient``.
-This script runs that module, unmodified, in the MLflow peer venv (with pytest), after
-replacing the three helpers it imports from MLflow's test tree with shims that start
-``limelight ui`` instead (a fresh ``LIMELIGHT_HOME`` per server, the client given the token):
+MLflow's ``tests/tracking/test_rest_tracking.py`` and ``tests/tracking/test_model_registry.py``
+start a tracking server (``_init_server``, or MLflow 3's ``ServerThread``) and drive it with
+``MlflowClient``. This script runs those modules, unmodified, in the MLflow peer venv (pytest,
+two xdist workers), after replacing the helpers they import from MLflow's test tree with shims
+that start ``limelight ui`` instead (a fresh ``LIMELIGHT_HOME`` per test, the client given the
+token):
 
-- ``tests.tracking.integration_test_utils``: ``_init_server``, ``_send_rest_tracking_post_request``;
-- ``tests.integration.utils``: ``invoke_cli_runner``.
+- ``tests.tracking.integration_test_utils``: ``_init_server``, ``ServerThread``,
+  ``_send_rest_tracking_post_request``;
+- ``tests.helper_functions``: ``get_safe_port``; ``tests.integration.utils``: ``invoke_cli_runner``;
+- MLflow's ``db_uri`` fixture, and ``initialize_backend_stores`` made a no-op (it sets up the
+  stores of MLflow's own in-process server, which never starts).
 
-MLflow's code is never committed here: pass the path of ``test_rest_tracking.py`` taken from a
-snapshot of github.com/mlflow/mlflow.
+MLflow's code is never committed here: pass the paths of the modules taken from
+github.com/mlflow/mlflow.
 
-    python benchmarks/mlflow_rest_suite.py PATH/TO/test_rest_tracking.py
+    python benchmarks/mlflow_rest_suite.py PATH/TO/test_rest_tracking.py PATH/TO/test_model_registry.py
 
-Prints each test's outcome, the count, and one line of JSON.
+Prints each test's outcome with the first line of its failure, and ends with one line of JSON
+(the counts); ``--json-out FILE`` keeps every outcome.
 """
 
 from __future__ import annotations
@@ -22,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -54,7 +58,8 @@ def _free_port():
 
 
 @contextlib.contextmanager
-def _init_server(backend_uri=None, root_artifact_uri=None, extra_env=None, app=None, server_type=None):
+def _limelight():
+    """A fresh Limelight server (its own LIMELIGHT_HOME) for one test; yields its URL."""
     home = tempfile.mkdtemp(prefix="limelight-rest-")
     port = _free_port()
     env = {**os.environ, "LIMELIGHT_HOME": home, "LIMELIGHT_TOKEN": TOKEN,
@@ -69,7 +74,7 @@ def _init_server(backend_uri=None, root_artifact_uri=None, extra_env=None, app=N
         try:
             requests.get(f"{url}/api/2.0/mlflow/experiments/get?experiment_id=0", timeout=2)
             break
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or too busy to answer in time
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise RuntimeError("limelight ui did not start")
             time.sleep(0.1)
@@ -80,9 +85,39 @@ def _init_server(backend_uri=None, root_artifact_uri=None, extra_env=None, app=N
         proc.wait(20)
 
 
+@contextlib.contextmanager
+def _init_server(backend_uri=None, root_artifact_uri=None, extra_env=None, app=None, server_type=None):
+    with _limelight() as url:
+        yield url
+
+
+class ServerThread:
+    """MLflow 3's in-process test server, replaced by a Limelight server (``app`` is unused)."""
+
+    def __init__(self, app=None, port=None):
+        self._server = _limelight()
+
+    def __enter__(self):
+        return self._server.__enter__()
+
+    def __exit__(self, *exc):
+        return self._server.__exit__(*exc)
+
+
 def _send_rest_tracking_post_request(tracking_server_uri, api_path, json_payload, auth=None):
     return requests.post(tracking_server_uri + api_path, json=json_payload,
                          headers={"Authorization": f"Bearer {TOKEN}"})
+'''
+
+SHIM_HELPERS = r'''
+"""The one helper MLflow's REST test modules import from tests.helper_functions."""
+import socket
+
+
+def get_safe_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 '''
 
 SHIM_CLI = r'''
@@ -99,17 +134,33 @@ def invoke_cli_runner(*args, **kwargs):
 CONFTEST = r"""
 import importlib
 
-# The snapshot's module imports private helpers that MLflow 3.17 renamed or dropped; a
-# placeholder lets the module load, and a test that calls one fails (and is counted as failed).
-PRIVATE = [("mlflow.server.handlers", "_get_sampled_steps_from_steps")]
-for module_name, name in PRIVATE:
+# The modules import private names that MLflow 3.17 renamed, dropped or has not yet; a
+# placeholder lets a module load, and a test that uses one fails (and is counted as failed).
+def _missing_function(*args, **kwargs):
+    raise NotImplementedError("this private MLflow helper is not in this MLflow version")
+
+
+PRIVATE = [
+    ("mlflow.server.handlers", "_get_sampled_steps_from_steps", _missing_function),
+    ("mlflow.utils.providers", "_PROVIDER_BACKEND_AVAILABLE", False),
+]
+for module_name, name, placeholder in PRIVATE:
     module = importlib.import_module(module_name)
     if not hasattr(module, name):
+        setattr(module, name, placeholder)
 
-        def missing(*args, _name=name, **kwargs):
-            raise NotImplementedError(f"{_name} is not in this MLflow version")
+# The modules set up MLflow's own stores for MLflow's in-process server, which the shims never
+# start (a Limelight server answers instead): skip that work, it only costs time.
+import mlflow.server.handlers as _handlers
 
-        setattr(module, name, missing)
+_handlers.initialize_backend_stores = lambda *args, **kwargs: None
+
+import pytest
+
+
+@pytest.fixture
+def db_uri(tmp_path):  # MLflow's conftest fixture: a URI for MLflow's own store (unused)
+    return f"sqlite:///{tmp_path}/mlflow.db"
 
 
 def pytest_configure(config):
@@ -117,28 +168,58 @@ def pytest_configure(config):
 """
 
 
-def build_tree(test_file: Path, where: Path) -> Path:
+def build_tree(test_files: list[Path], where: Path) -> list[Path]:
     tests = where / "tests"
     for package in ("", "tracking", "integration"):
         (tests / package).mkdir(parents=True, exist_ok=True)
         (tests / package / "__init__.py").write_text("")
     (tests / "tracking" / "integration_test_utils.py").write_text(SHIM_SERVER)
     (tests / "integration" / "utils.py").write_text(SHIM_CLI)
+    (tests / "helper_functions.py").write_text(SHIM_HELPERS)
     (where / "limelight_shim.py").write_text(CONFTEST)
-    target = tests / "tracking" / "test_rest_tracking.py"
-    shutil.copyfile(test_file, target)
-    return target
+    targets = []
+    for test_file in test_files:
+        target = tests / "tracking" / test_file.name
+        shutil.copyfile(test_file, target)
+        targets.append(target)
+    return targets
+
+
+def outcomes(report: Path) -> dict[str, tuple[str, str]]:
+    """test id -> (PASSED|FAILED|ERROR|SKIPPED, the failure's first line) from JUnit XML."""
+    import xml.etree.ElementTree as ET
+
+    found: dict[str, tuple[str, str]] = {}
+    for case in ET.parse(report).getroot().iter("testcase"):
+        name = f"{case.get('classname', '')}::{case.get('name', '')}"
+        outcome, reason = "PASSED", ""
+        for kind, label in (("failure", "FAILED"), ("error", "ERROR"), ("skipped", "SKIPPED")):
+            element = case.find(kind)
+            if element is not None:
+                outcome = label
+                text = element.get("message") or element.text or ""
+                reason = " ".join(text.split())[:300]
+                break
+        found[name] = (outcome, reason)
+    return found
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "test_file", type=Path, help="MLflow's tests/tracking/test_rest_tracking.py"
+        "test_files",
+        type=Path,
+        nargs="+",
+        help="MLflow's tests/tracking/test_rest_tracking.py, test_model_registry.py, ...",
     )
+    parser.add_argument("-n", "--workers", type=int, default=2, help="pytest-xdist workers")
+    parser.add_argument("-k", dest="select", default=None, help="pytest -k expression")
+    parser.add_argument("--json-out", type=Path, help="also write every outcome to this file")
     args = parser.parse_args()
-    python = peer_python("mlflow-rest-tests", [*MLFLOW_PROTOCOL, "pytest"])
+    python = peer_python("mlflow-rest-tests", [*MLFLOW_PROTOCOL, "pytest", "pytest-xdist"])
     with tempfile.TemporaryDirectory(prefix="mlflow-rest-suite-") as tmp:
-        target = build_tree(args.test_file.resolve(), Path(tmp))
+        targets = build_tree([f.resolve() for f in args.test_files], Path(tmp))
+        report = Path(tmp) / "report.xml"
         env = {
             **os.environ,
             "MLFLOW_TRACKING_TOKEN": TOKEN,
@@ -152,7 +233,6 @@ def main() -> None:
                 "-m",
                 "pytest",
                 "-q",
-                "-rA",
                 "-p",
                 "no:cacheprovider",
                 "--tb=line",
@@ -160,32 +240,32 @@ def main() -> None:
                 "addopts=",
                 "-p",
                 "limelight_shim",
-                str(target),
+                f"--junitxml={report}",
+                *(["-n", str(args.workers)] if args.workers > 1 else []),
+                *(["-k", args.select] if args.select else []),
+                *map(str, targets),
             ],
             cwd=tmp,
             env=env,
             capture_output=True,
             text=True,
-            timeout=3600,
+            timeout=7200,
             check=False,
         )
-    out = done.stdout
-    print(out[-20000:])
-    outcomes: dict[str, str] = {}
-    reasons: dict[str, str] = {}
-    for line in out.splitlines():
-        match = re.match(r"(PASSED|FAILED|ERROR|SKIPPED)\s+(\S+)(?: - (.*))?", line)
-        if match:
-            outcomes[match.group(2)] = match.group(1)
-            if match.group(3):
-                reasons[match.group(2)] = match.group(3)[:300]
+        if not report.exists():
+            raise SystemExit(f"pytest wrote no report:\n{done.stdout[-5000:]}{done.stderr[-5000:]}")
+        found = outcomes(report)
+    for name, (outcome, reason) in sorted(found.items()):
+        print(f"{outcome:<8} {name}{f' - {reason}' if reason else ''}")
     counts = {
-        k: sum(1 for v in outcomes.values() if v == k)
+        k: sum(1 for v, _ in found.values() if v == k)
         for k in ("PASSED", "FAILED", "ERROR", "SKIPPED")
     }
-    print(
-        json.dumps({"suite": "mlflow test_rest_tracking.py", "counts": counts, "failures": reasons})
-    )
+    print(done.stdout.strip().splitlines()[-1] if done.stdout.strip() else "")
+    summary = {"suite": [f.name for f in args.test_files], "counts": counts}
+    if args.json_out:
+        args.json_out.write_text(json.dumps({name: list(v) for name, v in found.items()}, indent=1))
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":

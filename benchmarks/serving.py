@@ -369,7 +369,9 @@ def run(args: argparse.Namespace, work: Path) -> None:
     """Every measurement, with its files under ``work``."""
     rounds, seconds = (1, 4) if args.quick else (3, 8)
     home = work / "home"
-    env = dict(os.environ, LIMELIGHT_HOME=str(home), PYTHONPATH=str(ROOT))
+    # the caller's PYTHONPATH stays first, so the servers run the code the benchmark imports
+    path = os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(ROOT)]))
+    env = dict(os.environ, LIMELIGHT_HOME=str(home), PYTHONPATH=path)
     for name in ("LIMELIGHT_DB", "LIMELIGHT_ARTIFACTS", "LIMELIGHT_EVENTS", "LIMELIGHT_TOKEN"):
         env.pop(name, None)
     os.environ.update(LIMELIGHT_HOME=str(home))

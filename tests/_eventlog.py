@@ -80,6 +80,7 @@ def write_log(
             "decided": [[not d, bool(d)] for d in decided],
             "models": [["recs/1"] if c == 0 else ["recs/2"] for c in code],
             "latency_ms": rng.gamma(2.0, 3.0, n),
+            "context": [None] * n,
         },
         schema=IMPRESSION_SCHEMA,
     )

@@ -24,7 +24,7 @@ from limelight.experiments import (
 )
 from limelight.store._event_table import open_event_log
 from limelight.store.event_queries import scan_events
-from limelight.store.events import read_events
+from limelight.store.events import IMPRESSION_SCHEMA, read_events
 
 CASES = [
     (0, 300, 6000, 2, True),
@@ -200,3 +200,54 @@ def test_as_of_reproduces_the_analysis_of_a_snapshot(tmp_path: Path) -> None:
     again = analyze_event_log(str(tmp_path), spec, as_of=first.snapshots)
     same(first, again)
     assert again.snapshots == first.snapshots
+
+
+def _with_rows(root: Path, rows: list[dict[str, object]]) -> None:
+    """Add impressions (missing columns null) as one more segment of the log at ``root``."""
+    table = pa.Table.from_pylist(rows, schema=IMPRESSION_SCHEMA)
+    folder = root / "impressions" / "date=2023-11-16"
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, folder / "extra.parquet")
+
+
+def test_an_impression_listing_the_experiment_twice_counts_each_entry(tmp_path: Path) -> None:
+    """Each entry of the experiment in an impression is an exposure (as in memory): twice in
+    one row with the same variant counts two impressions; with two variants the user conflicts."""
+    spec = spec_of(2)
+    write_log(tmp_path, spec, seed=30, users=200, n=3000)
+    cases = [
+        ("u00001", ["control", "control"]),
+        ("new1", ["treatment", "treatment"]),
+        ("new2", ["control", "treatment"]),
+    ]
+    twice = [
+        {"request_id": f"t{i}", "ts": T0 + DAY + i, "user_id": user, "items": ["i0"]}
+        | {"experiments": [spec.name, spec.name], "variants": variants, "decided": [True, True]}
+        for i, (user, variants) in enumerate(cases)
+    ]
+    _with_rows(tmp_path, twice)
+    imp, fb = read_events(str(tmp_path), "impressions"), read_events(str(tmp_path), "feedback")
+    memory = analyze_events(imp, fb, spec)
+    sql = analyze_event_log(str(tmp_path), spec)
+    same(memory, sql)
+    old = pa.array([not r.startswith("t") for r in imp["request_id"].to_pylist()])
+    without = analyze_events(imp.filter(old), fb, spec)
+    assert memory.conflicting_users == without.conflicting_users + 1
+    assert sum(memory.counts) == sum(without.counts) + 1  # new1 joins; new2 conflicts
+
+
+def test_an_experiment_of_plain_values_ignores_decided_the_same_way(tmp_path: Path) -> None:
+    """Variants that name no model: every entry counts, whatever ``decided`` says."""
+    steered = spec_of(2)
+    plain = dataclasses.replace(
+        steered,
+        variants=tuple(
+            dataclasses.replace(v, value=f"colour-{i}") for i, v in enumerate(steered.variants)
+        ),
+    )
+    assert not plain.steered_models
+    write_log(tmp_path, plain, seed=31, users=300, n=5000)
+    imp, fb = read_events(str(tmp_path), "impressions"), read_events(str(tmp_path), "feedback")
+    memory = analyze_events(imp, fb, plain)
+    assert memory.undecided_exposures == 0 and memory.conflicting_users > 0
+    same(memory, analyze_event_log(str(tmp_path), plain))

@@ -88,7 +88,7 @@ def test_cli_creates_lists_shows_checks_and_deletes(
     [
         (["--check", "psi(colour)"], "there is no column 'colour'"),
         (["--check", "sparkle(scores)"], "unknown check"),
-        (["--check", "error_rate"], "failed ones are not logged"),
+        (["--check", "error_rate"], "error_rate() has no default threshold"),
         (["--check", "psi(scores)", "--alert-above", "high"], "must be a number, not 'high'"),
         (["--check", "psi(scores)", "--alert-above", "nan"], "finite"),
         (["--check", "psi(scores)", "--window", "a while"], "not a duration"),

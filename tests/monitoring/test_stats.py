@@ -54,10 +54,26 @@ def test_cdf_statistics_equal_scipys_ks_and_wasserstein() -> None:
     for n, m in ((50, 70), (3000, 20_000), (20_000, 15_000)):
         ref, cur = rng.normal(0, 1, n), rng.normal(0.1, 1.2, m)
         cur[:10] = ref[:10]  # ties across the samples
-        assert S.ks_pvalue(ref, cur) == pytest.approx(sps.ks_2samp(ref, cur).pvalue, rel=1e-9)
+        ours, scipys = S.ks_pvalue(ref, cur), sps.ks_2samp(ref, cur).pvalue
+        if scipys >= S.KS_BOUND_BELOW:
+            assert ours == pytest.approx(scipys, rel=1e-9)
+        else:  # the bound: never below scipy's p-value, within 1e-10 of it
+            assert scipys <= ours < S.KS_BOUND_BELOW
         assert S.wasserstein_normed(ref, cur) == pytest.approx(
             sps.wasserstein_distance(ref, cur) / np.std(ref), rel=1e-12
         )
+
+
+def test_a_tiny_ks_pvalue_is_scipys_or_a_bound_within_1e_10_above_it() -> None:
+    from scipy.stats import kstwo
+
+    for d, n in ((0.01, 1_000_000), (0.004, 3_000_000), (0.02, 200_000), (0.0015, 1_000_000)):
+        exact = float(kstwo.sf(d, round(n * n / (2 * n))))
+        ours = S.ks_pvalue_from_statistic(d, n, n)
+        assert exact <= ours <= exact + 1e-10
+        if exact >= S.KS_BOUND_BELOW:
+            assert ours == pytest.approx(exact, rel=1e-12)
+    assert S.ks_pvalue_from_statistic(0.0015, 1_000_000, 1_000_000) > S.KS_BOUND_BELOW
 
 
 def test_gini_and_effective_sample_size_on_known_answers() -> None:

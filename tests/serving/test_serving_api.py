@@ -184,9 +184,11 @@ def test_metrics_models_and_openapi(server: ServerHandle, client: Client) -> Non
     assert "# TYPE limelight_recommend_batches_total counter" in text
     assert "# TYPE limelight_events_pending gauge" in text
     assert text.count("# TYPE limelight_events_written_total counter") == 1
-    assert 'kind="impressions"}' in text and 'kind="feedback"}' in text
+    assert (
+        'kind="impressions"}' in text and 'kind="feedback"}' in text and 'kind="failures"}' in text
+    )
     written = [ln for ln in text.splitlines() if ln.startswith("limelight_events_written_total{")]
-    assert len(written) == 2 and all(ln.split()[-1].isdigit() for ln in written)
+    assert len(written) == 3 and all(ln.split()[-1].isdigit() for ln in written)  # + failures
     models = client.models()
     assert models["models"]["linear"]["methods"] == ["predict"]
     assert models["recommender"] == "recs" and models["artwork"] == "artwork"

@@ -85,3 +85,45 @@ def test_an_empty_log_is_an_empty_relation_and_bad_names_are_refused(tmp_path: P
         events_relation(con, scan, ["user_id", "colour"])
     with pytest.raises(InvalidInputError, match="unknown event kind"):
         scan_events(str(tmp_path), "clicks")
+
+
+def test_a_snapshots_files_are_planned_once_then_remembered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first scan of a snapshot plans it with pyiceberg and remembers its files; later
+    scans of that snapshot (the latest, or ``as_of``) read them back without planning, and a
+    new commit is a new snapshot, planned afresh. A damaged remembered list is planned again."""
+    from limelight.store import _event_plans
+    from limelight.store._event_table import EventLog, open_event_log
+
+    monkeypatch.setattr(_event_plans, "_folder", lambda: str(tmp_path / "plans"))
+    _segment(tmp_path, "feedback", "1970-01-02", _feedback(1 * DAY + 5, "a"))
+    _segment(tmp_path, "feedback", "1970-01-03", _feedback(2 * DAY + 5, "b"))
+    first = scan_events(str(tmp_path), "feedback")
+    assert len(first.files) == 2 and len(list((tmp_path / "plans").iterdir())) == 1
+
+    planned: list[int | None] = []
+    real = EventLog.snapshot_table
+
+    def counting(self: EventLog, kind: str, as_of: int | None) -> object:
+        planned.append(as_of)
+        return real(self, kind, as_of)
+
+    monkeypatch.setattr(EventLog, "snapshot_table", counting)
+    again = scan_events(str(tmp_path), "feedback", since=2 * DAY)
+    assert planned == [] and again.snapshot == first.snapshot
+    assert [f.rsplit("/", 2)[1] for f in again.files] == ["date=1970-01-03"]
+
+    open_event_log(str(tmp_path)).append("feedback", _feedback(4 * DAY + 5, "c"))
+    latest = scan_events(str(tmp_path), "feedback")
+    assert latest.snapshot != first.snapshot and len(latest.files) == 3
+    assert planned == [latest.snapshot]
+    assert scan_events(str(tmp_path), "feedback", as_of=first.snapshot).files == first.files
+    assert planned == [latest.snapshot]  # the older snapshot was remembered too
+
+    for remembered in (tmp_path / "plans").iterdir():
+        remembered.write_text("{not json")
+    assert scan_events(str(tmp_path), "feedback").files == latest.files
+    assert planned == [latest.snapshot, latest.snapshot]
+    with pytest.raises(InvalidInputError, match="has no snapshot 12345;"):
+        scan_events(str(tmp_path), "feedback", as_of=12345)

@@ -106,6 +106,29 @@ def test_snapshots_plan_old_files_after_a_compaction_and_unknown_ones_are_named(
     assert other == [], "a window after the data prunes every day"
 
 
+def test_a_compaction_rewrites_a_day_group_by_group(tmp_path: Path) -> None:
+    """The small files of a day are rewritten in groups of about the target size, one group in
+    memory at a time: several files come out, every row once, and a file alone in its group
+    (nothing to merge it with) is left as it is."""
+    config = _config(tmp_path, f"sqlite:///{tmp_path / 'limelight.db'}")
+    log = open_event_log(config)
+    for i in range(9):
+        rows = [_feedback(f"r{i}-{j}", T0 + i + j / 1000) for j in range(200)]
+        log.append("feedback", pa.Table.from_pylist(rows, FEEDBACK_SCHEMA))
+    before, _ = log.plan("feedback")
+    size = max(f.file_size_in_bytes for f in before)
+    said: list[str] = []
+    done = log.compact("feedback", "2024-10-04", 4 * size, said.append)  # groups of ~4 files
+    assert sum(" group " in line for line in said) == 2, said  # 4 + 4 files; the 9th alone
+    after, _ = log.plan("feedback")
+    assert done["rewritten"] >= 8 and done["rows"] == 200 * done["rewritten"]
+    assert len(after) < len(before), [f.file_size_in_bytes for f in after]
+    ids = pa.concat_tables(pq.read_table(f.file_path.removeprefix("file://")) for f in after)[
+        "request_id"
+    ].to_pylist()
+    assert sorted(ids) == sorted(f"r{i}-{j}" for i in range(9) for j in range(200))
+
+
 def test_scan_events_reads_the_table_by_snapshot(tmp_path: Path, home: Path) -> None:
     from limelight.store import open_store
 
@@ -278,3 +301,23 @@ def test_write_sync_acknowledges_once_the_kernel_has_the_line(
     monkeypatch.setattr(_eventbuf.os, "fdatasync", working)
     writer.close()
     assert writer.log.read("feedback")["request_id"].to_pylist() == ["in-the-kernel"]
+
+
+def test_a_namespace_made_by_another_process_between_check_and_insert_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    config = _config(tmp_path, f"sqlite:///{tmp_path / 'home' / 'limelight.db'}")
+    log = open_event_log(config)
+    log.catalog.create_namespace("limelight")  # the other process won the race
+    # pyiceberg's check ran before the other's insert: it inserts too, and the database refuses
+    real, calls = SqlCatalog.namespace_exists, []
+
+    def stale_first_check(self: SqlCatalog, namespace: Any) -> bool:
+        calls.append(namespace)
+        return False if len(calls) == 1 else real(self, namespace)
+
+    monkeypatch.setattr(SqlCatalog, "namespace_exists", stale_first_check)
+    table = log.table("feedback")
+    assert table.name() == ("limelight", "feedback")

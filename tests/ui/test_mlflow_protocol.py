@@ -118,6 +118,52 @@ def test_a_run_written_through_mlflow_is_a_limelight_run(
     assert search_runs(flow="proto", config=config)[0].status == "succeeded"
 
 
+def test_non_finite_metrics_and_json_params_read_back_as_mlflow_writes_them(
+    api: httpx.Client,
+) -> None:
+    experiment = _ok(api.post(f"{API}/experiments/create", json={"name": "non-finite"}))
+    run = _ok(api.post(f"{API}/runs/create", json={"experiment_id": experiment["experiment_id"]}))
+    run_id = run["run"]["info"]["run_id"]
+    assert run["run"]["inputs"] == {}  # as MLflow's server shows a run without inputs
+    sent = [("NaN", "NaN"), ("Infinity", "Infinity"), ("-Infinity", "-Infinity"), (1.5, 1.5)]
+    for step, (value, _) in enumerate(sent):  # protobuf's JSON sends non-finite values as text
+        _ok(
+            api.post(
+                f"{API}/runs/log-metric",
+                json={"run_id": run_id, "key": "m", "value": value, "timestamp": 1, "step": step},
+            )
+        )
+    # a NaN literal (Python's json.dumps) is read too
+    _ok(
+        api.post(
+            f"{API}/runs/log-metric",
+            content=b'{"run_id": "%s", "key": "lit", "value": NaN, "timestamp": 1}'
+            % run_id.encode(),
+            headers={"content-type": "application/json"},
+        )
+    )
+    history = _ok(
+        api.get(f"{API}/metrics/get-history", params={"run_id": run_id, "metric_key": "m"})
+    )
+    assert [m["value"] for m in history["metrics"]] == [want for _, want in sent]
+    got = _ok(api.get(f"{API}/runs/get", params={"run_id": run_id}))["run"]
+    assert {m["key"]: m["value"] for m in got["data"]["metrics"]} == {"m": 1.5, "lit": "NaN"}
+    _ok(
+        api.post(
+            f"{API}/runs/log-parameter", json={"run_id": run_id, "key": "q", "value": 'a"b\\c'}
+        )
+    )
+    found = _ok(
+        api.post(
+            f"{API}/runs/search",
+            json={"experiment_ids": [experiment["experiment_id"]], "filter": "params.q LIKE 'a%'"},
+        )
+    )
+    (searched,) = found["runs"]
+    assert searched["data"]["metrics"] == got["data"]["metrics"]
+    assert searched["data"]["params"] == [{"key": "q", "value": 'a"b\\c'}]
+
+
 def test_changing_a_param_is_refused_and_keeps_the_first_value(
     api: httpx.Client, run_id: str
 ) -> None:
@@ -405,6 +451,16 @@ def test_writes_need_the_token_and_reads_stay_open(server: LiveServer, run_id: s
             "PERMISSION_DENIED",
         )
         _ok(anonymous.get(f"{API}/runs/get", params={"run_id": run_id}))
+        # MLflow's searches are POSTs that only read: open without the token too
+        _ok(anonymous.post(f"{API}/runs/search", json={"experiment_ids": ["0"]}))
+        _ok(anonymous.post(f"{API}/experiments/search", json={"max_results": 5}))
+        _error(
+            anonymous.post(
+                f"{API}/runs/log-metric", json={"run_id": run_id, "key": "k", "value": 1}
+            ),
+            401,
+            "UNAUTHENTICATED",
+        )
         _ok(anonymous.get(f"{API}/experiments/get-by-name", params={"experiment_name": "proto"}))
         _error(
             anonymous.get(f"{API}/experiments/get-by-name", params={"experiment_name": "sneaky"}),
@@ -474,6 +530,138 @@ def test_an_alias_set_through_mlflow_goes_through_the_gates(
     assert registry.alias_versions("gated") == {"staging": 2}
 
 
+def test_a_batch_metric_without_timestamp_is_named_by_its_index(
+    api: httpx.Client, run_id: str
+) -> None:
+    message = _error(
+        api.post(
+            f"{API}/runs/log-batch",
+            json={
+                "run_id": run_id,
+                "metrics": [
+                    {"key": "ok", "value": 1.0, "timestamp": 1},
+                    {"key": "mae", "value": 2.5},
+                ],
+            },
+        ),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+    assert "Missing value for required parameter 'metrics[1].timestamp'" in message
+    got = _ok(api.get(f"{API}/runs/get", params={"run_id": run_id}))["run"]
+    assert "ok" not in {m["key"] for m in got["data"]["metrics"]}  # refused whole
+
+
+def test_registry_searches_filter_and_order_as_mlflows_server(api: httpx.Client) -> None:
+    for name in ("SearchA1", "searcha2", "SearchB1"):
+        _ok(api.post(f"{API}/registered-models/create", json={"name": name}))
+    _ok(
+        api.post(
+            f"{API}/registered-models/set-tag",
+            json={"name": "SearchB1", "key": "mlflow.prompt.is_prompt", "value": "true"},
+        )
+    )
+
+    def models(where: str) -> list[str]:
+        found = _ok(api.get(f"{API}/registered-models/search", params={"filter": where}))
+        return [m["name"] for m in found.get("registered_models", []) if "earch" in m["name"]]
+
+    # what MLflow 3's client sends: the user's filter AND "not a prompt" (no tag matches !=)
+    prompt = "tag.`mlflow.prompt.is_prompt` != 'true'"
+    assert models(f"name LIKE 'Search%' AND {prompt}") == ["SearchA1"]  # LIKE keeps case
+    assert models(f"name ILIKE 'search%' AND {prompt}") == ["SearchA1", "searcha2"]
+    assert models("tags.`mlflow.prompt.is_prompt` = 'true'") == ["SearchB1"]
+    _error(
+        api.get(f"{API}/registered-models/search", params={"filter": "name LIKE 'x' OR 1"}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+
+    # versions: a run id that is no Limelight run is kept as MLflow's text (no lineage)
+    for name, run in (("SearchA1", "elsewhere-1"), ("searcha2", "elsewhere-1"), ("SearchA1", "x")):
+        _ok(
+            api.post(
+                f"{API}/model-versions/create",
+                json={"name": name, "source": f"runs:/{run}/model", "run_id": run},
+            )
+        )
+
+    def versions(**params: Any) -> list[tuple[str, str]]:
+        found = _ok(api.get(f"{API}/model-versions/search", params=params))
+        return [  # the module's server holds other tests' models too
+            (v["name"], v["version"])
+            for v in found.get("model_versions", [])
+            if "earch" in v["name"]
+        ]
+
+    newest_first = [("SearchA1", "2"), ("searcha2", "1"), ("SearchA1", "1")]
+    assert versions() == newest_first
+    assert versions(filter="run_id = 'elsewhere-1'") == newest_first[1:]
+    assert versions(filter="name LIKE 'search%'") == [("searcha2", "1")]
+    assert versions(filter="source_path = 'runs:/x/model'") == [("SearchA1", "2")]
+    assert versions(order_by="version_number DESC") == [
+        ("SearchA1", "2"),
+        ("SearchA1", "1"),
+        ("searcha2", "1"),
+    ]
+    got = _ok(api.get(f"{API}/model-versions/get", params={"name": "SearchA1", "version": "1"}))
+    assert got["model_version"]["run_id"] == "elsewhere-1"
+    for bad_filter in ("version_number LIKE '1'", "stage = 'x'", "name = unquoted"):
+        _error(
+            api.get(f"{API}/model-versions/search", params={"filter": bad_filter}),
+            400,
+            "INVALID_PARAMETER_VALUE",
+        )
+    _error(
+        api.get(f"{API}/model-versions/search", params={"order_by": "size DESC"}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+    # a copied version (source models:/NAME/VERSION) downloads from the original's location
+    _ok(
+        api.post(
+            f"{API}/model-versions/create",
+            json={"name": "searcha2", "source": "models:/SearchA1/2"},
+        )
+    )
+    uri = _ok(
+        api.get(
+            f"{API}/model-versions/get-download-uri", params={"name": "searcha2", "version": "2"}
+        )
+    )
+    assert uri["artifact_uri"] == "runs:/x/model"
+
+
+def test_run_search_like_is_case_sensitive_and_ilike_is_not(api: httpx.Client) -> None:
+    experiment = _ok(api.post(f"{API}/experiments/create", json={"name": "cases"}))
+    for name in ("Alpha", "alpha", "ALPHA_2"):
+        _ok(
+            api.post(
+                f"{API}/runs/create",
+                json={"experiment_id": experiment["experiment_id"], "run_name": name},
+            )
+        )
+
+    def names(where: str) -> list[str]:
+        found = _ok(
+            api.post(
+                f"{API}/runs/search",
+                json={"experiment_ids": [experiment["experiment_id"]], "filter": where},
+            )
+        )
+        return sorted(r["info"]["run_name"] for r in found.get("runs", []))
+
+    assert names("attributes.run_name LIKE 'Al%'") == ["Alpha"]
+    assert names("attributes.run_name LIKE 'a%'") == ["alpha"]
+    assert names("attributes.run_name LIKE 'ALPHA_%'") == ["ALPHA_2"]
+    assert names("attributes.run_name LIKE '%[%'") == []  # GLOB's specials are plain text
+    assert names("attributes.run_name ILIKE 'al%'") == ["ALPHA_2", "Alpha", "alpha"]
+    experiments = _ok(api.post(f"{API}/experiments/search", json={"filter": "name LIKE 'Ca%'"}))
+    assert "experiments" not in experiments or all(
+        e["name"].startswith("Ca") for e in experiments["experiments"]
+    )
+
+
 def test_artifacts_round_trip_and_refuse_escaping_paths(api: httpx.Client) -> None:
     base = "/api/2.0/mlflow-artifacts/artifacts"
     _ok(api.put(f"{base}/9/1/artifacts/dir/a.txt", content=b"hello"))
@@ -484,6 +672,174 @@ def test_artifacts_round_trip_and_refuse_escaping_paths(api: httpx.Client) -> No
     _error(api.get(base, params={"path": "../etc"}), 400, "INVALID_PARAMETER_VALUE")
     with httpx.Client(base_url=str(api.base_url), timeout=30) as anonymous:
         _error(anonymous.put(f"{base}/9/1/artifacts/b.txt", content=b"x"), 401, "UNAUTHENTICATED")
+
+
+def test_a_runs_artifacts_list_and_download_as_mlflows_server_and_web_ui_serve_them(
+    api: httpx.Client, server: LiveServer
+) -> None:
+    experiment = _ok(api.post(f"{API}/experiments/create", json={"name": "files"}))
+    run = _ok(api.post(f"{API}/runs/create", json={"experiment_id": experiment["experiment_id"]}))
+    info = run["run"]["info"]
+    root = info["artifact_uri"].removeprefix("mlflow-artifacts:/")
+    base = "/api/2.0/mlflow-artifacts/artifacts"
+    _ok(api.put(f"{base}/{root}/notes.txt", content=b"top"))
+    _ok(api.put(f"{base}/{root}/model/MLmodel", content=b"flavors: {}\n"))
+    _ok(api.put(f"{base}/{root}/model/model.pkl", content=b"\x00\x01pickle"))
+    run_id = info["run_id"]
+
+    listed = _ok(api.get(f"{API}/artifacts/list", params={"run_id": run_id}))
+    assert listed == {
+        "root_uri": info["artifact_uri"],
+        "files": [
+            {"path": "model", "is_dir": True},
+            {"path": "notes.txt", "is_dir": False, "file_size": 3},
+        ],
+    }
+    inner = _ok(api.get(f"{API}/artifacts/list", params={"run_id": run_id, "path": "model"}))
+    assert [(f["path"], f.get("file_size")) for f in inner["files"]] == [
+        ("model/MLmodel", 12),
+        ("model/model.pkl", 8),
+    ]
+    empty = _ok(api.get(f"{API}/artifacts/list", params={"run_id": run_id, "path": "none"}))
+    assert empty == {"root_uri": info["artifact_uri"]}  # MLflow omits an empty list
+
+    with httpx.Client(base_url=server.url, timeout=30) as anonymous:  # a read: open
+        got = anonymous.get("/get-artifact", params={"run_id": run_id, "path": "model/model.pkl"})
+        assert got.status_code == 200 and got.content == b"\x00\x01pickle"
+        assert got.headers["content-disposition"] == 'attachment; filename="model.pkl"'
+        assert got.headers["x-content-type-options"] == "nosniff"
+        by_uuid = anonymous.get("/get-artifact", params={"run_uuid": run_id, "path": "notes.txt"})
+        assert by_uuid.content == b"top" and by_uuid.headers["content-type"].startswith("text/")
+
+    _ok(api.post(f"{API}/registered-models/create", json={"name": "filed"}))
+    source = f"{info['artifact_uri']}/model"
+    created = _ok(
+        api.post(
+            f"{API}/model-versions/create",
+            json={"name": "filed", "source": source, "run_id": run_id},
+        )
+    )
+    version = created["model_version"]["version"]
+    # the version keeps the files it was registered with, whatever the run's folder holds later
+    _ok(api.put(f"{base}/{root}/model/model.pkl", content=b"changed"))
+    got = api.get(
+        "/model-versions/get-artifact",
+        params={"name": "filed", "version": version, "path": "model.pkl"},
+    )
+    assert got.status_code == 200 and got.content == b"\x00\x01pickle"
+    assert got.headers["content-disposition"] == 'attachment; filename="model.pkl"'
+
+    bad_requests = [
+        (api.get(f"{API}/artifacts/list"), 400, "INVALID_PARAMETER_VALUE"),
+        (
+            api.get(f"{API}/artifacts/list", params={"run_id": "999999"}),
+            404,
+            "RESOURCE_DOES_NOT_EXIST",
+        ),
+        (
+            api.get(f"{API}/artifacts/list", params={"run_id": "abc"}),
+            404,
+            "RESOURCE_DOES_NOT_EXIST",
+        ),
+        (
+            api.get(f"{API}/artifacts/list", params={"run_id": run_id, "path": "../../x"}),
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        (api.get("/get-artifact", params={"path": "notes.txt"}), 400, "INVALID_PARAMETER_VALUE"),
+        (api.get("/get-artifact", params={"run_id": run_id}), 400, "INVALID_PARAMETER_VALUE"),
+        (
+            api.get("/get-artifact", params={"run_id": run_id, "path": "/etc/passwd"}),
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        (
+            api.get("/get-artifact", params={"run_id": run_id, "path": "model/../../x"}),
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        (
+            api.get("/get-artifact", params={"run_id": run_id, "path": "missing.txt"}),
+            404,
+            "RESOURCE_DOES_NOT_EXIST",
+        ),
+        (
+            api.get("/get-artifact", params={"run_id": "424242", "path": "notes.txt"}),
+            404,
+            "RESOURCE_DOES_NOT_EXIST",
+        ),
+        (
+            api.get("/model-versions/get-artifact", params={"name": "filed", "version": version}),
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        (
+            api.get(
+                "/model-versions/get-artifact",
+                params={"name": "filed", "version": "x", "path": "MLmodel"},
+            ),
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        (
+            api.get(
+                "/model-versions/get-artifact",
+                params={"name": "filed", "version": "99", "path": "MLmodel"},
+            ),
+            404,
+            "RESOURCE_DOES_NOT_EXIST",
+        ),
+        (
+            api.get(
+                "/model-versions/get-artifact",
+                params={"name": "nobody", "version": "1", "path": "MLmodel"},
+            ),
+            404,
+            "RESOURCE_DOES_NOT_EXIST",
+        ),
+        (
+            api.get(
+                "/model-versions/get-artifact",
+                params={"name": "filed", "version": version, "path": "../MLmodel"},
+            ),
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        (
+            api.get(
+                "/model-versions/get-artifact",
+                params={"name": "filed", "version": version, "path": "nope.bin"},
+            ),
+            404,
+            "RESOURCE_DOES_NOT_EXIST",
+        ),
+    ]
+    for response, status, code in bad_requests:
+        _error(response, status, code)
+    # repeated slashes are merged, as MLflow's server (Werkzeug) merges them; the path is
+    # checked before the model is looked up, as MLflow does
+    doubled = api.get(  # an absolute URL: httpx would read "//..." as another host
+        f"{server.url}//model-versions/get-artifact",
+        params={"name": "no-such-model", "version": "1", "path": "../path"},
+    )
+    assert doubled.status_code == 400
+    assert doubled.json() == {"error_code": "INVALID_PARAMETER_VALUE", "message": "Invalid path"}
+    # a run whose artifacts live outside this server (an explicit location) is refused, named
+    elsewhere = _ok(
+        api.post(
+            f"{API}/experiments/create",
+            json={"name": "files-elsewhere", "artifact_location": "s3://bucket/x"},
+        )
+    )
+    outside = _ok(
+        api.post(f"{API}/runs/create", json={"experiment_id": elsewhere["experiment_id"]})
+    )
+    message = _error(
+        api.get(f"{API}/artifacts/list", params={"run_id": outside["run"]["info"]["run_id"]}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+    assert "s3://bucket/x" in message
 
 
 def test_limelight_server_is_a_second_name_of_limelight_ui(

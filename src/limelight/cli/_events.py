@@ -11,8 +11,9 @@ from limelight.cli._main import cli
 from limelight.cli._table import format_size, format_table
 from limelight.core.errors import InvalidInputError
 from limelight.store._store import Store
+from limelight.store.events import SCHEMAS
 
-KINDS = ("impressions", "feedback")
+KINDS = tuple(SCHEMAS)
 
 
 def _progress(text: str) -> None:
@@ -35,7 +36,8 @@ def _store() -> Store:
 
 @cli.group()
 def events() -> None:
-    """The event log: Iceberg tables of impressions and feedback (import, maintain, inspect)."""
+    """The event log: Iceberg tables of impressions, feedback and failed requests (import,
+    maintain, inspect)."""
 
 
 @events.command("import")
@@ -60,7 +62,9 @@ def import_command(kind: str, files: tuple[Path, ...]) -> None:
 
 
 @events.command()
-@click.option("--kind", default="all", show_default=True, help="impressions, feedback or all.")
+@click.option(
+    "--kind", default="all", show_default=True, help="impressions, feedback, failures or all."
+)
 @click.option("--day", help="The day to compact (YYYY-MM-DD); default: every day with small files.")
 @click.option(
     "--target-size",
@@ -86,7 +90,9 @@ def compact(kind: str, day: str | None, target_size: str) -> None:
 
 
 @events.command()
-@click.option("--kind", default="all", show_default=True, help="impressions, feedback or all.")
+@click.option(
+    "--kind", default="all", show_default=True, help="impressions, feedback, failures or all."
+)
 @click.option("--older-than", required=True, help="Age of the days to drop: 90d, 12h, 2w.")
 @click.option(
     "--keep-snapshots",
@@ -115,7 +121,9 @@ def expire(kind: str, older_than: str, keep_snapshots: str) -> None:
 
 
 @events.command()
-@click.option("--kind", default="all", show_default=True, help="impressions, feedback or all.")
+@click.option(
+    "--kind", default="all", show_default=True, help="impressions, feedback, failures or all."
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON document instead of a table.")
 def stats(kind: str, as_json: bool) -> None:
     """Files, rows and bytes per day of the event log's tables."""

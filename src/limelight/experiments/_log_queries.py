@@ -16,17 +16,32 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
-from limelight.core.errors import InvalidInputError, StorageError
-from limelight.experiments._moments import COLUMNS, VariantMoments
+from limelight.core.errors import InvalidInputError
+from limelight.experiments._log_moments import variant_moments
+from limelight.experiments._log_sql import (
+    KEPT,
+    PLAY_VALUE,
+    UNATTRIBUTED,
+    UNDECIDED,
+    UNKNOWN,
+    check_entries,
+    entries,
+    floats,
+    ints,
+    run_sql,
+    scan_kind,
+    snapshot_ids,
+)
+from limelight.experiments._moments import VariantMoments
 from limelight.experiments.analysis import Correction, ExperimentAnalysis, analyze
 from limelight.experiments.events import DEFAULT_PRE_PERIOD, ExposureLog
 from limelight.experiments.spec import ExperimentSpec
-from limelight.store.event_queries import EventScan, connect, events_relation, scan_events
+from limelight.store.event_queries import EventScan, connect, events_relation
 
 if TYPE_CHECKING:
     import duckdb
@@ -80,74 +95,6 @@ def parse_as_of(text: str | None) -> dict[str, int]:
             raise InvalidInputError(f"--as-of {text!r}: a snapshot id is not negative")
         found[kind] = snapshot
     return found
-
-
-def _scan(
-    root: str, kind: str, since: float, until: float, as_of: Mapping[str, int | None] | None
-) -> EventScan:
-    return scan_events(
-        root,
-        kind,
-        since=since if math.isfinite(since) else None,
-        until=until if math.isfinite(until) else None,
-        as_of=(as_of or {}).get(kind),
-    )
-
-
-def _diagnose(scan: EventScan, exc: Exception) -> Exception:
-    """A clear error naming the file DuckDB could not read (or whose columns are wrong)."""
-    import pyarrow.parquet as pq
-
-    for name in scan.files:
-        try:
-            with scan.filesystem.open(name, "rb") as f:
-                schema = pq.read_schema(f)
-        except Exception as bad:  # truncated, not Parquet, unreadable
-            return StorageError(
-                f"{scan.kind} file {name} is not a readable Parquet file ({bad}): move it out "
-                "of the event log (or restore it) and run the analysis again"
-            )
-        for wanted in scan.schema:
-            index = schema.get_field_index(wanted.name)
-            if index >= 0 and schema.field(index).type != wanted.type:
-                return StorageError(
-                    f"{scan.kind} file {name} has column {wanted.name!r} of type "
-                    f"{schema.field(index).type}, the event log's schema says {wanted.type}: "
-                    "move it out of the event log (or rewrite it with the documented schema)"
-                )
-    return StorageError(f"could not read the {scan.kind} of the event log: {exc}")
-
-
-def _run(
-    con: duckdb.DuckDBPyConnection,
-    scans: tuple[EventScan, ...],
-    sql: str,
-    params: list[Any] | dict[str, Any],
-) -> duckdb.DuckDBPyConnection:
-    """Execute ``sql``; a DuckDB error reading a file becomes a :class:`StorageError` naming it."""
-    import duckdb
-
-    try:
-        return con.execute(sql, params)
-    except duckdb.Error as exc:
-        if isinstance(exc, duckdb.InterruptException):
-            raise
-        if isinstance(exc, duckdb.OutOfMemoryException):
-            (limit,) = con.execute("SELECT current_setting('memory_limit')").fetchone() or ("?",)
-            raise StorageError(
-                f"the analysis needs more memory than DuckDB may use here ({limit}; it spills "
-                "what it can to the temporary folder): set LIMELIGHT_DUCKDB_MEMORY higher, e.g. "
-                "LIMELIGHT_DUCKDB_MEMORY=1GB, or analyse a shorter window"
-            ) from None
-        for scan in scans:
-            problem = _diagnose(scan, exc)
-            if "could not read the" not in str(problem):
-                raise problem from None
-        raise StorageError(f"could not analyse the event log: {exc}") from None
-
-
-def _snapshots(*scans: EventScan) -> dict[str, int | None]:
-    return {scan.kind: scan.snapshot for scan in scans}
 
 
 def _bucket(ts: str) -> str:
@@ -206,18 +153,20 @@ def _query(
     hi = math.inf if spec.stop is None else float(spec.stop)
     if until is not None:
         hi = min(hi, float(until))
-    imp_scan = _scan(root, "impressions", lo, hi, as_of)
-    fb_scan = _scan(root, "feedback", lo - pre_period, hi, as_of)
+    imp_scan = scan_kind(root, "impressions", lo, hi, as_of)
+    fb_scan = scan_kind(root, "feedback", lo - pre_period, hi, as_of)
     con = connect()
+    found: ExposureLog | tuple[VariantMoments, dict[str, int]]
     try:
-        found = _exposure_log(
-            con, imp_scan, fb_scan, spec, play_event, pre_period, lo, hi, day, moments=moments
-        )
+        if moments:  # per-variant moments, in one statement: nothing per user enters Python
+            found = variant_moments(con, imp_scan, fb_scan, spec, play_event, pre_period, lo, hi)
+        else:
+            found = _exposure_log(con, imp_scan, fb_scan, spec, play_event, pre_period, lo, hi, day)
     finally:
         con.close()
     if isinstance(found, ExposureLog):
         return found
-    return found[0], found[1], _snapshots(imp_scan, fb_scan)
+    return found[0], found[1], snapshot_ids(imp_scan, fb_scan)
 
 
 def _exposure_log(
@@ -230,25 +179,11 @@ def _exposure_log(
     lo: float,
     hi: float,
     day: float,
-    moments: bool = False,
-) -> ExposureLog | tuple[VariantMoments, dict[str, int]]:
-    steered = bool(spec.steered_models)
-    columns = ["ts", "user_id", "experiments", "variants"] + (["decided"] if steered else [])
-    imp = events_relation(con, imp_scan, columns)
-    decided = "decided[i]" if steered else "TRUE"
-    bad_decided = "coalesce(len(decided) <> len(experiments), FALSE)" if steered else "FALSE"
-    window = []
-    params: dict[str, Any] = {"name": spec.name, "names": list(spec.variant_names)}
-    if math.isfinite(lo):
-        window.append("ts >= $lo")
-        params["lo"] = lo
-    if math.isfinite(hi):
-        window.append("ts < $hi")
-        params["hi"] = hi
-    where = " AND ".join(["list_contains(experiments, $name)", *window])
-    # The entries of this experiment inside the window, summed per (user, variant, decided,
-    # day) when the days are known up front (a started experiment), else per timestamp; each
-    # row's shape checks are carried along.
+) -> ExposureLog:
+    found = entries(con, imp_scan, spec, lo, hi)
+    params = dict(found.params)
+    # The entries summed per (user, variant, decided, day) when the days are known up front (a
+    # started experiment), else per timestamp; each row's shape checks are carried along.
     if not math.isfinite(day):  # totals per user only
         grain = "NULL"
     elif math.isfinite(lo):
@@ -256,49 +191,25 @@ def _exposure_log(
         params |= {"start": lo, "day": day}
     else:
         grain = "ts"
-    _run(
+    run_sql(
         con,
         (imp_scan,),
         f"""CREATE TABLE hits AS
-            SELECT user_id, list_position($names::VARCHAR[], variants[i]) - 1 AS code,
-                   {decided} AS d, min(ts) AS first, max(ts) AS last, count(*) AS n,
+            SELECT user_id, code, d, min(ts) AS first, max(ts) AS last, count(*) AS n,
                    bool_or(bad) AS bad, bool_or(bad_decided) AS bad_decided
-            FROM (SELECT ts, user_id, experiments, variants{", decided" if steered else ""},
-                         len(experiments) IS DISTINCT FROM len(variants) AS bad,
-                         {bad_decided} AS bad_decided,
-                         UNNEST(range(1, len(experiments) + 1)) AS i
-                  FROM {imp} WHERE {where})
-            WHERE experiments[i] = $name
-            GROUP BY user_id, code, d, {grain}""",
+            FROM {found.sql} GROUP BY user_id, code, d, {grain}""",
         params,
     )
-    n_bad, n_bad_decided = con.execute(
-        "SELECT count(*) FILTER (WHERE bad), count(*) FILTER (WHERE bad_decided) FROM hits"
-    ).fetchone() or (0, 0)
-    if n_bad:
-        raise InvalidInputError(
-            "impressions: 'experiments' and 'variants' must be parallel lists of equal length "
-            "in every row"
-        )
-    if n_bad_decided:
-        raise InvalidInputError(
-            "impressions: 'decided' must be null or parallel to 'experiments' (one entry per "
-            "experiment) in every row"
-        )
-    undecided, unattributed, unknown, exposures = con.execute(
-        """SELECT coalesce(sum(n) FILTER (WHERE d = FALSE), 0),
-                  coalesce(sum(n) FILTER (WHERE d IS NULL), 0),
-                  coalesce(sum(n) FILTER (WHERE d IS DISTINCT FROM FALSE AND code IS NULL), 0),
-                  coalesce(sum(n) FILTER (WHERE d IS DISTINCT FROM FALSE AND code IS NOT NULL), 0)
-           FROM hits"""
-    ).fetchone() or (0, 0, 0, 0)
-    if not exposures:
-        raise InvalidInputError(
-            f"experiment {spec.name!r} has no exposures in the impressions between "
-            f"{_when(lo)} and {_when(hi)} ({len(imp_scan.files)} impression file(s) in that "
-            "window): check its name, its start/stop, and that serving logs assignments"
-        )
-    con.execute("DELETE FROM hits WHERE d = FALSE OR code IS NULL")
+    n_bad, n_bad_decided, undecided, unattributed, unknown, exposures = con.execute(
+        f"""SELECT count(*) FILTER (WHERE bad), count(*) FILTER (WHERE bad_decided),
+                   coalesce(sum(n) FILTER (WHERE {UNDECIDED}), 0),
+                   coalesce(sum(n) FILTER (WHERE {UNATTRIBUTED}), 0),
+                   coalesce(sum(n) FILTER (WHERE {UNKNOWN}), 0),
+                   coalesce(sum(n) FILTER (WHERE {KEPT}), 0)
+            FROM hits"""
+    ).fetchone() or (0, 0, 0, 0, 0, 0)
+    check_entries(n_bad, n_bad_decided, exposures, spec, imp_scan, lo, hi)
+    con.execute(f"DELETE FROM hits WHERE NOT ({KEPT})")
     con.execute(
         """CREATE TABLE users AS
            SELECT user_id, min(first) AS first, min(code) AS cmin, max(code) AS cmax,
@@ -315,10 +226,6 @@ def _exposure_log(
         "undecided_exposures": int(undecided),
         "unattributed_exposures": int(unattributed),
     }
-    if moments:  # per-user totals are enough: no user index, no per-day sums
-        con.execute("DROP TABLE hits")
-        con.execute("DELETE FROM users WHERE cmin <> cmax")
-        return _moments(con, fb_scan, spec, play_event, pre_period, lo, hi), dropped
     con.execute(
         "CREATE TABLE ids AS SELECT user_id, "
         "(row_number() OVER (ORDER BY user_id)) - 1 AS uid, first, cmin FROM users "
@@ -336,9 +243,9 @@ def _exposure_log(
     ).fetchnumpy()
     con.execute("DROP TABLE hits")
     fb = events_relation(con, fb_scan, ["ts", "user_id", "event", "value"])
-    value = "CASE WHEN f.value IS NULL OR isnan(f.value) THEN 0.0 ELSE f.value END"
+    value = PLAY_VALUE
     hi_sql = "AND f.ts < $hi" if math.isfinite(hi) else ""
-    post = _run(
+    post = run_sql(
         con,
         (fb_scan,),
         f"""SELECT u.uid AS uid, max(f.ts) AS ts, count(*) AS n, sum({value}) AS value
@@ -352,7 +259,7 @@ def _exposure_log(
     n = len(user_ids)
     pre_plays, pre_value = np.zeros(n), np.zeros(n)
     if math.isfinite(lo):
-        pre = _run(
+        pre = run_sql(
             con,
             (fb_scan,),
             f"""SELECT u.uid AS uid, count(*) AS n, sum({value}) AS value
@@ -360,104 +267,28 @@ def _exposure_log(
                 WHERE f.event = ? AND f.ts < ? AND f.ts >= ? GROUP BY u.uid""",
             [play_event, lo, lo - pre_period],
         ).fetchnumpy()
-        pre_uid = _ints(pre["uid"])
-        pre_plays[pre_uid] = _floats(pre["n"])
-        pre_value[pre_uid] = _floats(pre["value"])
+        pre_uid = ints(pre["uid"])
+        pre_plays[pre_uid] = floats(pre["n"])
+        pre_value[pre_uid] = floats(pre["value"])
     return ExposureLog(
         spec=spec,
         user_ids=user_ids.combine_chunks(),
-        variant=_ints(users["cmin"]),
-        first_exposure=_floats(users["first"]),
-        exposure_user=_ints(exp_rows["uid"]),
-        exposure_ts=_floats(exp_rows["ts"]),
-        play_user=_ints(post["uid"]),
-        play_ts=_floats(post["ts"]),
-        play_value=_floats(post["value"]),
+        variant=ints(users["cmin"]),
+        first_exposure=floats(users["first"]),
+        exposure_user=ints(exp_rows["uid"]),
+        exposure_ts=floats(exp_rows["ts"]),
+        play_user=ints(post["uid"]),
+        play_ts=floats(post["ts"]),
+        play_value=floats(post["value"]),
         pre_plays=pre_plays,
         pre_play_value=pre_value,
         window=(lo, hi),
         **dropped,
-        exposure_count=_floats(exp_rows["n"]),
-        play_count=_floats(post["n"]),
+        exposure_count=floats(exp_rows["n"]),
+        play_count=floats(post["n"]),
         resolution=(start, day),
-        snapshots=_snapshots(imp_scan, fb_scan),
+        snapshots=snapshot_ids(imp_scan, fb_scan),
     )
-
-
-_PLAY_VALUE = "CASE WHEN f.value IS NULL OR isnan(f.value) THEN 0.0 ELSE f.value END"
-
-
-def _moments(
-    con: duckdb.DuckDBPyConnection,
-    fb_scan: EventScan,
-    spec: ExperimentSpec,
-    play_event: str,
-    pre_period: float,
-    lo: float,
-    hi: float,
-) -> VariantMoments:
-    """The per-user metric columns as a table in DuckDB, reduced to per-variant moments."""
-    fb = events_relation(con, fb_scan, ["ts", "user_id", "event", "value"])
-    _run(
-        con,
-        (fb_scan,),
-        f"""CREATE TABLE up AS
-            SELECT user_id,
-                   count(*) FILTER (WHERE f.ts >= u.first AND f.ts < $hi) AS plays,
-                   sum({_PLAY_VALUE}) FILTER (WHERE f.ts >= u.first AND f.ts < $hi) AS play_value,
-                   count(*) FILTER (WHERE f.ts < $lo AND f.ts >= $pre) AS pre_plays,
-                   sum({_PLAY_VALUE}) FILTER (WHERE f.ts < $lo AND f.ts >= $pre)
-                       AS pre_play_value
-            FROM {fb} f JOIN users u USING (user_id)
-            WHERE f.event = $play GROUP BY user_id""",
-        {"play": play_event, "hi": hi, "lo": lo, "pre": lo - pre_period},
-    )
-    um = """(SELECT u.cmin AS variant, u.impressions::DOUBLE AS impressions,
-                    coalesce(p.plays, 0)::DOUBLE AS plays,
-                    coalesce(p.play_value, 0)::DOUBLE AS play_value,
-                    coalesce(p.pre_plays, 0)::DOUBLE AS pre_plays,
-                    coalesce(p.pre_play_value, 0)::DOUBLE AS pre_play_value
-             FROM users u LEFT JOIN up p USING (user_id))"""
-    pairs = [(a, b) for i, a in enumerate(COLUMNS) for b in COLUMNS[i:]]
-    select = ", ".join(
-        [f"avg({c}) AS mean_{c}, min({c}) AS low_{c}, max({c}) AS high_{c}" for c in COLUMNS]
-        + [f"covar_samp({a}, {b}) AS cov_{a}__{b}" for a, b in pairs]
-    )
-    found = con.execute(
-        f"SELECT variant, count(*) AS n, {select} FROM {um} GROUP BY variant"
-    ).fetchnumpy()
-    k = len(spec.variants)
-    index = _ints(found["variant"])
-
-    def per_variant(name: str) -> NDArray[np.float64]:
-        out = np.zeros(k) if name == "n" else np.full(k, np.nan)
-        out[index] = _floats(found[name])
-        return out
-
-    return VariantMoments(
-        n=per_variant("n"),
-        mean={c: per_variant(f"mean_{c}") for c in COLUMNS},
-        low={c: per_variant(f"low_{c}") for c in COLUMNS},
-        high={c: per_variant(f"high_{c}") for c in COLUMNS},
-        cov={"*".join(sorted((a, b))): per_variant(f"cov_{a}__{b}") for a, b in pairs},
-    )
-
-
-def _when(ts: float) -> str:
-    from datetime import UTC, datetime
-
-    if not math.isfinite(ts):
-        return "the beginning" if ts < 0 else "now"
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _ints(values: Any) -> NDArray[np.intp]:
-    return np.asarray(values, dtype=np.intp)
-
-
-def _floats(values: Any) -> NDArray[np.float64]:
-    array = np.ma.filled(np.ma.asarray(values, dtype=np.float64), np.nan)
-    return np.asarray(array, dtype=np.float64)
 
 
 def _shown(
@@ -481,7 +312,7 @@ def _shown(
             f"AND ts < CAST('{float(hi)!r}' AS DOUBLE))"
         )
     fb = events_relation(con, fb_scan, ["request_id", "item_id", "event"])
-    bad = _run(
+    bad = run_sql(
         con,
         (imp_scan,),
         f"""SELECT count(*) FILTER (WHERE coalesce(len(artworks), 0) <> coalesce(len(items), 0)),
@@ -494,7 +325,7 @@ def _shown(
             raise InvalidInputError(
                 f"impressions: '{column}' must list one entry per shown item in every row"
             )
-    _run(
+    run_sql(
         con,
         (imp_scan, fb_scan),
         f"""CREATE TABLE shown AS
@@ -532,8 +363,8 @@ def arm_aggregates(
     joined with its plays, summed per arm; the propensities binned as ``numpy.histogram``."""
     if bins < 1:
         raise InvalidInputError(f"bins must be at least 1, got {bins}")
-    imp_scan = _scan(root, "impressions", -math.inf, math.inf, as_of)
-    fb_scan = _scan(root, "feedback", -math.inf, math.inf, as_of)
+    imp_scan = scan_kind(root, "impressions", -math.inf, math.inf, as_of)
+    fb_scan = scan_kind(root, "feedback", -math.inf, math.inf, as_of)
     con = connect()
     try:
         _shown(con, imp_scan, fb_scan, play_event)
@@ -566,7 +397,7 @@ def arm_aggregates(
     rows = [
         (str(a), int(n), int(p), float(m) if m is not None else float("nan")) for a, n, p, m in arms
     ]
-    return ArmAggregates(rows, counts, int(choices), _snapshots(imp_scan, fb_scan))
+    return ArmAggregates(rows, counts, int(choices), snapshot_ids(imp_scan, fb_scan))
 
 
 @dataclass(frozen=True)
@@ -591,8 +422,8 @@ def logged_choices(
     sums of reward/propensity terms that IPS and SNIPS need (reward: the item was played)."""
     lo = -math.inf if since is None else float(since)
     hi = math.inf if until is None else float(until)
-    imp_scan = _scan(root, "impressions", lo, hi, as_of)
-    fb_scan = _scan(root, "feedback", lo, math.inf, as_of)
+    imp_scan = scan_kind(root, "impressions", lo, hi, as_of)
+    fb_scan = scan_kind(root, "feedback", lo, math.inf, as_of)
     con = connect()
     try:
         _shown(con, imp_scan, fb_scan, play_event, window=(lo, hi))
@@ -616,8 +447,8 @@ def logged_choices(
     finally:
         con.close()
     names = [str(a) for a in rows.pop("artwork")]
-    sums = {k: _floats(v) for k, v in rows.items()}
-    return LoggedChoices(names, sums, _snapshots(imp_scan, fb_scan))
+    sums = {k: floats(v) for k, v in rows.items()}
+    return LoggedChoices(names, sums, snapshot_ids(imp_scan, fb_scan))
 
 
 @dataclass(frozen=True)
@@ -646,11 +477,11 @@ def serving_aggregates(
 ) -> ServingAggregates:
     """Requests, empty answers, latency percentiles (overall and per time bucket, the smallest
     of ``buckets`` giving at most ``max_points``) and traffic per model version."""
-    scan = _scan(root, "impressions", -math.inf, math.inf, as_of)
+    scan = scan_kind(root, "impressions", -math.inf, math.inf, as_of)
     con = connect()
     try:
         rel = events_relation(con, scan, ["ts", "items", "models", "latency_ms"])
-        _run(
+        run_sql(
             con,
             (scan,),
             f"""CREATE TABLE imp AS SELECT ts, latency_ms,
@@ -676,7 +507,7 @@ def serving_aggregates(
         percentiles = {f"p{q}": float(v) for q, v in zip(qs, values, strict=True)}
         if not n:
             return ServingAggregates(
-                0, 0, 0.0, 0.0, 1.0, [], [], [], percentiles, traffic, _snapshots(scan)
+                0, 0, 0.0, 0.0, 1.0, [], [], [], percentiles, traffic, snapshot_ids(scan)
             )
         span = max(float(t1) - float(t0), 1.0)
         bucket = next((b for b in buckets if span / b <= max_points), buckets[-1])
@@ -705,22 +536,22 @@ def serving_aggregates(
         p99,
         percentiles,
         traffic,
-        _snapshots(scan),
+        snapshot_ids(scan),
     )
 
 
 def event_totals(root: str, *, play_event: str = "play") -> tuple[int, int]:
     """Items shown (over every impression) and ``play_event`` feedback events, in DuckDB."""
-    imp_scan = _scan(root, "impressions", -math.inf, math.inf, None)
-    fb_scan = _scan(root, "feedback", -math.inf, math.inf, None)
+    imp_scan = scan_kind(root, "impressions", -math.inf, math.inf, None)
+    fb_scan = scan_kind(root, "feedback", -math.inf, math.inf, None)
     con = connect()
     try:
         imp = events_relation(con, imp_scan, ["items"])
         fb = events_relation(con, fb_scan, ["event"])
-        (shown,) = _run(
+        (shown,) = run_sql(
             con, (imp_scan,), f"SELECT coalesce(sum(len(items)), 0) FROM {imp}", []
         ).fetchone() or (0,)
-        (plays,) = _run(
+        (plays,) = run_sql(
             con, (fb_scan,), f"SELECT count(*) FROM {fb} WHERE event = ?", [play_event]
         ).fetchone() or (0,)
     finally:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats as sps
+from scipy import special
 
 from limelight.core.errors import InvalidInputError
 
@@ -202,15 +203,15 @@ def interleaving_preference(
     mean = float(score.mean())
     sd = float(score.std(ddof=1)) if n > 1 else 0.0
     decided = wins_a + wins_b
-    sign_p = float(sps.binomtest(wins_a, decided, 0.5).pvalue) if decided else 1.0
+    sign_p = float(_binomtest(wins_a, decided, 0.5).pvalue) if decided else 1.0
     if sd == 0.0:  # every engaged user agrees (or ties): the t-test is undefined, use signs
         low = high = mean
         p = sign_p
     else:
         se = sd / np.sqrt(n)
-        half = float(sps.t.ppf(1 - alpha / 2, n - 1)) * se
+        half = float(special.stdtrit(n - 1, 1 - alpha / 2)) * se
         low, high = mean - half, mean + half
-        p = float(2 * sps.t.sf(abs(mean) / se, n - 1))
+        p = float(2 * special.stdtr(n - 1, -abs(mean) / se))
     return InterleavingResult(
         n_users=int(a.size),
         n_engaged=n,
@@ -224,3 +225,10 @@ def interleaving_preference(
         sign_test_p=sign_p,
         alpha=alpha,
     )
+
+
+def _binomtest(k: int, n: int, p: float) -> Any:
+    """``scipy.stats.binomtest``, imported on first use (scipy.stats takes ~0.5 s to import)."""
+    from scipy import stats
+
+    return stats.binomtest(k, n, p)

@@ -21,6 +21,7 @@ from limelight.core.hooks import get_hook
 from limelight.core.names import check_alias, check_name
 from limelight.monitoring._queries import EventWindow, Measure, first_event_time, measure
 from limelight.monitoring._spec import (
+    CONTEXT_PREFIX,
     DEFAULT_THRESHOLDS,
     MonitorSpec,
     parse_check,
@@ -297,8 +298,10 @@ class Monitors:
             )
         results: list[CheckResult] = []
         if not measures:
+            column = spec.check.column or ""
+            what = f"{column} values" if column.startswith(CONTEXT_PREFIX) else "impressions"
             message = problem or (
-                f"no impressions of {spec.model} between {_iso(start)} and {_iso(end)}: "
+                f"no {what} of {spec.model} between {_iso(start)} and {_iso(end)}: "
                 "nothing to check, no alert"
             )
             status = "no-reference" if problem else "empty"

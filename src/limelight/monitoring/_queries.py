@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from limelight.core.errors import InvalidInputError
 from limelight.monitoring import stats
-from limelight.monitoring._spec import Check
+from limelight.monitoring._spec import CONTEXT_PREFIX, Check
 from limelight.store.event_queries import connect, events_relation, scan_events
 
 if TYPE_CHECKING:
@@ -62,10 +63,18 @@ class _Log:
     def __init__(self, root: str, model: str, con: duckdb.DuckDBPyConnection) -> None:
         self.root, self.model, self.con = root, model, con
 
-    def impressions(self, window: EventWindow, columns: list[str], *, slack: float = 0) -> str:
-        """A subquery: the model's impressions in the window, ``version`` plus ``columns``."""
+    def impressions(
+        self,
+        window: EventWindow,
+        columns: list[str],
+        *,
+        slack: float = 0,
+        kind: str = "impressions",
+    ) -> str:
+        """A subquery: the model's impressions (or failed requests: ``kind="failures"``) in the
+        window, ``version`` plus ``columns``."""
         start = window.start - slack
-        scan = scan_events(self.root, "impressions", since=start, until=window.end)
+        scan = scan_events(self.root, kind, since=start, until=window.end)
         cols = sorted({"ts", "models", *columns})
         source = events_relation(self.con, scan, cols)
         prefix = _quote(self.model + "/")
@@ -88,9 +97,15 @@ class _Log:
         )
 
     def values(self, window: EventWindow, column: str) -> str:
-        """A subquery of one number per row, ``version, x``: list columns are flattened."""
-        rel = self.impressions(window, [column])
-        x = f'unnest("{column}")' if column in LIST_COLUMNS else f'"{column}"'
+        """A subquery of one number per row, ``version, x``: list columns are flattened, and
+        ``context.<feature>`` is that feature's value (rows without it are left out)."""
+        if column.startswith(CONTEXT_PREFIX):
+            rel = self.impressions(window, ["context"])
+            feature = _quote(column[len(CONTEXT_PREFIX) :])
+            x = f"list_filter(context, lambda c: c.name = {feature})[1].value"
+        else:
+            rel = self.impressions(window, [column])
+            x = f'unnest("{column}")' if column in LIST_COLUMNS else f'"{column}"'
         return (
             f"(SELECT version, x FROM (SELECT version, {x} AS x FROM {rel}) "
             "WHERE x IS NOT NULL AND isfinite(x))"
@@ -278,6 +293,14 @@ def _simple(log: _Log, check: Check, window: EventWindow) -> list[Measure]:
         )
     elif name == "take_rate":
         return _take_rate(log, check, window)
+    elif name == "error_rate":
+        answered = log.impressions(window, [])
+        failed = log.impressions(window, ["endpoint"], kind="failures")
+        sql = (
+            "SELECT version, avg(failed), count(*) FROM (SELECT version, 0.0 AS failed FROM "
+            f"{answered} UNION ALL SELECT version, 1.0 FROM {failed} "
+            "WHERE endpoint = '/v1/recommend') GROUP BY version"
+        )
     elif name == "late_share":
         fb = log.feedback(window, ["request_id"])
         rel = log.impressions(window, ["request_id", "ts"], slack=7 * DAY)
@@ -354,9 +377,29 @@ def measure(
         if check.is_drift:
             if reference is None:  # pragma: no cover - a drift check always has a reference
                 raise AssertionError("a drift check needs a reference window")
-            return _drift(log, check, window, reference)
-        if check.name in ("coverage", "gini"):
+            found = _drift(log, check, window, reference)
+        elif check.name in ("coverage", "gini"):
             return _shown_items(log, check, window, reference or window)
-        return _simple(log, check, window)
+        else:
+            found = _simple(log, check, window)
+        if not found and check.column is not None and check.column.startswith(CONTEXT_PREFIX):
+            _known_feature(log, check.column, [window] + ([reference] if reference else []))
+        return found
     finally:
         con.close()
+
+
+def _known_feature(log: _Log, column: str, windows: list[EventWindow]) -> None:
+    """A feature with no values anywhere looked at must be one the log names at all there:
+    otherwise an InvalidInputError naming those it does (none logged: the window is empty)."""
+    feature = column[len(CONTEXT_PREFIX) :]
+    parts = " UNION ".join(
+        f"SELECT DISTINCT unnest(context).name AS name FROM {log.impressions(w, ['context'])}"
+        for w in windows
+    )
+    known = sorted(r[0] for r in log.rows(parts) if r[0] is not None)
+    if known and feature not in known:
+        raise InvalidInputError(
+            f"{column}: {log.model} logged no context feature {feature!r}; "
+            f"its features: {', '.join(known)}"
+        )

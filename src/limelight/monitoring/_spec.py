@@ -12,6 +12,7 @@ from limelight.core.errors import InvalidInputError
 
 __all__ = [
     "CHECKS",
+    "CONTEXT_PREFIX",
     "DEFAULT_THRESHOLDS",
     "Check",
     "MonitorSpec",
@@ -26,6 +27,9 @@ DRIFT = {"psi", "js", "ks", "wasserstein"}
 """Statistics that compare the window with the reference window (see ``monitoring.stats``)."""
 NUMERIC_COLUMNS = {"scores", "propensities", "latency_ms"}
 """Impression columns that hold numbers (lists of them are flattened)."""
+CONTEXT_PREFIX = "context."
+"""``context.<feature>``: one context feature an artwork policy chose with, by its logged name
+(checks that read every numeric column read these too)."""
 
 CHECKS: dict[str, tuple[set[str] | None, str]] = {
     # name: (columns it accepts, or None for none; what it measures)
@@ -47,6 +51,7 @@ CHECKS: dict[str, tuple[set[str] | None, str]] = {
     "feedback_share": (None, "share of impressions with any feedback joined"),
     "duplicate_share": (None, "share of impressions whose request id was logged before"),
     "late_share": (None, "share of feedback arriving more than a day after its impression"),
+    "error_rate": (None, "share of recommend requests the version failed to answer (502)"),
 }
 DEFAULT_THRESHOLDS: dict[str, tuple[str, float]] = {
     "psi": ("above", 0.1),
@@ -56,7 +61,7 @@ DEFAULT_THRESHOLDS: dict[str, tuple[str, float]] = {
 }
 """Evidently's default drift thresholds, used when a monitor names none."""
 
-_CALL = re.compile(r"^\s*([a-z_0-9]+)\s*(?:\(\s*([A-Za-z_0-9]*)\s*\))?\s*$")
+_CALL = re.compile(r"^\s*([a-z_0-9]+)\s*(?:\(\s*([A-Za-z_0-9.:-]*)\s*\))?\s*$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -82,12 +87,6 @@ def parse_check(text: str) -> Check:
     """``psi(scores)``, ``p99(latency_ms)``, ``take_rate(0)``, ``requests()``, ... ."""
     if not isinstance(text, str):
         raise InvalidInputError(f"a check is text such as 'psi(scores)', not {text!r}")
-    if text.strip() in ("error_rate", "error_rate()"):
-        raise InvalidInputError(
-            "error_rate: the event log holds only answered requests (failed ones are not "
-            "logged), so it cannot give an error rate; watch limelight_requests_total by status "
-            "on serving's /metrics instead"
-        )
     match = _CALL.match(text)
     if match is None or match.group(1) not in CHECKS:
         known = ", ".join(sorted(CHECKS))
@@ -108,10 +107,15 @@ def parse_check(text: str) -> Check:
         if len(columns) == 1:
             return Check(name, next(iter(columns)))
         raise InvalidInputError(f"{name} needs a column: one of {', '.join(sorted(columns))}")
+    if arg.startswith(CONTEXT_PREFIX) and columns >= NUMERIC_COLUMNS:
+        if not arg[len(CONTEXT_PREFIX) :]:
+            raise InvalidInputError(f"{name}({arg}): name the feature, e.g. context.x0")
+        return Check(name, arg)
     if arg not in columns:
+        readable = sorted(columns) + (["context.<feature>"] if columns >= NUMERIC_COLUMNS else [])
         raise InvalidInputError(
             f"{name}({arg}): there is no column {arg!r} that {name} can read; "
-            f"columns: {', '.join(sorted(columns))}"
+            f"columns: {', '.join(readable)}"
         )
     return Check(name, arg)
 

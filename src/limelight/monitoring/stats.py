@@ -32,6 +32,7 @@ from limelight.core.errors import InvalidInputError
 
 __all__ = [
     "DISTINCT_VALUES_AS_BINS",
+    "KS_BOUND_BELOW",
     "KS_EXACT_MAX_N",
     "CdfAccumulator",
     "CdfDistances",
@@ -55,11 +56,16 @@ DISTINCT_VALUES_AS_BINS = 20
 """A column with at most this many distinct reference values is binned by value."""
 KS_EXACT_MAX_N = 10_000
 """scipy's ``ks_2samp`` computes the exact p-value when neither sample is larger."""
+KS_BOUND_BELOW = 1e-10
+"""A KS p-value whose upper bound is below this is given as the bound (see
+:func:`ks_pvalue_from_statistic`)."""
 
 
 def _clean(values: ArrayLike, what: str) -> NDArray[np.float64]:
     array = np.asarray(values, dtype=np.float64).ravel()
-    array = array[np.isfinite(array)]
+    finite = np.isfinite(array)
+    if not finite.all():
+        array = array[finite]
     if array.size == 0:
         raise InvalidInputError(f"the {what} sample has no finite values")
     return array
@@ -163,12 +169,21 @@ def jensen_shannon(reference: ArrayLike, current: ArrayLike) -> float:
 
 
 def ks_pvalue_from_statistic(statistic: float, n_reference: int, n_current: int) -> float:
-    """The asymptotic two-sided p-value scipy's ``ks_2samp`` gives for samples this large."""
+    """The asymptotic two-sided p-value scipy's ``ks_2samp`` gives for samples this large.
+
+    scipy's ``kstwo.sf`` takes up to a second where the p-value is tiny but not zero. Where
+    the Dvoretzky-Kiefer-Wolfowitz-Massart bound ``2 exp(-2 n d^2)`` (``n`` the effective size
+    scipy uses) is below :data:`KS_BOUND_BELOW`, that bound is returned: a p-value never smaller
+    than scipy's, and within 1e-10 of it.
+    """
     from scipy.stats import kstwo
 
     m, n = sorted([float(n_reference), float(n_current)], reverse=True)
-    en = m * n / (m + n)
-    return float(np.clip(kstwo.sf(statistic, np.round(en)), 0, 1))
+    en = float(np.round(m * n / (m + n)))
+    bound = 2.0 * math.exp(-2.0 * en * statistic * statistic)
+    if bound < KS_BOUND_BELOW:
+        return bound
+    return float(np.clip(kstwo.sf(statistic, en), 0, 1))
 
 
 @dataclass(frozen=True)
@@ -181,20 +196,32 @@ class CdfDistances:
     @classmethod
     def from_sorted(cls, ref: NDArray[np.float64], cur: NDArray[np.float64]) -> CdfDistances:
         """From both samples, sorted: both CDFs at every value of either, as scipy evaluates
-        them, in one merge (each current value placed among the reference's)."""
-        n = ref.size + cur.size
-        from_cur = np.zeros(n, dtype=bool)
-        from_cur[ref.searchsorted(cur, "left") + np.arange(cur.size)] = True
+        them, in one merge (each current value placed among the reference's).
+
+        The gap between the CDFs is kept as ``n_ref * n_cur`` times the gap, a whole number:
+        a running sum of ``+n_cur`` for each reference value and ``-n_ref`` for each current
+        one, so the passes over the merged samples are few and in place.
+        """
+        n_ref, n_cur = ref.size, cur.size
+        n = n_ref + n_cur
+        at = ref.searchsorted(cur, "left")
+        at += np.arange(n_cur, dtype=at.dtype)  # where each current value lands in the merge
+        gap = np.full(n, n_cur, dtype=np.int64)
+        gap[at] = -n_ref
         merged = np.empty(n, dtype=np.float64)
-        merged[from_cur] = cur
-        merged[~from_cur] = ref
-        cur_below = np.cumsum(from_cur)
-        gap = np.abs((np.arange(1, n + 1) - cur_below) / ref.size - cur_below / cur.size)
+        merged[at] = cur
+        merged[gap > 0] = ref
+        np.cumsum(gap, out=gap)
+        np.abs(gap, out=gap)
         # within a run of equal values only the last position has both CDFs complete
-        last = np.empty(n, dtype=bool)
-        np.not_equal(merged[1:], merged[:-1], out=last[:-1])
-        last[-1] = True
-        return cls(float(gap[last].max()), float(np.sum(gap[:-1] * np.diff(merged))))
+        steps = np.diff(merged)
+        del merged
+        if np.all(steps):
+            largest = float(gap.max())
+        else:
+            largest = max(float(gap[:-1][steps != 0].max(initial=0)), float(gap[-1]))
+        scale = float(n_ref) * float(n_cur)
+        return cls(largest / scale, float(np.dot(gap[:-1], steps)) / scale)
 
 
 class CdfAccumulator:

@@ -151,6 +151,7 @@ class _Service:
         self.seen_feedback = seen_feedback
         self.impressions: EventWriter | None = None
         self.feedback_log: EventWriter | None = None
+        self.failures: EventWriter | None = None
         self._openapi: dict[int | None, bytes] = {}  # by the features the artwork policy needs
         self._reading: dict[asyncio.Task[Any], float] = {}  # body reads and their deadlines
 
@@ -159,16 +160,20 @@ class _Service:
         store = open_store(self.config)
         self.impressions = store.event_writer("impressions", commit=self.commit_events)
         self.feedback_log = store.event_writer("feedback", commit=self.commit_events)
-        for writer in (self.impressions, self.feedback_log):
+        self.failures = store.event_writer("failures", commit=self.commit_events)
+        for writer in self._writers():
             writer.warm_up()
         self.models.start()
 
     def stop(self) -> None:
         self.models.stop()
-        for writer in (self.impressions, self.feedback_log):
-            if writer is not None:
-                writer.close()
+        for writer in self._writers():
+            writer.close()
         self.seen_feedback.close()  # this process's mapping; other workers keep theirs
+
+    def _writers(self) -> list[EventWriter]:
+        """The event writers started so far: impressions, feedback and failed requests."""
+        return [w for w in (self.impressions, self.feedback_log, self.failures) if w is not None]
 
     def route(self, path: str, handler: Handler, method: str, *, open_: bool = False) -> Route:
         """``handler`` behind the bearer-token check, error mapping and metrics."""
@@ -187,6 +192,7 @@ class _Service:
                 response = _error(422, "invalid_request", str(exc))
             except ModelCallError as exc:
                 response = self._model_failed(exc, f"{method} {path}")
+                await self._log_failure(exc, path, start)
             except Exception:
                 log.exception("%s %s failed", method, path)
                 response = _error(500, "internal", "the server failed to answer; see its log")
@@ -210,6 +216,23 @@ class _Service:
             },
             status_code=502,
         )
+
+    async def _log_failure(self, exc: ModelCallError, path: str, start: float) -> None:
+        """Put the failed request in the event log (durably, before the 502 goes out), so a
+        version's error rate comes from the log. Only the failure path pays for it."""
+        if self.failures is None:
+            return
+        record = {
+            "ts": time.time(),
+            "models": [exc.label],
+            "endpoint": path,
+            "error": exc.kind,
+            "latency_ms": (time.perf_counter() - start) * 1000.0,
+        }
+        try:
+            await self.failures.acknowledge(record)
+        except Exception as err:  # the 502 still goes out; /metrics counts it
+            log.warning("the failed request could not be logged: %s", err)
 
     def _authorize(self, request: Request) -> None:
         assert self.token is not None
@@ -298,6 +321,7 @@ class _Service:
         artwork = chosen.get(snap.artwork) if snap.artwork else None
         models = {snap.recommender: ranker.label}
         n = len(item_ids)
+        context = None
         if artwork is None:
             items = [{"item_id": i, "score": v} for i, v in zip(item_ids, scores, strict=True)]
             shown: list[str | None] = [None] * n
@@ -311,6 +335,11 @@ class _Service:
                 for i, v, a, p in zip(item_ids, scores, arms, chosen_props, strict=True)
             ]
             shown, props = [str(a) for a in arms], list(chosen_props)
+            if req.features is not None:  # what the policy chose with, for input-drift checks
+                names = _feature_names(artwork.obj, len(req.features))
+                context = [
+                    {"name": k, "value": x} for k, x in zip(names, req.features, strict=True)
+                ]
         user = str(req.user_id)
         shown_items = [str(i) for i in item_ids]
         request_id = self.ids.issue(user, now, shown_items)
@@ -331,6 +360,7 @@ class _Service:
                 "decided": [name in deciders.values() for name in fields["experiments"]],
                 "models": list(models.values()),
                 "latency_ms": (time.perf_counter() - start) * 1000.0,
+                "context": context,
             },
         )
         return JSONResponse(
@@ -553,16 +583,15 @@ class _Service:
                 self.batcher.batched_requests,
             ),
         ]
-        for writer in (self.impressions, self.feedback_log):
-            if writer is not None:
-                counters += [
-                    Counter(name, text, value, {"kind": writer.kind}, kind)
-                    for (name, text, kind), value in zip(
-                        _EVENT_COUNTERS,
-                        writer.counters(),
-                        strict=True,
-                    )
-                ]
+        for writer in self._writers():
+            counters += [
+                Counter(name, text, value, {"kind": writer.kind}, kind)
+                for (name, text, kind), value in zip(
+                    _EVENT_COUNTERS,
+                    writer.counters(),
+                    strict=True,
+                )
+            ]
         return Response(
             self.metrics.render(self.models.versions(), counters),
             media_type="text/plain; version=0.0.4",
@@ -593,6 +622,19 @@ def _features_needed(policy: Any) -> int | None:
         return None
     n = getattr(policy, "n_features", None)
     return n if isinstance(n, int) and n > 0 else None
+
+
+def _feature_names(policy: Any, count: int) -> list[str]:
+    """The names the log gives ``count`` context features: the policy's ``feature_names`` (a
+    list of strings) when it names as many, else ``x0``, ``x1``, ... by position."""
+    names = getattr(policy, "feature_names", None)
+    if (
+        isinstance(names, list | tuple)
+        and len(names) == count
+        and all(isinstance(name, str) for name in names)
+    ):
+        return list(names)
+    return [f"x{j}" for j in range(count)]
 
 
 class _BuiltOnFirstUse:

@@ -16,6 +16,7 @@ rows came from).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import random
@@ -170,6 +171,7 @@ class EventLog:
     def __init__(self, events: str, db: str) -> None:
         self.events, self.db = events, db
         self._catalog: SqlCatalog | None = None
+        self._reader: Any = None  # a plain engine on the catalog's database, for plan_paths
         self._lock = threading.Lock()
 
     @property
@@ -199,7 +201,7 @@ class EventLog:
         catalog = self.catalog
         name = f"{NAMESPACE}.{kind}"
         try:
-            return catalog.load_table(name)
+            return self._evolved(catalog.load_table(name), kind)
         except NoSuchTableError:
             pass
         from pyiceberg.catalog import Catalog
@@ -211,7 +213,15 @@ class EventLog:
         spec = PartitionSpec(
             PartitionField(source_id=day, field_id=1000, transform=IdentityTransform(), name="date")
         )
-        _retrying(lambda: catalog.create_namespace_if_not_exists(NAMESPACE), "namespace")
+
+        def namespace() -> None:
+            from sqlalchemy.exc import IntegrityError
+
+            # another process may make it between pyiceberg's check and its insert
+            with contextlib.suppress(IntegrityError):
+                catalog.create_namespace_if_not_exists(NAMESPACE)
+
+        _retrying(namespace, "namespace")
         try:
             tx = catalog.create_table_transaction(
                 name, schema=schema, partition_spec=spec, properties=_TABLE_PROPERTIES
@@ -224,6 +234,31 @@ class EventLog:
         except (TableAlreadyExistsError, CommitFailedException):
             pass  # another process made it first (with the same segments): "already exists"
         return catalog.load_table(name)
+
+    def _evolved(self, table: Table, kind: str) -> Table:
+        """``table`` with every column of ``kind``'s schema: the columns a newer Limelight added
+        are added by one schema-evolution commit (old data files read them as null)."""
+        wanted = table_schema(kind)
+        have = {f.name for f in table.schema().fields}
+        if all(name in have for name in wanted.names):
+            return table
+        from pyiceberg.exceptions import CommitFailedException
+
+        def evolve() -> Table:
+            current = self.catalog.load_table(table.name())
+            names = {f.name for f in current.schema().fields}
+            missing = [f for f in wanted if f.name not in names]
+            if missing:
+                log.info("adding %s to the %s table", [f.name for f in missing], kind)
+                try:
+                    with current.update_schema() as update:
+                        update.union_by_name(pa.schema(missing))
+                except ValueError as exc:  # another process added them meanwhile
+                    raise CommitFailedException(str(exc)) from exc
+                current = self.catalog.load_table(table.name())
+            return current
+
+        return _retrying(evolve, f"adding columns to the {kind} table")
 
     # -- writing --------------------------------------------------------------------------------
     def write_files(self, kind: str, rows: pa.Table) -> list[DataFile]:
@@ -315,6 +350,58 @@ class EventLog:
         scan = table.scan(row_filter=_where(terms), snapshot_id=snap)
         return [task.file for task in scan.plan_files()], snap
 
+    def plan_paths(
+        self,
+        kind: str,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        as_of: int | None = None,
+    ) -> tuple[list[str], int | None]:
+        """The data files (as URIs) of :meth:`plan`, and that snapshot: from the file list
+        remembered for the snapshot when there is one (no pyiceberg import, no table load),
+        else planned with pyiceberg once and remembered (``store._event_plans``)."""
+        from limelight.store import _event_plans as plans
+
+        table_schema(kind)  # an unknown kind is an InvalidInputError here
+
+        def snapshot() -> plans.Snapshot | None:
+            engine = self._reader_engine()
+            return plans.current_snapshot(engine, NAMESPACE, NAMESPACE, kind, as_of)
+
+        found = snapshot()
+        if found is None:  # no table yet: make it (importing old segments), then look again
+            self.table(kind)
+            found = snapshot()
+        if found is None:  # not readable without pyiceberg: plan as before
+            files, snap = self.plan(kind, since=since, until=until, as_of=as_of)
+            return [f.file_path for f in files], snap
+        snap, manifest_list = found
+        if snap is None or manifest_list is None:
+            return [], None
+        pairs = plans.recall(manifest_list)
+        if pairs is None:
+            table, _ = self.snapshot_table(kind, snap)
+            tasks = table.scan(snapshot_id=snap).plan_files()
+            pairs = [(task.file.file_path, _partition_day(task.file)) for task in tasks]
+            plans.remember(manifest_list, pairs)
+        first = _iso_day(since) if since is not None else None
+        last = _iso_day(until) if until is not None else None
+        kept = [
+            path
+            for path, day in pairs
+            if (first is None or day >= first) and (last is None or day <= last)
+        ]
+        return kept, snap
+
+    def _reader_engine(self) -> Any:
+        import sqlalchemy as sa
+
+        with self._lock:
+            if self._reader is None:
+                self._reader = sa.create_engine(self.db)
+            return self._reader
+
     def read(
         self, kind: str, *, since: float | None = None, until: float | None = None
     ) -> pa.Table:
@@ -363,24 +450,33 @@ class EventLog:
         from pyiceberg.io.pyarrow import _dataframe_to_data_files
 
         table = self.table(kind)
-        files = [f for f in self.plan_day(table, day) if f.file_size_in_bytes < target_size]
+        small = [f for f in self.plan_day(table, day) if f.file_size_in_bytes < target_size]
+        groups = [g for g in _groups(small, target_size) if len(g) > 1]  # one file: as it is
+        files = [f for g in groups for f in g]
         if len(files) < 2:
             return {"kind": kind, "day": day, "rewritten": 0, "written": 0, "rows": 0}
         progress(f"compacting {len(files)} {kind} files of {day}")
         fs = table.io
-        parts = []
-        for i, f in enumerate(files):
-            with fs.new_input(f.file_path).open() as stream:
-                parts.append(pq.read_table(stream, schema=table_schema(kind)))
-            if (i + 1) % 50 == 0:
-                progress(f"  read {i + 1}/{len(files)} files")
-        rows = pa.concat_tables(parts)
         meta = table.metadata
         props = dict(meta.properties)
         props["write.target-file-size-bytes"] = str(target_size)
         meta = meta.model_copy(update={"properties": props})
-        new_files = list(_dataframe_to_data_files(table_metadata=meta, df=rows, io=fs))
-        progress(f"  wrote {len(new_files)} files of {rows.num_rows} rows; committing")
+        # One group of small files (about ``target_size`` of Parquet together) at a time, each
+        # written out before the next is read: the memory is a group's, not the day's.
+        new_files: list[DataFile] = []
+        rows_written = 0
+        for g, group in enumerate(groups):
+            parts = []
+            for f in group:
+                with fs.new_input(f.file_path).open() as stream:
+                    parts.append(pq.read_table(stream, schema=table_schema(kind)))
+            rows = pa.concat_tables(parts)
+            del parts
+            new_files += _dataframe_to_data_files(table_metadata=meta, df=rows, io=fs)
+            rows_written += rows.num_rows
+            del rows
+            progress(f"  group {g + 1}: {len(group)} files rewritten ({rows_written} rows so far)")
+        progress(f"  wrote {len(new_files)} files of {rows_written} rows; committing")
         old_paths = {f.file_path for f in files}
 
         def attempt() -> None:
@@ -407,7 +503,7 @@ class EventLog:
             "day": day,
             "rewritten": len(files),
             "written": len(new_files),
-            "rows": rows.num_rows,
+            "rows": rows_written,
         }
 
     def plan_day(self, table: Table, day: str) -> list[DataFile]:
@@ -517,6 +613,19 @@ def _read_legacy(paths: list[str], kind: str) -> pa.Table:
                 "segment %s cannot be read as %s (%s); left out of the table", path, kind, exc
             )
     return with_day(pa.concat_tables(parts), kind)
+
+
+def _groups(files: list[DataFile], target_size: int) -> list[list[DataFile]]:
+    """``files`` in runs of about ``target_size`` bytes together (each at least one file)."""
+    groups: list[list[DataFile]] = [[]]
+    size = 0
+    for f in files:
+        if groups[-1] and size + f.file_size_in_bytes > target_size:
+            groups.append([])
+            size = 0
+        groups[-1].append(f)
+        size += f.file_size_in_bytes
+    return groups
 
 
 def _where(terms: list[str]) -> Any:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pyarrow as pa
 
 from limelight.core.errors import InvalidInputError
+from limelight.store.events import ADDED_COLUMNS
 
 if TYPE_CHECKING:
     from limelight.store._store import Store
@@ -43,8 +44,6 @@ T = TypeVar("T")
 Progress = Callable[[str], None]
 _UNITS = {"": 1, "b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3, "k": 1024, "m": 1024**2}
 _AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-# columns that joined the schema later: a file without them imports them as null
-_ADDED_LATER = {"impressions": {"decided"}, "feedback": set()}
 
 
 def _quiet(_: str) -> None:
@@ -161,7 +160,7 @@ def _conform(table: pa.Table, kind: str, path: Path) -> pa.Table:
     have = {f.name: f.type for f in table.schema}
     for field in schema:
         if field.name not in have:
-            if field.name not in _ADDED_LATER[kind]:
+            if field.name not in ADDED_COLUMNS.get(kind, ()):
                 problems.append(f"column {field.name!r} ({field.type}) is missing")
         elif _normal(have[field.name]) != field.type:
             problems.append(

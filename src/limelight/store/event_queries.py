@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_MEMORY_LIMIT", "EventScan", "connect", "events_relation", "scan_events"]
 
-DEFAULT_MEMORY_LIMIT = "512MB"
+DEFAULT_MEMORY_LIMIT = "768MB"
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,8 @@ def scan_events(
 
     if kind not in SCHEMAS:
         raise InvalidInputError(f"unknown event kind {kind!r}; known: {', '.join(SCHEMAS)}")
-    files, snapshot = open_event_log(root).plan(kind, since=since, until=until, as_of=as_of)
-    uris = sorted(f.file_path for f in files)
+    files, snapshot = open_event_log(root).plan_paths(kind, since=since, until=until, as_of=as_of)
+    uris = sorted(files)
     fs, _ = fsspec.core.url_to_fs(uris[0] if uris else str(root))
     protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
     paths = tuple(u.split("://", 1)[1] if "://" in u else u for u in uris)
@@ -119,14 +119,49 @@ def events_relation(con: duckdb.DuckDBPyConnection, scan: EventScan, columns: Se
         )
     names = ", ".join(f'"{c}"' for c in columns)
     if not scan.files:
-        empty = pa.schema([scan.schema.field(c) for c in columns]).empty_table()
-        view = f"_empty_{scan.kind}"
-        con.register(view, empty)
-        return f"(SELECT {names} FROM {view})"
+        return f"(SELECT {names} FROM {_empty_view(con, scan, columns)})"
     if scan.protocol not in ("file", "local"):
         con.register_filesystem(scan.filesystem)
         paths = [f"{scan.protocol}://{f}" for f in scan.files]
     else:
         paths = list(scan.files)
     listing = "[" + ", ".join(_quote(p) for p in paths) + "]"
+    absent = _absent_columns(con, scan, listing, columns)
+    if absent:  # in no file yet: a typed null, as the table reads them
+        view = _empty_view(con, scan, absent)
+        names = ", ".join(
+            f'(SELECT "{c}" FROM {view}) AS "{c}"' if c in absent else f'"{c}"' for c in columns
+        )
     return f"(SELECT {names} FROM read_parquet({listing}, union_by_name = true))"
+
+
+def _empty_view(con: duckdb.DuckDBPyConnection, scan: EventScan, columns: Sequence[str]) -> str:
+    """A registered empty relation of ``columns`` with the kind's types."""
+    view = f"_empty_{scan.kind}_{'_'.join(columns)}"
+    con.register(view, pa.schema([scan.schema.field(c) for c in columns]).empty_table())
+    return view
+
+
+def _absent_columns(
+    con: duckdb.DuckDBPyConnection, scan: EventScan, listing: str, columns: Sequence[str]
+) -> list[str]:
+    """The columns asked for that joined the schema later and that no file of ``scan`` holds
+    (only their footers are read)."""
+    from limelight.store.events import ADDED_COLUMNS
+
+    late = [c for c in columns if c in ADDED_COLUMNS.get(scan.kind, ())]
+    if not late:
+        return []
+    import duckdb
+
+    try:
+        found = {
+            r[0]
+            for r in con.execute(
+                f"SELECT DISTINCT name FROM parquet_schema({listing}) WHERE name IN "
+                f"({', '.join(_quote(c) for c in late)})"
+            ).fetchall()
+        }
+    except duckdb.Error:  # an unreadable file: the query itself reports it, naming the file
+        return []
+    return [c for c in late if c not in found]

@@ -41,6 +41,9 @@ if TYPE_CHECKING:
     from limelight.store._eventbuf import Segment, _Group
 
 __all__ = [
+    "ADDED_COLUMNS",
+    "CONTEXT_TYPE",
+    "FAILURE_SCHEMA",
     "FEEDBACK_SCHEMA",
     "IMPRESSION_SCHEMA",
     "SCHEMAS",
@@ -55,6 +58,9 @@ __all__ = [
 
 log = logging.getLogger("limelight.events")
 
+CONTEXT_TYPE = pa.list_(pa.struct([("name", pa.string()), ("value", pa.float64())]))
+"""A list of (name, value) structs: Arrow's JSON reader, Iceberg, Parquet and DuckDB all hold
+it (Arrow's JSON reader cannot read a map)."""
 IMPRESSION_SCHEMA = pa.schema(
     [
         ("request_id", pa.string()),
@@ -72,6 +78,9 @@ IMPRESSION_SCHEMA = pa.schema(
         ),  # parallel to experiments: this experiment chose the served model
         ("models", pa.list_(pa.string())),  # "name/version" of each model that served the request
         ("latency_ms", pa.float64()),  # time spent serving the request
+        # the context features the artwork policy chose with, by name (null: none); added to
+        # an existing table by schema evolution, so older rows read it as null
+        ("context", CONTEXT_TYPE),
     ]
 )
 FEEDBACK_SCHEMA = pa.schema(
@@ -84,7 +93,25 @@ FEEDBACK_SCHEMA = pa.schema(
         ("value", pa.float64()),
     ]
 )
-SCHEMAS = {"impressions": IMPRESSION_SCHEMA, "feedback": FEEDBACK_SCHEMA}
+FAILURE_SCHEMA = pa.schema(
+    [
+        ("ts", pa.float64()),
+        ("models", pa.list_(pa.string())),  # "name/version" of the model that failed
+        ("endpoint", pa.string()),  # the path it failed on, e.g. /v1/recommend
+        ("error", pa.string()),  # the exception's class (its message may hold data: not kept)
+        ("latency_ms", pa.float64()),
+    ]
+)
+"""A request a served model failed to answer (a 502 ``model_error``): the answered ones are
+impressions, so the two give a version's error rate."""
+SCHEMAS = {
+    "impressions": IMPRESSION_SCHEMA,
+    "feedback": FEEDBACK_SCHEMA,
+    "failures": FAILURE_SCHEMA,
+}
+ADDED_COLUMNS: dict[str, frozenset[str]] = {"impressions": frozenset({"decided", "context"})}
+"""Columns that joined a kind's schema later: a segment without them imports them as null, a
+table gains them by schema evolution when it is opened, and its older files read them as null."""
 _REPLAY_SECONDS = 60.0  # how often a writer looks for buffers of dead workers
 
 

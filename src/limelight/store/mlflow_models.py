@@ -18,7 +18,13 @@ from typing import Any
 from limelight.core.errors import SerializerError
 from limelight.store.blobs import BlobStore
 
-__all__ = ["MlflowModelFiles", "dump_mlflow_model", "load_manifest", "load_mlflow_model"]
+__all__ = [
+    "MlflowModelFiles",
+    "dump_mlflow_model",
+    "load_manifest",
+    "load_mlflow_model",
+    "manifest_files",
+]
 
 
 @dataclass(frozen=True)
@@ -85,7 +91,11 @@ def dump_mlflow_model(obj: MlflowModelFiles, blobs: BlobStore) -> tuple[str, int
     return blobs.put(data), len(data) + sum(size for _, size in obj.files.values())
 
 
-def load_manifest(key: str, blobs: BlobStore) -> Any:
+def manifest_files(key: str, blobs: BlobStore) -> dict[str, tuple[str, int]]:
+    """The files of the stored manifest ``key``: relative path -> (blob key, size)."""
     manifest = json.loads(blobs.get(key))
-    files = {k: (v[0], int(v[1])) for k, v in manifest["files"].items()}
-    return load_mlflow_model(files, blobs)
+    return {k: (v[0], int(v[1])) for k, v in manifest["files"].items()}
+
+
+def load_manifest(key: str, blobs: BlobStore) -> Any:
+    return load_mlflow_model(manifest_files(key, blobs), blobs)

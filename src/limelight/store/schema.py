@@ -414,6 +414,8 @@ mlflow_versions = Table(
     Column("model_id", String(64)),
     Column("description", Text),
     Column("tags", JSON),
+    # MLflow's run id when it names no Limelight run (a run on another server): no lineage
+    Column("run_id", String(64)),
 )
 
 
@@ -476,4 +478,4 @@ monitor_alerts = Table(
     Index("ix_monitor_alerts_monitor_at", "monitor", "at"),
 )
 
-SCHEMA_HEAD = "0005_monitoring"  # the newest migration in store/migrations/versions
+SCHEMA_HEAD = "0006_mlflow_version_run"  # the newest migration in store/migrations/versions

@@ -42,6 +42,7 @@ __all__ = [
     "MAX_CLAUSES",
     "FilterError",
     "Ordering",
+    "case_sensitive_like",
     "latest_metric",
     "param_number",
     "param_string",
@@ -117,6 +118,51 @@ def _json_text_sqlite(element: _JsonText, compiler: Any, **kw: Any) -> str:
 @compiles(_JsonText, "postgresql")
 def _json_text_postgresql(element: _JsonText, compiler: Any, **kw: Any) -> str:
     return f"(({compiler.process(element.clauses, **kw)}) #>> '{{}}')"
+
+
+class _CaseSensitiveLike(FunctionElement[bool]):
+    """``column LIKE pattern``, case-sensitive on every dialect (SQLite's LIKE folds ASCII case).
+
+    Its clauses are (column, the LIKE pattern, the same pattern as a GLOB); SQLite compiles the
+    GLOB, every other dialect the LIKE (PostgreSQL's LIKE is case-sensitive).
+    """
+
+    type = sa.Boolean()
+    inherit_cache = True
+    name = "case_sensitive_like"
+
+
+@compiles(_CaseSensitiveLike, "sqlite")
+def _like_sqlite(element: _CaseSensitiveLike, compiler: Any, **kw: Any) -> str:
+    column, _, glob = element.clauses.clauses
+    return f"({compiler.process(column, **kw)} GLOB {compiler.process(glob, **kw)})"
+
+
+@compiles(_CaseSensitiveLike)
+def _like_default(element: _CaseSensitiveLike, compiler: Any, **kw: Any) -> str:
+    column, like, _ = element.clauses.clauses
+    return f"({compiler.process(column, **kw)} LIKE {compiler.process(like, **kw)})"
+
+
+def _glob(pattern: str) -> str:
+    """A LIKE pattern as a GLOB: ``%`` -> ``*``, ``_`` -> ``?``; GLOB's own specials taken
+    literally."""
+    out = []
+    for char in pattern:
+        if char == "%":
+            out.append("*")
+        elif char == "_":
+            out.append("?")
+        elif char in "*?[]":
+            out.append(f"[{char}]")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def case_sensitive_like(column: Any, pattern: str) -> Any:
+    """``column LIKE pattern`` with SQL's case-sensitive meaning, on SQLite too."""
+    return _CaseSensitiveLike(column, sa.literal(pattern), sa.literal(_glob(pattern)))
 
 
 def param_string(name: str) -> Any:

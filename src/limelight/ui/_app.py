@@ -222,7 +222,7 @@ def build_app(config: Config | None, token: str | None) -> Starlette:
         return JSONResponse(openapi_document(version("limelight")))
 
     built_in = {"static": static, "home": home, "openapi": openapi}
-    from limelight.ui._mlflow import mlflow_routes
+    from limelight.ui._mlflow import MergeSlashes, mlflow_routes
 
     routes: list[BaseRoute] = [
         *mlflow_routes(dash.store, token),  # MLflow's REST API beside the pages
@@ -241,7 +241,7 @@ def build_app(config: Config | None, token: str | None) -> Starlette:
 
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=[Middleware(SecurityHeaders), Middleware(MergeSlashes)],
         exception_handlers={404: not_found},
     )
     app.state.dashboard = dash

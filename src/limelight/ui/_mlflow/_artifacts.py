@@ -20,7 +20,7 @@ from limelight.core.errors import LimelightError
 from limelight.store.schema import mlflow_files
 from limelight.ui._mlflow._protocol import MlflowError, Protocol, bad
 
-__all__ = ["artifact_routes", "file_bytes", "list_files", "safe_path"]
+__all__ = ["artifact_routes", "file_bytes", "file_response", "list_files", "safe_path"]
 
 MAX_ARTIFACT_BYTES = 4 * 1024**3
 _CHUNK = 1 << 20
@@ -69,6 +69,16 @@ def file_bytes(p: Protocol, path: str) -> bytes:
     return p.store.artifacts.blobs.get(key)
 
 
+def file_response(data: bytes, path: str, *, attachment: bool = False) -> Response:
+    """A file's bytes as the artifact service sends them (MLflow's web UI: as an attachment)."""
+    kind = "text/plain" if path.endswith((".txt", ".json", ".yaml", "MLmodel")) else None
+    headers = {}  # (no-sniff comes from the app's SecurityHeaders, as on every response)
+    if attachment:  # never shown inline on the server's origin
+        name = posixpath.basename(path).replace('"', "")
+        headers["content-disposition"] = f'attachment; filename="{name}"'
+    return Response(data, media_type=kind or "application/octet-stream", headers=headers)
+
+
 def _guarded(
     work: Callable[[Request], Awaitable[Response]],
 ) -> Callable[[Request], Awaitable[Response]]:
@@ -110,9 +120,7 @@ def artifact_routes(p: Protocol) -> list[tuple[str, str, Callable[[Request], Awa
 
     async def download(request: Request) -> Response:
         path = safe_path(request.path_params["path"])
-        data = await run_in_threadpool(file_bytes, p, path)
-        kind = "text/plain" if path.endswith((".txt", ".json", ".yaml", "MLmodel")) else None
-        return Response(data, media_type=kind or "application/octet-stream")
+        return file_response(await run_in_threadpool(file_bytes, p, path), path)
 
     async def listing(request: Request) -> Response:
         path = safe_path(request.query_params.get("path", ""))

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from limelight.store.metadata import inserted_id
 from limelight.store.schema import mlflow_experiments, runs
+from limelight.tracking._filters import case_sensitive_like
 from limelight.ui._mlflow._protocol import (
     MAX_RESULTS,
     Fields,
@@ -33,6 +34,7 @@ __all__ = [
     "insert_experiment",
     "page_token",
     "read_page_token",
+    "text_match",
 ]
 
 DEFAULT_ID = 0
@@ -198,15 +200,18 @@ def _view(f: Fields) -> tuple[str, ...]:
     return _VIEW[str(view)]
 
 
-def _like(column: Any, op: str, value: str) -> Any:
+def text_match(column: Any, op: str, value: str) -> Any:
+    """``column OP 'value'`` for MLflow's text comparisons: LIKE is case-sensitive, ILIKE not."""
     op = op.upper()
-    if op == "=":
+    if op in ("=", "=="):
         return column == value
-    if op == "!=":
+    if op in ("!=", "<>"):
         return column != value
     if op == "LIKE":
-        return column.like(value)
-    return sa.func.lower(column).like(value.lower())
+        return case_sensitive_like(column, value)
+    if op == "ILIKE":
+        return sa.func.lower(column).like(value.lower())
+    raise bad(f"Invalid comparator '{op}': use =, !=, LIKE or ILIKE")
 
 
 def search(p: Protocol, f: Fields) -> dict[str, Any]:
@@ -222,7 +227,7 @@ def search(p: Protocol, f: Fields) -> dict[str, Any]:
             raise bad(f"Invalid experiment filter {clause!r}: use name or tags.KEY with = != LIKE")
         field, op, value = match.groups()
         if field.lower() == "name":
-            query = query.where(_like(mlflow_experiments.c.name, op, value))
+            query = query.where(text_match(mlflow_experiments.c.name, op, value))
         else:
             rows_filter.append((field[5:].strip('`"'), value))
     for order in f.strings("order_by") or ["last_update_time DESC"]:

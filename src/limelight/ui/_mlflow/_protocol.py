@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import hmac
 import json
-import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -31,6 +30,7 @@ __all__ = [
     "Protocol",
     "bad",
     "endpoint",
+    "json_number",
     "missing",
     "ms",
 ]
@@ -76,6 +76,13 @@ def missing(name: str) -> MlflowError:
         f"Missing value for required parameter '{name}'. See the API docs for more information "
         "about request parameters."
     )
+
+
+def json_number(value: float) -> float | str:
+    """A metric value for JSON: NaN and infinities as protobuf's JSON writes them."""
+    if value - value == 0.0:  # finite (NaN and infinities give NaN)
+        return value
+    return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
 
 
 def ms(seconds: float | None) -> int | None:
@@ -256,23 +263,15 @@ async def _fields(request: Request) -> Fields:
     if not body.strip():
         return Fields(dict(request.query_params), True)
     try:
-        parsed = json.loads(body, parse_constant=lambda c: float(c))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise MlflowError("MALFORMED_REQUEST", f"the request body is not JSON: {exc}") from None
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:  # NaN/Infinity literals, integers past 64 bits, ...
+        try:
+            parsed = json.loads(body, parse_constant=lambda c: float(c))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise MlflowError("MALFORMED_REQUEST", f"the request body is not JSON: {exc}") from None
     if not isinstance(parsed, dict):
         raise MlflowError("MALFORMED_REQUEST", "the request body must be a JSON object")
     return Fields(parsed, False)
-
-
-def _finite(value: Any) -> Any:
-    """NaN and infinities as protobuf's JSON writes them ("NaN", "Infinity")."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
 
 
 def endpoint(
@@ -295,6 +294,6 @@ def endpoint(
             return bad(str(exc)).response()
         if isinstance(result, Response):
             return result
-        return Response(orjson.dumps(_finite(result)), media_type="application/json")
+        return Response(orjson.dumps(result), media_type="application/json")
 
     return handle

@@ -28,7 +28,7 @@ from limelight.store.schema import (
     runs,
 )
 from limelight.ui._mlflow._artifacts import artifact_dir
-from limelight.ui._mlflow._experiments import page_token, read_page_token
+from limelight.ui._mlflow._experiments import page_token, read_page_token, text_match
 from limelight.ui._mlflow._protocol import (
     MAX_RESULTS,
     Fields,
@@ -83,7 +83,9 @@ def _version_json(row: Any, extra: Any, alias_names: list[str]) -> dict[str, Any
         "description": (extra.description if extra is not None else None) or "",
         "source": (extra.source if extra is not None else None)
         or f"limelight:{row.model}/{row.version}",
-        "run_id": str(row.run_id) if row.run_id is not None else "",
+        "run_id": str(row.run_id)
+        if row.run_id is not None
+        else ((extra.run_id if extra is not None else None) or ""),
         "status": "READY",
         "tags": [
             {"key": k, "value": v}
@@ -234,41 +236,68 @@ def _tag_change(version_level: bool, delete: bool) -> Any:
     return handler
 
 
+_MODEL_CLAUSE = re.compile(
+    r"\s*(name|attributes\.name|tags?\.(?:`[^`]+`|\"[^\"]+\"|[\w.\-]+))\s*"
+    r"(=|==|!=|<>|LIKE|ILIKE)\s*('[^']*'|\"[^\"]*\")\s*",
+    re.IGNORECASE,
+)
+
+
+def _like_text(value: str, op: str, pattern: str) -> bool:
+    """MLflow's text comparison in Python (for tags, kept as JSON): LIKE is case-sensitive."""
+    if op in ("=", "=="):
+        return value == pattern
+    if op in ("!=", "<>"):
+        return value != pattern
+    regex = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
+    flags = re.IGNORECASE | re.DOTALL if op == "ILIKE" else re.DOTALL
+    return re.fullmatch(regex, value, flags) is not None
+
+
 def search_models(p: Protocol, f: Fields) -> dict[str, Any]:
+    """Registered models by ``name`` and ``tags.KEY`` clauses joined by AND (MLflow 3's client
+    adds ``tag.`mlflow.prompt.is_prompt` != 'true'``: a model without the tag matches ``!=``)."""
     limit = f.integer("max_results", low=1, high=MAX_RESULTS) or 100
     offset = read_page_token(f)
     text = (f.string("filter") or "").strip()
     query = sa.select(models)
-    if text:
-        words = text.split(None, 2)
-        if (
-            len(words) != 3
-            or words[0].lower() not in ("name", "attributes.name")
-            or words[1].upper() not in ("=", "LIKE", "ILIKE", "!=")
-        ):
+    tag_clauses: list[tuple[str, str, str]] = []
+    for clause in [c for c in re.split(r"\s+and\s+", text, flags=re.IGNORECASE) if c.strip()]:
+        match = _MODEL_CLAUSE.fullmatch(clause)
+        if match is None:
             raise bad(
-                f"Invalid filter '{text}': registered models filter on name = | != | LIKE | ILIKE 'text'"
+                f"Invalid filter '{text}': registered models filter on name or tags.KEY with "
+                "= != LIKE ILIKE and a quoted value, joined by AND"
             )
-        value = words[2].strip()
-        if len(value) < 2 or value[0] != value[-1] or value[0] not in "'\"":
-            raise bad(f"Invalid filter '{text}': quote the value")
-        value = value[1:-1]
-        op = words[1].upper()
-        column = models.c.name
-        query = query.where(
-            column == value
-            if op == "="
-            else column != value
-            if op == "!="
-            else column.like(value)
-            if op == "LIKE"
-            else sa.func.lower(column).like(value.lower())
-        )
-    query = query.order_by(models.c.name).offset(offset).limit(limit + 1)
+        field, op, raw = match.group(1), match.group(2).upper(), match.group(3)[1:-1]
+        if field.lower().endswith("name") and "." not in field.lower().removeprefix("attributes."):
+            query = query.where(text_match(models.c.name, op, raw))
+        else:
+            tag_clauses.append((field.split(".", 1)[1].strip('`"'), op, raw))
+    query = query.order_by(models.c.name)
     with p.store.metadata.connect() as conn:
         rows = conn.execute(query).all()
-        out: dict[str, Any] = {"registered_models": [_model_json(conn, r) for r in rows[:limit]]}
-    if len(rows) > limit:
+        if tag_clauses:
+            own = {
+                r.model: (r.tags or {})
+                for r in conn.execute(
+                    sa.select(mlflow_versions.c.model, mlflow_versions.c.tags).where(
+                        mlflow_versions.c.version == 0
+                    )
+                )
+            }
+            rows = [
+                r
+                for r in rows
+                if all(
+                    (op in ("!=", "<>") and key not in own.get(r.name, {}))
+                    or (key in own.get(r.name, {}) and _like_text(str(own[r.name][key]), op, value))
+                    for key, op, value in tag_clauses
+                )
+            ]
+        page = rows[offset : offset + limit + 1]
+        out: dict[str, Any] = {"registered_models": [_model_json(conn, r) for r in page[:limit]]}
+    if len(page) > limit:
         out["next_page_token"] = page_token(offset + limit)
     return out
 
@@ -298,8 +327,26 @@ def _one_version(conn: sa.Connection, name: str, version: int) -> dict[str, Any]
     return _version_json(row, _extras(conn, name).get(version), names)
 
 
+_REGISTERED = re.compile(r"models:/([^/@]+)/(\d{1,9})/?")
+
+
+def registered_source(conn: sa.Connection, source: str, depth: int = 0) -> str:
+    """The source behind ``models:/NAME/VERSION`` (a copied version), followed to its origin."""
+    match = _REGISTERED.fullmatch(source)
+    if match is None or depth > 20:
+        return source
+    found = conn.execute(
+        sa.select(mlflow_versions.c.source).where(
+            mlflow_versions.c.model == match.group(1),
+            mlflow_versions.c.version == int(match.group(2)),
+        )
+    ).scalar()
+    return source if not found else registered_source(conn, found, depth + 1)
+
+
 def source_dir(conn: sa.Connection, source: str) -> str | None:
     """The ``mlflow-artifacts`` folder a version's source names (None when it is elsewhere)."""
+    source = registered_source(conn, source)
     if source.startswith("models:/"):
         model_id = source.removeprefix("models:/").strip("/")
         location = conn.execute(
@@ -340,22 +387,23 @@ def _files(conn: sa.Connection, folder: str | None) -> dict[str, tuple[str, int]
 def create_version(p: Protocol, f: Fields) -> dict[str, Any]:
     name = _name(f)
     source = f.string("source", required=True, max_length=5000)
-    run_text = f.string("run_id")
+    run_text = f.string("run_id", max_length=64)
     model_id = f.string("model_id", max_length=64)
     description = f.string("description")
     tags = _tags(f)
     run_id = None
-    if run_text:
-        if not run_text.isdigit():
-            raise MlflowError("RESOURCE_DOES_NOT_EXIST", f"Run with id={run_text} not found")
-        run_id = int(run_text)
+    foreign_run = None  # MLflow's run id when it names no Limelight run: kept, no lineage
     with p.store.metadata.connect() as conn:
         _model_row(conn, name)
-        if (
-            run_id is not None
-            and conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first() is None
-        ):
-            raise MlflowError("RESOURCE_DOES_NOT_EXIST", f"Run with id={run_id} not found")
+        if run_text:
+            if (
+                run_text.isdigit()
+                and len(run_text) <= 18
+                and conn.execute(sa.select(runs.c.id).where(runs.c.id == int(run_text))).first()
+            ):
+                run_id = int(run_text)
+            else:  # MLflow's server takes any run id (the run may live on another server)
+                foreign_run = run_text
         if model_id and source == "":
             source = f"models:/{model_id}"
         folder = source_dir(conn, source)
@@ -382,6 +430,7 @@ def create_version(p: Protocol, f: Fields) -> dict[str, Any]:
             model_id=model_id,
             description=description,
             tags=tags,
+            run_id=foreign_run,
         )
         return _one_version(conn, name, version.version)
 
@@ -432,30 +481,81 @@ def latest_versions(p: Protocol, f: Fields) -> dict[str, Any]:
         }
 
 
+_VERSION_CLAUSE = re.compile(
+    r"\s*(?:attributes\.)?(name|run_id|source_path|version_number)\s*"
+    r"(=|==|!=|<>|LIKE|ILIKE)\s*('(?:[^']*)'|\"(?:[^\"]*)\"|\d+)\s*",
+    re.IGNORECASE,
+)
+_VERSION_ORDER = {
+    "name": model_versions.c.model,
+    "version_number": model_versions.c.version,
+    "creation_timestamp": model_versions.c.created_at,
+    "last_updated_timestamp": model_versions.c.created_at,  # versions change only by alias
+}
+
+
+def _version_condition(text: str, clause: str) -> Any:
+    match = _VERSION_CLAUSE.fullmatch(clause)
+    if match is None:
+        raise bad(
+            f"Invalid filter '{text}': use name, run_id, source_path or version_number with "
+            "=, != (and LIKE, ILIKE on text), values in quotes"
+        )
+    key, op, raw = match.group(1).lower(), match.group(2).upper(), match.group(3)
+    value = raw[1:-1] if raw[0] in "'\"" else raw
+    if key == "version_number":
+        if not value.isdigit() or op not in ("=", "==", "!=", "<>"):
+            raise bad(f"Invalid filter '{text}': version_number compares = or != to a number")
+        number = int(value)
+        return (
+            model_versions.c.version == number
+            if op in ("=", "==")
+            else (model_versions.c.version != number)
+        )
+    column: Any
+    if key == "run_id":  # a Limelight run's id, or the run id MLflow gave
+        own = sa.cast(model_versions.c.run_id, sa.Text)
+        column = sa.func.coalesce(own, mlflow_versions.c.run_id, "")
+    elif key == "source_path":
+        column = sa.func.coalesce(mlflow_versions.c.source, "")
+    else:
+        column = model_versions.c.model
+    return text_match(column, op, value)
+
+
 def search_versions(p: Protocol, f: Fields) -> dict[str, Any]:
     limit = f.integer("max_results", low=1, high=200_000) or 10_000
     offset = read_page_token(f)
     text = (f.string("filter") or "").strip()
-    query = sa.select(model_versions)
-    for clause in [c for c in re.split(r"\s+and\s+", text, flags=re.IGNORECASE) if c.strip()]:
-        key, _, value = clause.partition("=")
-        key, value = key.strip().lower(), value.strip()
-        if len(value) < 2 or value[0] != value[-1] or value[0] not in "'\"":
-            raise bad(
-                f"Invalid filter '{text}': use name = 'NAME', run_id = 'ID' or source_path = '...'"
-            )
-        value = value[1:-1]
-        if key == "name":
-            query = query.where(model_versions.c.model == value)
-        elif key == "run_id":
-            query = query.where(model_versions.c.run_id == (int(value) if value.isdigit() else -1))
-        else:
-            raise bad(f"Invalid filter '{text}': use name = 'NAME' or run_id = 'ID'")
     query = (
-        query.order_by(model_versions.c.model, model_versions.c.version.desc())
-        .offset(offset)
-        .limit(limit + 1)
+        sa.select(model_versions.c.model, model_versions.c.version)
+        .select_from(model_versions)
+        .outerjoin(
+            mlflow_versions,
+            (mlflow_versions.c.model == model_versions.c.model)
+            & (mlflow_versions.c.version == model_versions.c.version),
+        )
     )
+    for clause in [c for c in re.split(r"\s+and\s+", text, flags=re.IGNORECASE) if c.strip()]:
+        query = query.where(_version_condition(text, clause))
+    for order in f.strings("order_by"):
+        words = order.split()
+        column = _VERSION_ORDER.get(words[0].lower().removeprefix("attributes.")) if words else None
+        if (
+            column is None
+            or len(words) > 2
+            or (len(words) == 2 and words[1].upper() not in ("ASC", "DESC"))
+        ):
+            raise bad(
+                f"Invalid order_by clause '{order}': use one of {', '.join(_VERSION_ORDER)}, "
+                "then ASC or DESC"
+            )
+        query = query.order_by(column.desc() if words[-1].upper() == "DESC" else column.asc())
+    if not f.strings("order_by"):  # MLflow's default: the last updated first
+        query = query.order_by(model_versions.c.created_at.desc())
+    # and its tie-breakers after any order: name, then the newest version
+    query = query.order_by(model_versions.c.model, model_versions.c.version.desc())
+    query = query.offset(offset).limit(limit + 1)
     with p.store.metadata.connect() as conn:
         rows = conn.execute(query).all()
         out: dict[str, Any] = {
@@ -473,7 +573,7 @@ def download_uri(p: Protocol, f: Fields) -> dict[str, Any]:
         _model_row(conn, name)
         _version_row(conn, name, version)
         extra = _extras(conn, name).get(version)
-        source = (extra.source if extra is not None else None) or ""
+        source = registered_source(conn, (extra.source if extra is not None else None) or "")
         folder = source_dir(conn, source)
     return {"artifact_uri": f"mlflow-artifacts:/{folder}" if folder else source}
 

@@ -43,11 +43,13 @@ from limelight.ui._mlflow._protocol import (
     MlflowError,
     Protocol,
     bad,
+    json_number,
+    missing,
     ms,
     parse_experiment_id,
 )
 
-__all__ = ["HANDLERS", "param_text", "runs_json"]
+__all__ = ["HANDLERS", "metric_json", "param_text", "runs_json"]
 
 MAX_METRICS, MAX_PARAMS_TAGS, MAX_ENTITIES = 1000, 100, 1000
 MAX_KEY = 200  # Limelight's metric and param names hold 200 characters (MLflow's 250)
@@ -112,36 +114,60 @@ def _info(row: Any) -> dict[str, Any]:
     return info
 
 
+def _param_value(raw: str | None) -> str:
+    """A parameter's stored JSON text as MLflow's text (a JSON string's quotes dropped)."""
+    if raw is None:
+        return param_text(None)
+    if len(raw) >= 2 and raw[0] == '"' and raw[-1] == '"' and "\\" not in raw:
+        return raw[1:-1]
+    return param_text(json.loads(raw))
+
+
+_CHUNK = 900  # run ids per IN list (SQLite's oldest bound is 999 variables)
+
+
 def runs_json(conn: sa.Connection, rows: list[Any]) -> list[dict[str, Any]]:
-    """MLflow's Run objects for ``rows`` of :func:`_run_query`: params, tags, latest metrics."""
+    """MLflow's Run objects for ``rows`` of :func:`_run_query`: params, tags, latest metrics.
+
+    Built as MLflow's server shows them: empty inputs are ``{}``. Param values come back as the
+    stored JSON text and only non-string values are decoded (a search returns thousands).
+    """
     found: dict[int, dict[str, Any]] = {}
+    params_of: dict[int, list[dict[str, Any]]] = {}
+    tags_of: dict[int, list[dict[str, Any]]] = {}
+    metrics_of: dict[int, list[dict[str, Any]]] = {}
     for row in rows:
+        run_params: list[dict[str, Any]] = []
+        run_tags_: list[dict[str, Any]] = []
+        run_metrics: list[dict[str, Any]] = []
+        params_of[row.id], tags_of[row.id], metrics_of[row.id] = run_params, run_tags_, run_metrics
+        datasets = (row.inputs or {}).get("datasets")
         found[row.id] = {
             "info": _info(row),
-            "data": {"metrics": [], "params": [], "tags": []},
-            "inputs": {"dataset_inputs": (row.inputs or {}).get("datasets", [])},
+            "data": {"metrics": run_metrics, "params": run_params, "tags": run_tags_},
+            "inputs": {"dataset_inputs": datasets} if datasets else {},
         }
     ids = list(found)
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        for run_id, name, value in conn.execute(
-            sa.select(params.c.run_id, params.c.name, params.c.value)
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        for run_id, name, raw in conn.execute(
+            sa.select(params.c.run_id, params.c.name, sa.cast(params.c.value, sa.Text))
             .where(params.c.run_id.in_(chunk))
             .order_by(params.c.name)
         ):
-            found[run_id]["data"]["params"].append({"key": name, "value": param_text(value)})
+            params_of[run_id].append({"key": name, "value": _param_value(raw)})
         for run_id, key, value in conn.execute(
             sa.select(run_tags.c.run_id, run_tags.c.key, run_tags.c.value)
             .where(run_tags.c.run_id.in_(chunk))
             .order_by(run_tags.c.key)
         ):
-            found[run_id]["data"]["tags"].append({"key": key, "value": value})
+            tags_of[run_id].append({"key": key, "value": value})
         for run_id, tag in conn.execute(
             sa.select(tags.c.run_id, tags.c.tag)
             .where(tags.c.run_id.in_(chunk))
             .order_by(tags.c.tag)
         ):
-            found[run_id]["data"]["tags"].append({"key": tag, "value": ""})
+            tags_of[run_id].append({"key": tag, "value": ""})
         latest = (
             sa.select(
                 metrics.c.run_id,
@@ -164,16 +190,32 @@ def runs_json(conn: sa.Connection, rows: list[Any]) -> list[dict[str, Any]]:
             .where(metrics.c.run_id.in_(chunk))
             .subquery()
         )
-        for r in conn.execute(sa.select(latest).where(latest.c.rank == 1).order_by(latest.c.name)):
-            found[r.run_id]["data"]["metrics"].append(
+        for run_id, name, value, text, timestamp, step in conn.execute(
+            sa.select(
+                latest.c.run_id,
+                latest.c.name,
+                latest.c.value,
+                latest.c.value_text,
+                latest.c.timestamp,
+                latest.c.step,
+            )
+            .where(latest.c.rank == 1)
+            .order_by(latest.c.name)
+        ):
+            metrics_of[run_id].append(
                 {
-                    "key": r.name,
-                    "value": metric_value_from_row(r.value, r.value_text),
-                    "timestamp": ms(r.timestamp),
-                    "step": r.step or 0,
+                    "key": name,
+                    "value": metric_json(value, text),
+                    "timestamp": round(timestamp * 1000),
+                    "step": step or 0,
                 }
             )
     return list(found.values())
+
+
+def metric_json(value: float | None, text: str | None) -> float | str:
+    """A stored metric value as MLflow's JSON shows it."""
+    return json_number(metric_value_from_row(value, text))
 
 
 def _row(conn: sa.Connection, run_id: int) -> Any:
@@ -336,7 +378,22 @@ def _lifecycle(stage: str) -> Any:
     return handler
 
 
+_INT64 = 2**63
+
+
 def _metric_row(run_id: int, m: Fields, now: float) -> tuple[Any, ...]:
+    d = m.data
+    key, value, timestamp, step = d.get("key"), d.get("value"), d.get("timestamp"), d.get("step")
+    if (  # what MLflow's client sends, checked without the general readers (a batch is 1,000)
+        type(key) is str
+        and type(value) is float
+        and value - value == 0.0
+        and type(timestamp) is int
+        and -_INT64 <= timestamp < _INT64
+        and (step is None or (type(step) is int and -_INT64 <= step < _INT64))
+        and "\x00" not in key
+    ):
+        return (run_id, None, _key(key, "key"), step or 0, value, None, timestamp / 1000)
     key = _key(m.string("key"), "key")
     value = m.number("value", required=True)
     timestamp = m.integer("timestamp")
@@ -477,9 +534,9 @@ def log_batch(p: Protocol, f: Fields) -> dict[str, Any]:
         f.objects("params"),
         f.objects("tags"),
     )
-    if any(m.data.get("timestamp") is None for m in metric_fields):  # required in a batch
-        shown = json.dumps(f.data["metrics"], separators=(",", ":"))[:1000]
-        raise bad(f"Invalid value {shown} for parameter 'metrics' supplied: each needs a timestamp")
+    for index, m in enumerate(metric_fields):  # a timestamp is required in a batch
+        if m.data.get("timestamp") is None:
+            raise missing(f"metrics[{index}].timestamp")
     if len(metric_fields) > MAX_METRICS:
         raise bad(
             f"A batch logging request can contain at most {MAX_METRICS} metrics. "
@@ -567,7 +624,7 @@ def history(p: Protocol, f: Fields) -> dict[str, Any]:
     out["metrics"] = [
         {
             "key": key,
-            "value": metric_value_from_row(r.value, r.value_text),
+            "value": metric_json(r.value, r.value_text),
             "timestamp": ms(r.timestamp),
             "step": r.step or 0,
         }

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from limelight.store.schema import mlflow_experiments, mlflow_runs, run_tags, runs
 from limelight.tracking._filters import MAX_CLAUSES, latest_metric, param_string
-from limelight.ui._mlflow._experiments import page_token, read_page_token
+from limelight.ui._mlflow._experiments import page_token, read_page_token, text_match
 from limelight.ui._mlflow._protocol import MAX_RESULTS, Fields, Protocol, bad, parse_experiment_id
 from limelight.ui._mlflow._runs import _run_query, runs_json
 
@@ -156,10 +156,8 @@ def _compare(column: Any, op: str, value: Any) -> Any:
         return column > value
     if op == ">=":
         return column >= value
-    if op == "LIKE":
-        return column.like(value)
-    if op == "ILIKE":
-        return sa.func.lower(column).like(str(value).lower())
+    if op in ("LIKE", "ILIKE"):
+        return text_match(column, op, str(value))
     if op == "IN":
         return column.in_(value)
     if op == "NOT IN":
