@@ -84,11 +84,14 @@ def _check_new_connections_reach_every_worker(handle: ServerHandle) -> None:
     chance of 2 in 65,536.)
     """
     assert handle.pid is not None
-    answered = set()
+    answered, listed = set(), set()
     for _ in range(16):
         with Client(handle.url) as client:
             answered.add(client.request("GET", "/healthz")["pid"])
+        with Client(handle.url) as client:
+            listed.add(client.models()["worker"])  # /v1/models names the worker that answers
     assert answered == _workers(handle.pid)
+    assert listed == _workers(handle.pid)
 
 
 def _workers(pid: int) -> set[int]:

@@ -46,25 +46,31 @@ def _wait_for_version(
     url: str,
     slot: str,
     version: int,
+    workers: int,
     timeout: float = 30.0,
-    agree: int = 6,
     *,
     stopped: str | None = None,
 ) -> None:
-    """Wait until fresh connections (so any worker may answer) agree that ``slot`` serves
-    ``version`` (and, with ``stopped``, that no worker assigns that experiment any more)."""
+    """Wait until each of the ``workers`` serving processes has answered, on a fresh connection
+    (so any worker may answer), that ``slot`` serves ``version`` (and, with ``stopped``, that it
+    assigns that experiment no more). A worker's latest answer counts, so one that is behind
+    holds the wait however often the others answer."""
     deadline = time.monotonic() + timeout
-    in_a_row = 0
+    latest: dict[int, bool] = {}
     while time.monotonic() < deadline:
         with Client(url) as client:
             answer = client.models()
         served = answer["models"].get(slot, {})
         done = served.get("version") == version and stopped not in answer.get("experiments", [])
-        in_a_row = in_a_row + 1 if done else 0
-        if in_a_row >= agree:
+        latest[int(answer["worker"])] = done
+        if len(latest) >= workers and all(latest.values()):
             return
         time.sleep(0.05)
-    raise TimeoutError(f"serving did not switch {slot} to version {version} within {timeout:g} s")
+    behind = sorted(pid for pid, done in latest.items() if not done)
+    raise TimeoutError(
+        f"serving did not switch {slot} to version {version} within {timeout:g} s: "
+        f"{len(latest)} of {workers} worker(s) answered, behind: {behind or 'none'}"
+    )
 
 
 def _merge(day: DayResult, analysis: DayResult) -> DayResult:
@@ -224,7 +230,7 @@ def _run_demo(
                     report.notes.append(f"day {day + 1}: analysed by {analysis_run}")
                 if promoted_now:
                     report.promoted_day, promoted = day, True
-                    _wait_for_version(server.url, "recs", challenger, stopped=spec.name)
+                    _wait_for_version(server.url, "recs", challenger, workers, stopped=spec.name)
                     report.swap_seconds = time.monotonic() - moved_at
                     _say(
                         out,
@@ -249,7 +255,7 @@ def _run_demo(
             )
             report.guardrail = guardrail_day(world, online, server.url, store, days, last_day, out)
             if report.guardrail.outcome == "rolled-back":
-                _wait_for_version(server.url, "recs", report.guardrail.good_version)
+                _wait_for_version(server.url, "recs", report.guardrail.good_version, workers)
         wait_for_events(store)()  # everything answered is in the tables
 
     shown, plays = event_totals(store.config.events)

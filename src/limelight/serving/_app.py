@@ -533,6 +533,7 @@ class _Service:
                 "artwork": snap.artwork,
                 "experiments": [s.name for s in snap.experiments],
                 "swaps": self.models.swaps,
+                "worker": os.getpid(),
             }
         )
 

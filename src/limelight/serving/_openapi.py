@@ -234,7 +234,10 @@ def openapi_document(
             "/v1/models": {
                 "get": {
                     "operationId": "models",
-                    "summary": "The served models, their versions, and running experiments",
+                    "summary": (
+                        "The served models, their versions, running experiments, and the "
+                        "process id of the worker that answers"
+                    ),
                     "responses": {"200": _json(plain, "Served models"), **_errors(401, 503)},
                 }
             },
