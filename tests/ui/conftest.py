@@ -33,8 +33,13 @@ def live(seeded: tuple[Config, dict[str, Any]]) -> Iterator[LiveServer]:
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium, driven through Playwright's sync API for one module's tests.
+
+    Not session-wide: while Playwright's sync API is open its event loop counts as running in
+    the main thread, so a later test on the same worker that calls ``asyncio.run`` would fail.
+    """
     verdict = browser_verdict(os.environ)
     if verdict is not None:
         action, reason = verdict
