@@ -66,7 +66,9 @@ def _limelight():
            "PYTHONPATH": LIMELIGHT_SRC}
     proc = subprocess.Popen(
         [LIMELIGHT_PYTHON, "-c", "from limelight.cli import main; main()", "ui", "--port", str(port)],
-        env=env, cwd=home, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        # the test's working directory, as MLflow's in-process server shares it (a relative
+        # artifact location is made absolute against the server's)
+        env=env, cwd=os.getcwd(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

@@ -101,3 +101,36 @@ def test_gates_options_that_do_not_go_together(
     assert code == 2 and "there is no model 'nope'" in err
     code, out, _ = _cli(capsys, "models", "gates", "m")
     assert code == 0 and "usage-rights gate on champion: on" in out
+
+
+def test_models_delete_and_rename_from_the_cli(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registry = Registry()
+    for i in range(3):
+        registry.register("m", [i])
+    registry.set_alias("m", "live", 3, why="launch")
+    code, _, err = _cli(capsys, "models", "delete", "m/3", "--why", "bad")
+    assert code == 2 and "m@live points at version 3" in err
+    code, _, err = _cli(capsys, "models", "delete", "m/3")
+    assert code == 2 and "--why" in err
+    code, _, err = _cli(capsys, "models", "delete", "m@live", "--why", "x")
+    assert code == 2 and "by its number" in err
+    code, out, _ = _cli(capsys, "models", "delete", "m/2", "--why", "trained on the wrong day")
+    assert code == 0 and "deleted m/2" in out
+    code, _, err = _cli(capsys, "models", "rename", "m", "m2")
+    assert code == 2 and "m@live" in err
+    registry.remove_alias("m", "live", why="retired")
+    code, _, err = _cli(capsys, "models", "rename", "m", "not a name")
+    assert code == 2 and "is not a model name" in err
+    code, out, _ = _cli(capsys, "models", "rename", "m", "m2")
+    assert code == 0 and "renamed m to m2" in out
+    assert [v.version for v in registry.versions("m2")] == [1, 3]
+    code, _, err = _cli(capsys, "models", "delete", "m2", "--why", "obsolete")
+    assert code == 2 and "its 2 version(s): add --yes" in err
+    assert registry.models() == ["m2"], "a whole model is deleted only with --yes"
+    code, out, _ = _cli(capsys, "models", "delete", "m2", "--why", "obsolete", "--yes")
+    assert code == 0 and "deleted model m2 (2 version(s))" in out
+    assert registry.models() == []
+    code, _, err = _cli(capsys, "models", "delete", "m2", "--why", "again", "--yes")
+    assert code == 2 and "there is no model 'm2'" in err

@@ -222,3 +222,105 @@ def test_parse_model_ref() -> None:
     assert parse_model_ref("recs@champion") == ("recs", "champion", None)
     assert parse_model_ref("recs/3") == ("recs", None, 3)
     assert parse_model_ref("recs") == ("recs", None, None)
+
+
+def test_a_deleted_version_is_gone_and_its_number_never_comes_back(home: Path) -> None:
+    registry = Registry()
+    for i in range(3):
+        registry.register("m", [i])
+    deleted = registry.delete_version("m/3", why="trained on the wrong day", who="ana")
+    assert deleted.version == 3
+    assert [v.version for v in registry.versions("m")] == [1, 2]
+    with pytest.raises(NotFoundError, match="has no version 3"):
+        registry.get("m/3")
+    assert registry.register("m", [4]).version == 4, "a deleted number is not given again"
+    registry.delete_version("m/1")
+    assert [v.version for v in registry.versions("m")] == [2, 4]
+    with pytest.raises(NotFoundError, match="has no version 1"):
+        registry.delete_version("m/1")
+
+
+@pytest.mark.parametrize("ref", ["m@champion", "m", "m/x"])
+def test_a_version_is_deleted_by_its_number_only(home: Path, ref: str) -> None:
+    registry = Registry()
+    registry.register("m", [1])
+    registry.set_alias("m", "champion", 1, why="launch")
+    with pytest.raises(InvalidInputError):
+        registry.delete_version(ref)
+    assert [v.version for v in registry.versions("m")] == [1]
+
+
+def test_what_serves_or_is_watched_is_not_deleted_or_renamed(home: Path) -> None:
+    from limelight.monitoring import Monitors
+
+    registry = Registry()
+    registry.register("m", [1])
+    registry.register("m", [2])
+    registry.set_alias("m", "champion", 2, why="launch")
+    with pytest.raises(InvalidInputError, match=r"m@champion points at version 2"):
+        registry.delete_version("m/2")
+    with pytest.raises(InvalidInputError, match=r"m@champion"):
+        registry.delete_model("m")
+    with pytest.raises(InvalidInputError, match=r"m@champion"):
+        registry.rename_model("m", "m2")
+    registry.delete_version("m/1")  # no alias points at it
+    registry.remove_alias("m", "champion", why="retired")
+    Monitors(registry.store).create("psi-m", model="m", check="psi(scores)", alert_above=0.2)
+    with pytest.raises(InvalidInputError, match=r"monitor 'psi-m' watches it"):
+        registry.delete_model("m")
+    assert registry.models() == ["m"]
+    assert [v.version for v in registry.versions("m")] == [2]
+
+
+def test_a_deleted_model_can_be_registered_afresh_and_its_audit_log_is_kept(home: Path) -> None:
+    import sqlalchemy as sa
+
+    from limelight.store import ArtifactRef
+    from limelight.store.schema import published_events
+
+    registry = Registry()
+    for i in range(2):
+        registry.register("m", [i])
+    registry.set_alias("m", "challenger", 1, why="try it", who="bo")
+    registry.remove_alias("m", "challenger", why="done", who="bo")
+    assert registry.delete_model("m", why="obsolete", who="ana") == [1, 2]
+    assert registry.models() == []
+    with pytest.raises(NotFoundError, match="there is no model 'm'"):
+        registry.get("m")
+    with registry.store.metadata.connect() as conn:
+        payload = conn.execute(
+            sa.select(published_events.c.payload).where(published_events.c.name == "model_deleted")
+        ).scalar_one()
+    assert payload["versions"] == [1, 2] and payload["who"] == "ana"
+    kept = registry.store.artifacts.load(ArtifactRef.from_json(payload["alias_history"]))
+    assert [(e["alias"], e["from"], e["to"], e["outcome"]) for e in kept] == [
+        ("challenger", None, 1, "moved"),
+        ("challenger", 1, None, "removed"),
+    ]
+    fresh = registry.register("m", [9])
+    assert fresh.version == 1 and registry.history("m") == []
+
+
+def test_a_renamed_model_keeps_its_versions_gates_and_history(home: Path) -> None:
+    registry = Registry()
+    registry.register("old", [1], metrics={"ndcg": 0.3})
+    registry.register("old", [2], metrics={"ndcg": 0.4})
+    registry.set_gates("old", [MetricGate("ndcg")])
+    registry.set_alias("old", "staging", 2, why="check")
+    registry.remove_alias("old", "staging", why="checked")
+    registry.delete_version("old/1")
+    registry.rename_model("old", "new", who="ana")
+    assert registry.models() == ["new"]
+    assert [v.version for v in registry.versions("new")] == [2]
+    assert registry.load("new/2") == [2]
+    assert [g.to_json() for g in registry.gates("new")] == [MetricGate("ndcg").to_json()]
+    assert [e.outcome for e in registry.history("new")] == ["moved", "removed"]
+    assert registry.register("new", [3]).version == 3
+    with pytest.raises(NotFoundError, match="there is no model 'old'"):
+        registry.get("old")
+    registry.register("taken", [1])
+    with pytest.raises(InvalidInputError, match="there is already a model 'taken'"):
+        registry.rename_model("new", "taken")
+    with pytest.raises(InvalidInputError, match="is not a model name"):
+        registry.rename_model("new", "bad name")
+    assert registry.models() == ["new", "taken"]

@@ -111,6 +111,23 @@ try:
     out["champion"] = "moved"
 except mlflow.exceptions.MlflowException as exc:
     out["champion"] = {"code": exc.error_code, "message": exc.message}
+# older code promotes through stages and loads models:/NAME/STAGE
+client.transition_model_version_stage("scenario-model", version.version, "Production")
+staged = mlflow.pyfunc.load_model("models:/scenario-model/Production")
+out["stage_prediction_matches"] = bool(
+    np.array_equal(np.asarray(staged.predict(X[:20])), fitted.predict(X[:20]))
+)
+second = mlflow.register_model(source, "scenario-model")
+client.transition_model_version_stage(
+    "scenario-model", second.version, "Production", archive_existing_versions=True
+)
+out["stages"] = {
+    v.version: v.current_stage for v in client.search_model_versions("name = 'scenario-model'")
+}
+client.delete_model_version("scenario-model", second.version)
+out["after_delete"] = sorted(
+    v.version for v in client.search_model_versions("name = 'scenario-model'")
+)
 try:
     client.get_run("999999")
 except mlflow.exceptions.MlflowException as exc:

@@ -91,6 +91,9 @@ def test_an_mlflow_client_script_runs_unchanged_against_limelight(
     assert seen["champion"]["code"] == "RESOURCE_CONFLICT"
     assert "usage" in seen["champion"]["message"]
     assert seen["missing_run"] == "RESOURCE_DOES_NOT_EXIST"
+    assert seen["stage_prediction_matches"] is True
+    assert seen["stages"] == {"1": "Archived", "2": "Production"}
+    assert seen["after_delete"] == ["1"]
 
     # the same runs, through Limelight's Python API ...
     runs = {r.id: r for r in search_runs(flow="scenario", config=config)}

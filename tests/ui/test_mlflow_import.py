@@ -9,10 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 from tests._peers import PEER_INSTALL_TIMEOUT
 from tests.cli._run import run_cli
 
 from limelight.registry import Registry
+from limelight.store.schema import mlflow_versions
 from limelight.tracking import metric_history, search_runs
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(PEER_INSTALL_TIMEOUT)]
@@ -44,6 +46,10 @@ with mlflow.start_run(run_name="second") as second:
 version = mlflow.register_model(info.model_uri, "imported-model")
 client.set_registered_model_alias("imported-model", "champion", version.version)
 client.set_registered_model_tag("imported-model", "domain", "recs")
+staged = mlflow.register_model(info.model_uri, "imported-model")
+client.transition_model_version_stage("imported-model", staged.version, "Staging")
+dropped = mlflow.register_model(info.model_uri, "imported-model")
+client.delete_model_version("imported-model", dropped.version)
 print(json.dumps({"first": run.info.run_id, "second": second.info.run_id}))
 """
 
@@ -79,7 +85,7 @@ def test_import_copies_an_mlflow_store(
     made = _make_store(mlflow_peer, uri, tmp_path / "artifacts", tmp_path)
     code, out, err = run_cli(capsys, "import", "mlflow", "--from", where)
     assert code == 0, err
-    assert "2 runs" in out and "1 models, 1 versions, 1 aliases" in out
+    assert "2 runs" in out and "1 models, 2 versions, 1 aliases" in out, "a deleted one is not"
     found = {r.params["l2"]: r for r in search_runs(flow="imported")}
     assert set(found) == {"500", "100"}
     first = found["500"]
@@ -93,6 +99,15 @@ def test_import_copies_an_mlflow_store(
     X = np.array([[1.0, 1.0], [2.0, 0.0]])
     assert registry.load("imported-model@champion").predict(X).tolist() == pytest.approx([4.0, 7.0])
     assert registry.history("imported-model")[-1].why == "imported from MLflow"
+    with registry.store.metadata.connect() as conn:
+        stages = dict(
+            conn.execute(
+                sa.select(mlflow_versions.c.version, mlflow_versions.c.stage).where(
+                    mlflow_versions.c.model == "imported-model", mlflow_versions.c.version > 0
+                )
+            ).all()
+        )
+    assert stages == {1: None, 2: "Staging"}, "MLflow's stages come along"
     # a second import copies nothing twice
     code, out, _ = run_cli(capsys, "import", "mlflow", "--from", where)
     assert code == 0 and "0 runs" in out and "2 runs were already imported" in out

@@ -16,6 +16,7 @@ import pytest
 from tests.ui._live import LiveServer
 
 from limelight.core.config import Config, resolve_config
+from limelight.core.errors import NotFoundError
 from limelight.registry import MetricGate, Registry
 from limelight.tracking import metric_history, search_runs
 
@@ -402,6 +403,48 @@ def test_oversized_batches_are_refused_whole(
         ),
         ("GET", "logged-models/m-missing", {}, 404, "RESOURCE_DOES_NOT_EXIST"),
         ("GET", "no/such/endpoint", {}, 404, "ENDPOINT_NOT_FOUND"),
+        (
+            "POST",
+            "model-versions/transition-stage",
+            {"name": "nothing-here", "version": "1", "stage": "Staging"},
+            404,
+            "RESOURCE_DOES_NOT_EXIST",
+        ),
+        (
+            "POST",
+            "registered-models/rename",
+            {"name": "nothing-here", "new_name": "x"},
+            404,
+            "RESOURCE_DOES_NOT_EXIST",
+        ),
+        (
+            "DELETE",
+            "model-versions/delete",
+            {"name": "nothing-here", "version": "1"},
+            404,
+            "RESOURCE_DOES_NOT_EXIST",
+        ),
+        (
+            "DELETE",
+            "registered-models/delete",
+            {"name": "nothing-here"},
+            404,
+            "RESOURCE_DOES_NOT_EXIST",
+        ),
+        (
+            "POST",
+            "runs/log-metric",
+            {"run_id": "1", "key": "m", "value": 1.0, "timestamp": 1, "model_id": "m-missing"},
+            404,
+            "RESOURCE_DOES_NOT_EXIST",
+        ),
+        (
+            "POST",
+            "runs/log-metric",
+            {"run_id": "1", "key": "m", "value": 1.0, "timestamp": 1, "model_id": ["m-1"]},
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
     ],
 )
 def test_bad_requests_get_mlflows_error_codes(
@@ -947,3 +990,222 @@ def test_the_protocol_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
         alias = {"name": "pg-model", "alias": "staging", "version": "1"}
         _ok(api.post(f"{API}/registered-models/alias", json=alias))
         assert Registry(config).alias_versions("pg-model") == {"staging": 1}
+
+
+def _version(api: httpx.Client, name: str, version: int) -> dict[str, Any]:
+    found = _ok(api.get(f"{API}/model-versions/get", params={"name": name, "version": version}))
+    return dict(found["model_version"])
+
+
+def _latest(api: httpx.Client, name: str, stages: list[str] | None = None) -> dict[str, str]:
+    body: dict[str, Any] = {"name": name, **({"stages": stages} if stages is not None else {})}
+    found = _ok(api.post(f"{API}/registered-models/get-latest-versions", json=body))
+    return {v["current_stage"]: v["version"] for v in found["model_versions"]}
+
+
+def test_stages_are_kept_and_latest_versions_follow_them(api: httpx.Client) -> None:
+    _ok(api.post(f"{API}/registered-models/create", json={"name": "staged"}))
+    for _ in range(4):
+        _ok(api.post(f"{API}/model-versions/create", json={"name": "staged", "source": "s3://x"}))
+    assert _version(api, "staged", 1)["current_stage"] == "None"
+    before = _version(api, "staged", 1)["last_updated_timestamp"]
+    moved = _ok(
+        api.post(
+            f"{API}/model-versions/transition-stage",
+            json={"name": "staged", "version": "1", "stage": "production"},
+        )
+    )["model_version"]
+    assert moved["current_stage"] == "Production", "a stage's name is taken in any case"
+    assert moved["last_updated_timestamp"] >= before
+    for version, stage in ((2, "Staging"), (3, "Staging")):
+        _ok(
+            api.post(
+                f"{API}/model-versions/transition-stage",
+                json={"name": "staged", "version": str(version), "stage": stage},
+            )
+        )
+    assert _latest(api, "staged") == {"None": "4", "Staging": "3", "Production": "1"}
+    assert _latest(api, "staged", ["Staging", "None"]) == {"None": "4", "Staging": "3"}
+    _ok(
+        api.post(
+            f"{API}/model-versions/transition-stage",
+            json={
+                "name": "staged",
+                "version": "4",
+                "stage": "Production",
+                "archive_existing_versions": True,
+            },
+        )
+    )
+    assert [_version(api, "staged", v)["current_stage"] for v in (1, 2, 3, 4)] == [
+        "Archived",
+        "Staging",
+        "Staging",
+        "Production",
+    ]
+    model = _ok(api.get(f"{API}/registered-models/get", params={"name": "staged"}))
+    assert {v["version"] for v in model["registered_model"]["latest_versions"]} == {"1", "3", "4"}
+    for stage in ("Live", ""):
+        message = _error(
+            api.post(
+                f"{API}/model-versions/transition-stage",
+                json={"name": "staged", "version": "2", "stage": stage},
+            ),
+            400,
+            "INVALID_PARAMETER_VALUE",
+        )
+        assert "Staging" in message
+    _error(
+        api.post(
+            f"{API}/registered-models/get-latest-versions",
+            json={"name": "staged", "stages": ["Gold"]},
+        ),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+    _error(
+        api.post(
+            f"{API}/model-versions/transition-stage",
+            json={"name": "staged", "version": "9", "stage": "Staging"},
+        ),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
+    assert _version(api, "staged", 2)["current_stage"] == "Staging", "a refusal changes nothing"
+
+
+def test_deleting_and_renaming_through_mlflow_go_through_the_registry(
+    api: httpx.Client, config: Config
+) -> None:
+    registry = Registry(config)
+    _ok(api.post(f"{API}/registered-models/create", json={"name": "churn"}))
+    for _ in range(3):
+        _ok(api.post(f"{API}/model-versions/create", json={"name": "churn", "source": "s3://x"}))
+    _ok(
+        api.request(
+            "DELETE", f"{API}/model-versions/delete", json={"name": "churn", "version": "3"}
+        )
+    )
+    _error(
+        api.request(
+            "DELETE", f"{API}/model-versions/delete", json={"name": "churn", "version": "3"}
+        ),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
+    made = _ok(api.post(f"{API}/model-versions/create", json={"name": "churn", "source": "s3://y"}))
+    assert made["model_version"]["version"] == "4", "a deleted version's number is not reused"
+    assert [v.version for v in registry.versions("churn")] == [1, 2, 4]
+
+    _ok(
+        api.post(
+            f"{API}/registered-models/alias",
+            json={"name": "churn", "alias": "live", "version": "2"},
+        )
+    )
+    for method, path, body in (
+        ("DELETE", "model-versions/delete", {"name": "churn", "version": "2"}),
+        ("DELETE", "registered-models/delete", {"name": "churn"}),
+        ("POST", "registered-models/rename", {"name": "churn", "new_name": "churn2"}),
+    ):
+        message = _error(api.request(method, f"{API}/{path}", json=body), 400, "INVALID_STATE")
+        assert "churn@live points at version 2" in message
+    assert [v.version for v in registry.versions("churn")] == [1, 2, 4]
+
+    _ok(
+        api.request(
+            "DELETE", f"{API}/registered-models/alias", json={"name": "churn", "alias": "live"}
+        )
+    )
+    _ok(api.post(f"{API}/registered-models/create", json={"name": "taken"}))
+    _error(
+        api.post(f"{API}/registered-models/rename", json={"name": "churn", "new_name": "taken"}),
+        400,
+        "RESOURCE_ALREADY_EXISTS",
+    )
+    _ok(
+        api.post(
+            f"{API}/registered-models/set-tag",
+            json={"name": "churn", "key": "team", "value": "growth"},
+        )
+    )
+    renamed = _ok(
+        api.post(f"{API}/registered-models/rename", json={"name": "churn", "new_name": "retention"})
+    )["registered_model"]
+    assert renamed["name"] == "retention"
+    assert renamed["tags"] == [{"key": "team", "value": "growth"}], "the model's tags move with it"
+    _error(
+        api.get(f"{API}/registered-models/get", params={"name": "churn"}),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
+    assert [v.version for v in registry.versions("retention")] == [1, 2, 4]
+    assert [e.outcome for e in registry.history("retention")] == ["moved", "removed"]
+
+    _ok(api.request("DELETE", f"{API}/registered-models/delete", json={"name": "retention"}))
+    assert "retention" not in registry.models()
+    _ok(api.post(f"{API}/registered-models/create", json={"name": "retention"}))
+    again = _ok(api.post(f"{API}/model-versions/create", json={"name": "retention", "source": "s"}))
+    assert again["model_version"]["version"] == "1", "a model created afresh counts from 1"
+
+
+def test_a_metric_logged_with_a_model_id_is_among_the_logged_models_metrics(
+    api: httpx.Client, run_id: str, config: Config
+) -> None:
+    experiment = _ok(api.get(f"{API}/runs/get", params={"run_id": run_id}))["run"]["info"][
+        "experiment_id"
+    ]
+    model_id = _ok(api.post(f"{API}/logged-models", json={"experiment_id": experiment}))["model"][
+        "info"
+    ]["model_id"]
+    metric = {
+        "run_id": run_id,
+        "key": "val_auc",
+        "value": 0.75,
+        "timestamp": 123456789,
+        "step": 3,
+        "model_id": model_id,
+        "dataset_name": "holdout",
+        "dataset_digest": "abc123",
+    }
+    _ok(api.post(f"{API}/runs/log-metric", json=metric))
+    _ok(
+        api.post(
+            f"{API}/runs/log-batch",
+            json={"run_id": run_id, "metrics": [{**metric, "key": "val_loss", "value": 0.5}]},
+        )
+    )
+    found = _ok(api.get(f"{API}/logged-models/{model_id}"))["model"]["data"]["metrics"]
+    expected = {k: v for k, v in metric.items() if k != "run_id"} | {"run_id": run_id}
+    assert found == [expected, {**expected, "key": "val_loss", "value": 0.5}]
+    searched = _ok(api.post(f"{API}/logged-models/search", json={"experiment_ids": [experiment]}))
+    assert [
+        m["data"].get("metrics") for m in searched["models"] if m["info"]["model_id"] == model_id
+    ] == [found]
+    history = metric_history(int(run_id), "val_auc", config=config)["val_auc"]
+    assert (int(history.steps[-1]), float(history.values[-1])) == (3, 0.75), "a run metric too"
+    bad_batch = {"run_id": run_id, "metrics": [{**metric, "key": "lost", "model_id": "m-nope"}]}
+    _error(api.post(f"{API}/runs/log-batch", json=bad_batch), 404, "RESOURCE_DOES_NOT_EXIST")
+    with pytest.raises(NotFoundError, match="has no metric 'lost'"):
+        metric_history(int(run_id), "lost", config=config)  # a refused batch writes nothing
+
+
+def test_a_relative_artifact_location_is_made_absolute_as_mlflows_server_does(
+    api: httpx.Client,
+) -> None:
+    made = _ok(
+        api.post(
+            f"{API}/experiments/create",
+            json={"name": "located", "artifact_location": "my_location"},
+        )
+    )
+    got = _ok(api.get(f"{API}/experiments/get", params={"experiment_id": made["experiment_id"]}))
+    assert got["experiment"]["artifact_location"] == str(Path.cwd() / "my_location")
+    made = _ok(
+        api.post(
+            f"{API}/experiments/create",
+            json={"name": "located-s3", "artifact_location": "s3://bucket/exp"},
+        )
+    )
+    got = _ok(api.get(f"{API}/experiments/get", params={"experiment_id": made["experiment_id"]}))
+    assert got["experiment"]["artifact_location"] == "s3://bucket/exp", "a URI stays as given"

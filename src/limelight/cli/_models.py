@@ -114,6 +114,44 @@ def alias(name: str, version: str, alias: str, why: str) -> None:
 
 
 @models.command()
+@click.argument("ref")
+@click.option("--why", required=True, help="Why it is deleted (kept with the deletion's event).")
+@click.option("--yes", is_flag=True, help="Needed to delete a whole model (NAME).")
+def delete(ref: str, why: str, yes: bool) -> None:
+    """Delete version NAME/VERSION, or model NAME with all its versions.
+
+    Refused while an alias points at it or a monitor watches the model. A deleted version's
+    number is never given again.
+    """
+    registry = Registry()
+    if "/" in ref:
+        gone = registry.delete_version(ref, why=why)
+        click.echo(f"deleted {gone.ref}")
+        return
+    if "@" in ref:
+        raise InvalidInputError(f"delete a version by its number (recs/3) or a model, not {ref!r}")
+    if not yes:
+        count = len(registry.versions(ref))
+        raise InvalidInputError(
+            f"deleting model {ref} deletes its {count} version(s): add --yes to do it"
+        )
+    numbers = registry.delete_model(ref, why=why)
+    click.echo(f"deleted model {ref} ({len(numbers)} version(s)); its alias history is kept")
+
+
+@models.command()
+@click.argument("name")
+@click.argument("new_name")
+def rename(name: str, new_name: str) -> None:
+    """Give model NAME (its versions, gates and alias history) the name NEW_NAME.
+
+    Refused while an alias or a monitor refers to NAME.
+    """
+    Registry().rename_model(name, new_name)
+    click.echo(f"renamed {name} to {new_name}")
+
+
+@models.command()
 @click.argument("name")
 def history(name: str) -> None:
     """Every alias move of NAME (and every refused one), oldest first."""

@@ -36,8 +36,10 @@ from limelight.store.schema import (
     aliases,
     artifacts,
     datasets,
+    metadata,
     model_versions,
     models,
+    monitors,
     params,
     run_datasets,
     runs,
@@ -118,6 +120,17 @@ class UsageGateStatus:
     who: str | None = None
     why: str | None = None
     at: float | None = None
+
+
+def _tables_naming_models() -> list[tuple[sa.Table, sa.Column[Any]]]:
+    """Each table with a foreign key to ``models.name``, and that column (versions, aliases,
+    the alias audit log, MLflow's extras...), children before the models table itself."""
+    found = []
+    for table in reversed(metadata.sorted_tables):
+        for key in table.foreign_keys:
+            if key.column is models.c.name:
+                found.append((table, key.parent))
+    return found
 
 
 def _user() -> str:
@@ -298,12 +311,7 @@ class Registry:
                     models.insert().values(name=name, created_at=now, description=description)
                 )
             lineage, code_hash = self._lineage(conn, run_id)
-            latest = conn.execute(
-                sa.select(sa.func.max(model_versions.c.version)).where(
-                    model_versions.c.model == name
-                )
-            ).scalar()
-            version = (latest or 0) + 1
+            version = self._next_version(conn, name)
             conn.execute(
                 model_versions.insert().values(
                     model=name,
@@ -332,6 +340,17 @@ class Registry:
 
         version = self._retrying(work)
         return self.get(f"{name}/{version}")
+
+    @staticmethod
+    def _next_version(conn: sa.Connection, name: str) -> int:
+        """One past the highest number ever given: a deleted version's number is not reused."""
+        latest = conn.execute(
+            sa.select(sa.func.max(model_versions.c.version)).where(model_versions.c.model == name)
+        ).scalar()
+        given = conn.execute(sa.select(models.c.last_version).where(models.c.name == name)).scalar()
+        version = max(latest or 0, given or 0) + 1
+        conn.execute(models.update().where(models.c.name == name).values(last_version=version))
+        return version
 
     def _retrying(self, work: Any, attempts: int = 20) -> Any:
         """A transaction, again when a concurrent writer took the same version or alias first."""
@@ -686,6 +705,167 @@ class Registry:
                     outcome="removed",
                     gates=[],
                 )
+            )
+
+        self.store.metadata.transaction(work)
+
+    # -- deleting and renaming -----------------------------------------------------------------
+    def _held_by(self, conn: sa.Connection, name: str, version: int | None = None) -> list[str]:
+        """What refers to ``name`` (or one of its versions) by name and would break with it:
+        its aliases (servers load ``name@alias``) and the monitors that watch it."""
+        query = sa.select(aliases.c.alias, aliases.c.version).where(aliases.c.model == name)
+        held = [
+            f"{name}@{alias} points at version {held_version}"
+            for alias, held_version in conn.execute(query.order_by(aliases.c.alias))
+            if version is None or held_version == version
+        ]
+        if version is None:
+            held += [
+                f"monitor {monitor!r} watches it"
+                for monitor in conn.execute(
+                    sa.select(monitors.c.name).where(monitors.c.model == name)
+                ).scalars()
+            ]
+        return held
+
+    def delete_version(self, ref: str, *, why: str = "", who: str | None = None) -> ModelVersion:
+        """Delete one version (``recs/3``): refused while an alias points at it. Its number is
+        never given again; the deletion is published as ``model_version_deleted``; the
+        artifact's blobs stay in the store (other versions may share them)."""
+        name, alias, number = parse_model_ref(ref)
+        if alias is not None or number is None:
+            raise InvalidInputError(f"delete a version by its number (recs/3), not {ref!r}")
+        actor = who or _user()
+
+        def work(conn: sa.Connection) -> ModelVersion:
+            row = self._resolve(conn, f"{name}/{number}")
+            deleted = self._version_from_row(row, [])
+            held = self._held_by(conn, name, number)
+            if held:
+                raise InvalidInputError(
+                    f"{name}/{number} is in use ({'; '.join(held)}): move or remove the alias "
+                    "before deleting the version"
+                )
+            for table, column in _tables_naming_models():
+                if table is not model_versions and "version" in table.c:
+                    conn.execute(table.delete().where(column == name, table.c.version == number))
+            given = conn.execute(
+                sa.select(models.c.last_version).where(models.c.name == name)
+            ).scalar()
+            conn.execute(
+                models.update()
+                .where(models.c.name == name)
+                .values(last_version=max(given or 0, number))
+            )
+            conn.execute(
+                model_versions.delete().where(
+                    model_versions.c.model == name, model_versions.c.version == number
+                )
+            )
+            record_event(
+                conn,
+                "model_version_deleted",
+                {"model": name, "version": number, "who": actor, "why": why},
+                source=f"model:{name}/{number}",
+            )
+            return deleted
+
+        result: ModelVersion = self.store.metadata.transaction(work)
+        return result
+
+    def delete_model(self, name: str, *, why: str = "", who: str | None = None) -> list[int]:
+        """Delete a model and all its versions (returns their numbers): refused while it has an
+        alias or a monitor. The name can then be registered afresh; the alias audit log is kept
+        as a stored JSON artifact that the ``model_deleted`` event points at."""
+        check_name(name)
+        actor = who or _user()
+        with self.store.metadata.connect() as conn:
+            self._require_model(conn, name)
+            audit = [
+                {
+                    "alias": r.alias,
+                    "from": r.from_version,
+                    "to": r.to_version,
+                    "who": r.who,
+                    "why": r.why,
+                    "at": r.at,
+                    "outcome": r.outcome,
+                }
+                for r in conn.execute(
+                    sa.select(alias_events)
+                    .where(alias_events.c.model == name)
+                    .order_by(alias_events.c.id)
+                )
+            ]
+        kept = self.store.artifacts.save(audit, serializer="json")
+
+        def work(conn: sa.Connection) -> list[int]:
+            self._require_model(conn, name)
+            held = self._held_by(conn, name)
+            if held:
+                raise InvalidInputError(
+                    f"model {name!r} is in use ({'; '.join(held)}): remove its aliases and "
+                    "monitors before deleting it"
+                )
+            moves = conn.execute(
+                sa.select(sa.func.count()).where(alias_events.c.model == name)
+            ).scalar()
+            if moves != len(audit):  # an alias moved meanwhile: it has an alias again
+                raise InvalidInputError(f"model {name!r} changed while it was being deleted")
+            numbers = list(
+                conn.execute(
+                    sa.select(model_versions.c.version)
+                    .where(model_versions.c.model == name)
+                    .order_by(model_versions.c.version)
+                ).scalars()
+            )
+            for table, column in _tables_naming_models():
+                conn.execute(table.delete().where(column == name))
+            conn.execute(models.delete().where(models.c.name == name))
+            record_event(
+                conn,
+                "model_deleted",
+                {
+                    "model": name,
+                    "versions": numbers,
+                    "alias_history": kept.to_json(),
+                    "who": actor,
+                    "why": why,
+                },
+                source=f"model:{name}",
+            )
+            return numbers
+
+        result: list[int] = self.store.metadata.transaction(work)
+        return result
+
+    def rename_model(self, name: str, new_name: str, *, who: str | None = None) -> None:
+        """Give a model (its versions, gates and alias audit log) a new name: refused while an
+        alias or a monitor refers to the old one, or when the new name is taken. Published as
+        ``model_renamed``."""
+        check_name(name)
+        check_name(new_name)
+        actor = who or _user()
+
+        def work(conn: sa.Connection) -> None:
+            row = self._require_model(conn, name)
+            if conn.execute(sa.select(models.c.name).where(models.c.name == new_name)).first():
+                raise InvalidInputError(f"there is already a model {new_name!r}")
+            held = self._held_by(conn, name)
+            if held:
+                raise InvalidInputError(
+                    f"model {name!r} is in use by name ({'; '.join(held)}): remove its aliases "
+                    "and monitors before renaming it"
+                )
+            conn.execute(models.insert().values({**row._asdict(), "name": new_name}))
+            for table, column in _tables_naming_models():
+                conn.execute(table.update().where(column == name).values({column.name: new_name}))
+            conn.execute(models.delete().where(models.c.name == name))
+            record_event(
+                conn,
+                "model_renamed",
+                {"model": new_name, "from": name, "who": actor},
+                source=f"model:{new_name}",
             )
 
         self.store.metadata.transaction(work)

@@ -38,6 +38,7 @@ __all__ = [
     "mlflow_experiments",
     "mlflow_files",
     "mlflow_logged_models",
+    "mlflow_model_metrics",
     "mlflow_runs",
     "mlflow_versions",
     "model_versions",
@@ -210,6 +211,8 @@ models = Table(
     Column("created_at", Float, nullable=False),
     Column("description", Text),
     Column("gates", JSON),  # promotion gates declared for this name
+    # the highest version number ever given (a deleted version's number is never given again)
+    Column("last_version", Integer),
 )
 
 model_versions = Table(
@@ -416,6 +419,24 @@ mlflow_versions = Table(
     Column("tags", JSON),
     # MLflow's run id when it names no Limelight run (a run on another server): no lineage
     Column("run_id", String(64)),
+    Column("stage", String(20)),  # MLflow's stage: None, Staging, Production or Archived
+    Column("updated_at", Float),  # a stage or description change (version 0: the model's own)
+)
+
+mlflow_model_metrics = Table(  # a metric logged with a logged model's id (MLflow 3)
+    "mlflow_model_metrics",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("model_id", String(64), ForeignKey("mlflow_logged_models.id"), nullable=False),
+    Column("run_id", Id, ForeignKey("runs.id"), nullable=False),
+    Column("key", String(250), nullable=False),
+    Column("value", Float),  # NaN and infinities as the text below, as in ``metrics``
+    Column("value_text", String(10)),
+    Column("timestamp", BigInteger, nullable=False),  # milliseconds, as MLflow gave it
+    Column("step", BigInteger, nullable=False),
+    Column("dataset_name", String(500)),
+    Column("dataset_digest", String(36)),
+    Index("ix_mlflow_model_metrics_model", "model_id"),
 )
 
 
@@ -478,4 +499,4 @@ monitor_alerts = Table(
     Index("ix_monitor_alerts_monitor_at", "monitor", "at"),
 )
 
-SCHEMA_HEAD = "0006_mlflow_version_run"  # the newest migration in store/migrations/versions
+SCHEMA_HEAD = "0007_mlflow_registry_lifecycle"  # the newest migration in store/migrations/versions

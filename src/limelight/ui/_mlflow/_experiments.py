@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import time
 from typing import Any
@@ -142,9 +143,17 @@ def _tags(fields: Fields) -> dict[str, str]:
     return tags
 
 
+def local_location(location: str | None) -> str | None:
+    """A relative local path made absolute against the server's working directory, as MLflow's
+    server does (``my_location`` -> ``/srv/mlflow/my_location``); URIs and absolute paths stay."""
+    if not location or re.match(r"^[A-Za-z][\w+.-]*:", location) or os.path.isabs(location):
+        return location
+    return os.path.abspath(location)
+
+
 def create(p: Protocol, f: Fields) -> dict[str, Any]:
     name = _check_name(f.string("name", required=True))
-    location = f.string("artifact_location")
+    location = local_location(f.string("artifact_location"))
     tags = _tags(f)
 
     def work(conn: sa.Connection) -> int:

@@ -70,6 +70,10 @@ class SourceVersion:
     description: str
     tags: dict[str, str]
     folder: Path | None  # the model's files when they are on this machine
+    stage: str = "None"  # MLflow's stage: None, Staging, Production or Archived
+
+
+DELETED_STAGE = "Deleted_Internal"  # how MLflow's stores mark a deleted version they keep
 
 
 @dataclass
@@ -192,6 +196,9 @@ def _sql_source(url: str) -> MlflowSource:
                     t["model_versions"].c.name, t["model_versions"].c.version
                 )
             ):
+                stage = getattr(r, "current_stage", None) or "None"
+                if stage == DELETED_STAGE:
+                    continue
                 where = getattr(r, "storage_location", None) or r.source or ""
                 if where.startswith("models:/"):
                     where = logged.get(where.removeprefix("models:/").strip("/"), "") or ""
@@ -204,6 +211,7 @@ def _sql_source(url: str) -> MlflowSource:
                         r.description or "",
                         version_tags.get((r.name, int(r.version)), {}),
                         _local_folder(where),
+                        stage,
                     )
                 )
     engine.dispose()
@@ -328,6 +336,8 @@ def _file_source(root: Path) -> MlflowSource:
         )
         for vdir in sorted(model_dir.glob("version-*"), key=lambda p: int(p.name.split("-")[1])):
             vmeta = _meta(vdir / "meta.yaml")
+            if vmeta.get("current_stage") == DELETED_STAGE:
+                continue
             where = vmeta.get("storage_location") or vmeta.get("source") or ""
             if where.startswith("models:/"):
                 where = logged.get(where.removeprefix("models:/").strip("/"), "")
@@ -340,6 +350,7 @@ def _file_source(root: Path) -> MlflowSource:
                     vmeta.get("description") or "",
                     _files_under(vdir / "tags"),
                     _local_folder(where),
+                    str(vmeta.get("current_stage") or "None"),
                 )
             )
     return MlflowSource(experiments, iterate(), models_, versions)
@@ -500,6 +511,7 @@ def import_mlflow(
                 "source": v.source,
                 "description": v.description,
                 "tags": v.tags,
+                "stage": v.stage if v.stage != "None" else None,
             }
             store.metadata.transaction(partial(_insert, table=mlflow_versions, row=row))
             report.versions += 1

@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from limelight.store.schema import mlflow_logged_models, runs
+from limelight.store.schema import mlflow_logged_models, mlflow_model_metrics, runs
 from limelight.ui._mlflow._experiments import (
     ensure_default,
     experiment_row,
@@ -30,6 +30,7 @@ from limelight.ui._mlflow._protocol import (
     parse_experiment_id,
     parse_run_id,
 )
+from limelight.ui._mlflow._runs import metric_json
 
 __all__ = ["HANDLERS"]
 
@@ -41,7 +42,33 @@ STATUSES = {
 }
 
 
-def _json(row: Any) -> dict[str, Any]:
+def _metrics(conn: sa.Connection, model_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """The metrics logged with each of ``model_ids`` (MLflow 3's model metrics), oldest first."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    if not model_ids:
+        return found
+    for r in conn.execute(
+        sa.select(mlflow_model_metrics)
+        .where(mlflow_model_metrics.c.model_id.in_(model_ids))
+        .order_by(mlflow_model_metrics.c.id)
+    ):
+        metric: dict[str, Any] = {
+            "key": r.key,
+            "value": metric_json(r.value, r.value_text),
+            "timestamp": r.timestamp,
+            "step": r.step,
+            "model_id": r.model_id,
+            "run_id": str(r.run_id),
+        }
+        if r.dataset_name is not None:
+            metric["dataset_name"] = r.dataset_name
+        if r.dataset_digest is not None:
+            metric["dataset_digest"] = r.dataset_digest
+        found.setdefault(r.model_id, []).append(metric)
+    return found
+
+
+def _json(row: Any, metrics: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     info: dict[str, Any] = {
         "model_id": row.id,
         "experiment_id": str(row.experiment_id),
@@ -57,7 +84,14 @@ def _json(row: Any) -> dict[str, Any]:
     if row.run_id is not None:
         info["source_run_id"] = str(row.run_id)
     params = [{"key": k, "value": v} for k, v in sorted((row.params or {}).items())]
-    return {"info": info, "data": {"params": params} if params else {}}
+    data: dict[str, Any] = {"params": params} if params else {}
+    if metrics:
+        data["metrics"] = metrics
+    return {"info": info, "data": data}
+
+
+def _full_json(conn: sa.Connection, row: Any) -> dict[str, Any]:
+    return _json(row, _metrics(conn, [row.id]).get(row.id))
 
 
 def _pairs(f: Fields, name: str) -> dict[str, str]:
@@ -112,7 +146,7 @@ def create(p: Protocol, f: Fields) -> dict[str, Any]:
                 tags=tags,
             )
         )
-        return _json(_row(conn, model_id))
+        return _full_json(conn, _row(conn, model_id))
 
     return {"model": p.store.metadata.transaction(work)}
 
@@ -129,7 +163,7 @@ def _model_id(f: Fields) -> str:
 def get(p: Protocol, f: Fields) -> dict[str, Any]:
     model_id = _model_id(f)
     with p.store.metadata.connect() as conn:
-        return {"model": _json(_row(conn, model_id))}
+        return {"model": _full_json(conn, _row(conn, model_id))}
 
 
 def _change(p: Protocol, model_id: str, change: Any) -> dict[str, Any]:
@@ -141,7 +175,7 @@ def _change(p: Protocol, model_id: str, change: Any) -> dict[str, Any]:
             .where(mlflow_logged_models.c.id == model_id)
             .values(updated_at=time.time(), **values)
         )
-        return _json(_row(conn, model_id))
+        return _full_json(conn, _row(conn, model_id))
 
     return p.store.metadata.transaction(work)
 
@@ -192,6 +226,9 @@ def delete(p: Protocol, f: Fields) -> dict[str, Any]:
 
     def work(conn: sa.Connection) -> None:
         _row(conn, model_id)
+        conn.execute(
+            mlflow_model_metrics.delete().where(mlflow_model_metrics.c.model_id == model_id)
+        )
         conn.execute(mlflow_logged_models.delete().where(mlflow_logged_models.c.id == model_id))
 
     p.store.metadata.transaction(work)
@@ -219,7 +256,8 @@ def search(p: Protocol, f: Fields) -> dict[str, Any]:
     query = query.order_by(mlflow_logged_models.c.created_at.desc(), mlflow_logged_models.c.id)
     with p.store.metadata.connect() as conn:
         rows = conn.execute(query.offset(offset).limit(limit + 1)).all()
-    out: dict[str, Any] = {"models": [_json(r) for r in rows[:limit]]}
+        metrics = _metrics(conn, [r.id for r in rows[:limit]])
+    out: dict[str, Any] = {"models": [_json(r, metrics.get(r.id)) for r in rows[:limit]]}
     if len(rows) > limit:
         out["next_page_token"] = page_token(offset + limit)
     return out

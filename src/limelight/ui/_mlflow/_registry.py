@@ -3,8 +3,11 @@
 A version registered through MLflow stores its files (the logged model's directory) as a
 ``mlflow-model`` artifact: a manifest of blobs that :mod:`limelight.store.mlflow_models`
 loads, so ``limelight serve`` answers ``/v1/predict/NAME`` for it. MLflow's extras (source,
-model id, description, tags) live in ``mlflow_versions``; version 0 holds the model's own tags.
-Stages are not kept (MLflow deprecated them for aliases): ``current_stage`` is always "None".
+model id, description, tags, stage, update time) live in ``mlflow_versions``; version 0 holds
+the model's own tags and update time. Stages (deprecated by MLflow for aliases, still used by
+older code) are kept as labels: serving follows aliases, which go through the promotion gates.
+Deleting and renaming go through :class:`Registry`, which refuses while an alias or a monitor
+refers to the model or version by name.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from limelight.core.errors import InvalidInputError, NotFoundError
 from limelight.core.names import check_alias, check_name
 from limelight.registry import GateRefused, Registry
 from limelight.store.mlflow_models import MlflowModelFiles
@@ -73,13 +77,26 @@ def _extras(conn: sa.Connection, name: str) -> dict[int, Any]:
     }
 
 
+STAGES = ("None", "Staging", "Production", "Archived")
+_STAGE_NAMES = {stage.lower(): stage for stage in STAGES}
+
+
+def _stage(text: str) -> str:
+    """MLflow's stage name for ``text`` (any case), or INVALID_PARAMETER_VALUE."""
+    stage = _STAGE_NAMES.get(text.strip().lower())
+    if stage is None:
+        raise bad(f"Invalid Model Version stage: {text}. Value must be one of {', '.join(STAGES)}.")
+    return stage
+
+
 def _version_json(row: Any, extra: Any, alias_names: list[str]) -> dict[str, Any]:
+    updated = extra.updated_at if extra is not None and extra.updated_at else row.created_at
     out = {
         "name": row.model,
         "version": str(row.version),
         "creation_timestamp": ms(row.created_at),
-        "last_updated_timestamp": ms(row.created_at),
-        "current_stage": "None",
+        "last_updated_timestamp": ms(max(updated, row.created_at)),
+        "current_stage": (extra.stage if extra is not None else None) or "None",
         "description": (extra.description if extra is not None else None) or "",
         "source": (extra.source if extra is not None else None)
         or f"limelight:{row.model}/{row.version}",
@@ -106,14 +123,11 @@ def _model_json(conn: sa.Connection, row: Any, *, latest: bool = True) -> dict[s
         .where(aliases.c.model == row.name)
         .order_by(aliases.c.alias)
     ).all()
-    versions = conn.execute(
-        sa.select(model_versions)
-        .where(model_versions.c.model == row.name)
-        .order_by(model_versions.c.version.desc())
-        .limit(1)
-    ).all()
+    versions = _latest_per_stage(conn, row.name, extras)
     own = extras.get(0)
-    updated = max([row.created_at, *(v.created_at for v in versions)])
+    updated = max(
+        [row.created_at, *(v.created_at for v in versions), (own.updated_at if own else 0) or 0]
+    )
     out: dict[str, Any] = {
         "name": row.name,
         "creation_timestamp": ms(row.created_at),
@@ -132,6 +146,32 @@ def _model_json(conn: sa.Connection, row: Any, *, latest: bool = True) -> dict[s
             _version_json(v, extras.get(v.version), by_version.get(v.version, [])) for v in versions
         ]
     return out
+
+
+def _latest_per_stage(
+    conn: sa.Connection, name: str, extras: dict[int, Any], stages: list[str] | None = None
+) -> list[Any]:
+    """The newest version in each stage (MLflow's ``latest_versions``), in the order of
+    :data:`STAGES`; only ``stages`` when given and not empty."""
+    newest: dict[str, Any] = {}
+    for v in conn.execute(
+        sa.select(model_versions)
+        .where(model_versions.c.model == name)
+        .order_by(model_versions.c.version)
+    ):
+        extra = extras.get(v.version)
+        newest[(extra.stage if extra is not None else None) or "None"] = v
+    wanted = stages or list(STAGES)
+    return [newest[stage] for stage in STAGES if stage in newest and stage in wanted]
+
+
+def _touch_model(conn: sa.Connection, name: str) -> None:
+    """Mark the registered model updated now (a rename, a stage change, a deleted version)."""
+    _set_extra(conn, name, 0, updated_at=time.time())
+
+
+def _in_use(exc: InvalidInputError) -> MlflowError:
+    return MlflowError("INVALID_STATE", str(exc))
 
 
 def _model_row(conn: sa.Connection, name: str) -> Any:
@@ -185,6 +225,7 @@ def update_model(p: Protocol, f: Fields) -> dict[str, Any]:
             conn.execute(
                 models.update().where(models.c.name == name).values(description=description)
             )
+            _touch_model(conn, name)
         return _model_json(conn, _model_row(conn, name))
 
     return {"registered_model": p.store.metadata.transaction(work)}
@@ -194,11 +235,13 @@ def delete_model(p: Protocol, f: Fields) -> dict[str, Any]:
     name = _name(f)
     with p.store.metadata.connect() as conn:
         _model_row(conn, name)
-    raise MlflowError(
-        "INVALID_STATE",
-        f"Registered model {name!r} is kept: Limelight's registry keeps every version and its "
-        "alias audit log; move its aliases away instead",
-    )
+    try:
+        Registry(store=p.store).delete_model(name, who=_who(f), why="deleted through MLflow's API")
+    except NotFoundError:
+        raise _not_found(name) from None
+    except InvalidInputError as exc:
+        raise _in_use(exc) from None
+    return {}
 
 
 def _set_extra(conn: sa.Connection, name: str, version: int, **values: Any) -> None:
@@ -454,7 +497,7 @@ def update_version(p: Protocol, f: Fields) -> dict[str, Any]:
         _model_row(conn, name)
         _version_row(conn, name, version)
         if description is not None:
-            _set_extra(conn, name, version, description=description)
+            _set_extra(conn, name, version, description=description, updated_at=time.time())
         return _one_version(conn, name, version)
 
     return {"model_version": p.store.metadata.transaction(work)}
@@ -466,18 +509,36 @@ def delete_version(p: Protocol, f: Fields) -> dict[str, Any]:
     with p.store.metadata.connect() as conn:
         _model_row(conn, name)
         _version_row(conn, name, version)
-    raise MlflowError(
-        "INVALID_STATE",
-        f"Model version {name}/{version} is kept: Limelight's registry never deletes a version "
-        "(its lineage and alias history point at it)",
-    )
+    try:
+        Registry(store=p.store).delete_version(
+            f"{name}/{version}", who=_who(f), why="deleted through MLflow's API"
+        )
+    except NotFoundError:
+        raise MlflowError(
+            "RESOURCE_DOES_NOT_EXIST", f"Model Version (name={name}, version={version}) not found"
+        ) from None
+    except InvalidInputError as exc:
+        raise _in_use(exc) from None
+    p.store.metadata.transaction(lambda conn: _touch_model(conn, name))
+    return {}
 
 
 def latest_versions(p: Protocol, f: Fields) -> dict[str, Any]:
     name = _name(f)
+    stages = [_stage(s) for s in f.strings("stages")]
     with p.store.metadata.connect() as conn:
+        _model_row(conn, name)
+        extras = _extras(conn, name)
+        by_version: dict[int, list[str]] = {}
+        for a, v in conn.execute(
+            sa.select(aliases.c.alias, aliases.c.version).where(aliases.c.model == name)
+        ):
+            by_version.setdefault(v, []).append(a)
         return {
-            "model_versions": _model_json(conn, _model_row(conn, name)).get("latest_versions", [])
+            "model_versions": [
+                _version_json(v, extras.get(v.version), by_version.get(v.version, []))
+                for v in _latest_per_stage(conn, name, extras, stages)
+            ]
         }
 
 
@@ -629,19 +690,48 @@ def get_by_alias(p: Protocol, f: Fields) -> dict[str, Any]:
 
 def rename_model(p: Protocol, f: Fields) -> dict[str, Any]:
     name = _name(f)
+    new_name = _name(f, "new_name")
     with p.store.metadata.connect() as conn:
         _model_row(conn, name)
-    raise MlflowError(
-        "INVALID_STATE",
-        f"Registered model {name!r} keeps its name: servers and aliases refer to it by name",
-    )
+        if conn.execute(sa.select(models.c.name).where(models.c.name == new_name)).first():
+            raise MlflowError(
+                "RESOURCE_ALREADY_EXISTS", f"Registered Model (name={new_name}) already exists."
+            )
+    try:
+        Registry(store=p.store).rename_model(name, new_name, who=_who(f))
+    except NotFoundError:
+        raise _not_found(name) from None
+    except InvalidInputError as exc:
+        raise _in_use(exc) from None
+
+    def work(conn: sa.Connection) -> dict[str, Any]:
+        _touch_model(conn, new_name)
+        return _model_json(conn, _model_row(conn, new_name))
+
+    return {"registered_model": p.store.metadata.transaction(work)}
 
 
 def transition_stage(p: Protocol, f: Fields) -> dict[str, Any]:
-    raise MlflowError(
-        "INVALID_STATE",
-        "Model stages are not kept by Limelight (MLflow deprecated them): set an alias instead",
-    )
+    """Move a version to a stage (a label: serving follows aliases); with
+    ``archive_existing_versions``, the other versions in Staging or Production move to Archived."""
+    name = _name(f)
+    version = _version_number(f)
+    stage = _stage(f.string("stage", required=True))
+    archive = f.data.get("archive_existing_versions") in (True, "true", "True")
+
+    def work(conn: sa.Connection) -> dict[str, Any]:
+        _model_row(conn, name)
+        _version_row(conn, name, version)
+        now = time.time()
+        if archive and stage in ("Staging", "Production"):
+            for other, extra in _extras(conn, name).items():
+                if other not in (0, version) and extra.stage == stage:
+                    _set_extra(conn, name, other, stage="Archived", updated_at=now)
+        _set_extra(conn, name, version, stage=stage, updated_at=now)
+        _touch_model(conn, name)
+        return _one_version(conn, name, version)
+
+    return {"model_version": p.store.metadata.transaction(work)}
 
 
 HANDLERS = {

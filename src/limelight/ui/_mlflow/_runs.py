@@ -24,6 +24,8 @@ from limelight.store.recording import (
 from limelight.store.schema import (
     metrics,
     mlflow_experiments,
+    mlflow_logged_models,
+    mlflow_model_metrics,
     mlflow_runs,
     params,
     run_tags,
@@ -462,18 +464,58 @@ def _tags_of(f: Fields) -> dict[str, str]:
     return dict(_tag(t) for t in f.objects("tags"))
 
 
+def _model_metrics(
+    metric_fields: list[Fields], rows: list[tuple[Any, ...]]
+) -> list[dict[str, Any]]:
+    """The metrics that name a logged model (``model_id``, MLflow 3), as model-metric rows."""
+    found = []
+    for m, row in zip(metric_fields, rows, strict=True):
+        if m.data.get("model_id") in (None, ""):
+            continue
+        found.append(
+            {
+                "model_id": m.string("model_id", max_length=64),
+                "run_id": row[0],
+                "key": row[2],
+                "value": row[4],
+                "value_text": row[5],
+                "timestamp": round(row[6] * 1000),
+                "step": row[3],
+                "dataset_name": m.string("dataset_name", max_length=500),
+                "dataset_digest": m.string("dataset_digest", max_length=36),
+            }
+        )
+    return found
+
+
 def _write(
     p: Protocol,
     run_id: int,
     rows: list[tuple[Any, ...]],
     values: dict[str, str],
     pairs: dict[str, str],
+    model_rows: list[dict[str, Any]] | None = None,
 ) -> None:
     def work(conn: sa.Connection) -> None:
         _active(conn, run_id)
         fresh = _check_params(conn, run_id, values)
         if rows:
             insert_metric_rows(conn, rows)
+        if model_rows:
+            wanted = {r["model_id"] for r in model_rows}
+            known = set(
+                conn.execute(
+                    sa.select(mlflow_logged_models.c.id).where(
+                        mlflow_logged_models.c.id.in_(wanted)
+                    )
+                ).scalars()
+            )
+            if wanted - known:
+                raise MlflowError(
+                    "RESOURCE_DOES_NOT_EXIST",
+                    f"Logged model with ID '{sorted(wanted - known)[0]}' not found.",
+                )
+            conn.execute(mlflow_model_metrics.insert(), model_rows)
         if fresh:
             conn.execute(
                 params.insert(),
@@ -488,7 +530,8 @@ def _write(
 
 def log_metric(p: Protocol, f: Fields) -> dict[str, Any]:
     run_id = f.run_id()
-    _write(p, run_id, [_metric_row(run_id, f, time.time())], {}, {})
+    rows = [_metric_row(run_id, f, time.time())]
+    _write(p, run_id, rows, {}, {}, _model_metrics([f], rows))
     return {}
 
 
@@ -565,7 +608,7 @@ def log_batch(p: Protocol, f: Fields) -> dict[str, Any]:
             raise bad(f"Duplicate parameter keys have been submitted: ['{key}']")
         values[key] = value
     pairs = dict(_tag(t) for t in tag_fields)
-    _write(p, run_id, rows, values, pairs)
+    _write(p, run_id, rows, values, pairs, _model_metrics(metric_fields, rows))
     return {}
 
 
