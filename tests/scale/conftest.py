@@ -23,27 +23,33 @@ def dask_cluster(s3_endpoint: str) -> Iterator[Any]:
 
     ``allowed-failures: 0`` makes a task whose worker dies fail at once, so that Limelight's
     ``@retry`` decides, as with the local executor. The workers know the local S3 server, as
-    workers of a team's cluster know the team's S3.
+    workers of a team's cluster know the team's S3. A generous connect timeout: a nanny
+    restarting a worker that a ``@timeout`` killed gives up for good if the new worker, or its
+    farewell to the scheduler, takes longer than that to connect (30 s by default; seen once in
+    CI on a loaded machine), and the cluster then stays short of a worker mid-test.
     """
     import dask
     from distributed import LocalCluster
 
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
-        cluster = LocalCluster(
-            n_workers=WORKERS,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            # the scheduler's HTTP server (health, metrics) runs even without a dashboard, by
-            # default on 8787: a free port instead, on loopback, so that two clusters can coexist
-            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-            env={**S3_ENV, "AWS_ENDPOINT_URL": s3_endpoint},
-        )
-    try:
-        yield cluster
-    finally:
-        cluster.close()
+    # the nannies run in this process and read the connect timeout when they connect, so it
+    # holds for the whole session; allowed-failures is read once, by the scheduler it makes
+    with dask.config.set({"distributed.comm.timeouts.connect": "180s"}):
+        with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+            cluster = LocalCluster(
+                n_workers=WORKERS,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+                # the scheduler's HTTP server (health, metrics) runs even without a dashboard, by
+                # default on 8787: a free port instead, on loopback, so that two clusters can coexist
+                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                env={**S3_ENV, "AWS_ENDPOINT_URL": s3_endpoint},
+            )
+        try:
+            yield cluster
+        finally:
+            cluster.close()
 
 
 @pytest.fixture
