@@ -64,6 +64,35 @@ def test_cdf_statistics_equal_scipys_ks_and_wasserstein() -> None:
         )
 
 
+@pytest.mark.parametrize("chunk", [1, 7, 256, 1 << 18])
+def test_the_chunked_merge_in_threads_gives_scipys_cdf_distances(
+    chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Large samples are merged in chunks, in two threads, after two threads sort them: small
+    chunks and a low threshold run those paths on small samples, ties across chunk edges
+    included (values rounded to few distinct ones, samples of unequal sizes)."""
+    monkeypatch.setattr(S, "_MERGE_CHUNK", chunk)
+    monkeypatch.setattr(S, "_PARALLEL_SORT_MIN", 10)
+    rng = np.random.default_rng(chunk)
+    cases = [
+        (rng.normal(0, 1, 3000), rng.normal(0.2, 1.1, 2000)),
+        (np.round(rng.normal(0, 1, 4000), 1), np.round(rng.normal(0.1, 1, 2500), 1)),
+        (rng.integers(0, 5, 1500).astype(float), rng.integers(0, 6, 3100).astype(float)),
+        (rng.normal(5, 1, 500), rng.normal(0, 1, 800)),  # no overlap at all
+        (np.full(300, 2.0), np.full(200, 2.0)),  # one value in both
+    ]
+    for ref, cur in cases:
+        got = S.CdfDistances.from_sorted(np.sort(ref), np.sort(cur))
+        assert got.ks_statistic == pytest.approx(sps.ks_2samp(ref, cur).statistic, abs=1e-15)
+        assert got.wasserstein == pytest.approx(
+            sps.wasserstein_distance(ref, cur), rel=1e-12, abs=1e-15
+        )
+        drift = S.drift(ref, cur)
+        assert drift.wasserstein == pytest.approx(
+            sps.wasserstein_distance(ref, cur) / max(np.std(ref), 0.001), rel=1e-12, abs=1e-15
+        )
+
+
 def test_a_tiny_ks_pvalue_is_scipys_or_a_bound_within_1e_10_above_it() -> None:
     from scipy.stats import kstwo
 
