@@ -217,14 +217,20 @@ def main() -> None:
     parser.add_argument("-n", "--workers", type=int, default=2, help="pytest-xdist workers")
     parser.add_argument("-k", dest="select", default=None, help="pytest -k expression")
     parser.add_argument("--json-out", type=Path, help="also write every outcome to this file")
+    parser.add_argument("--timeout", type=int, default=120, help="seconds a test may take")
     args = parser.parse_args()
-    python = peer_python("mlflow-rest-tests", [*MLFLOW_PROTOCOL, "pytest", "pytest-xdist"])
+    python = peer_python(
+        "mlflow-rest-tests", [*MLFLOW_PROTOCOL, "pytest", "pytest-xdist", "pytest-timeout"]
+    )
     with tempfile.TemporaryDirectory(prefix="mlflow-rest-suite-") as tmp:
         targets = build_tree([f.resolve() for f in args.test_files], Path(tmp))
         report = Path(tmp) / "report.xml"
         env = {
             **os.environ,
             "MLFLOW_TRACKING_TOKEN": TOKEN,
+            # an answer the client would retry (a 5xx) fails the test at once, not after
+            # minutes of backoff; a test that waits on something never served stops at --timeout
+            "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
             "LIMELIGHT_PYTHON": sys.executable,
             "LIMELIGHT_SRC": str(ROOT / "src"),
             "PYTHONPATH": tmp,
@@ -243,6 +249,7 @@ def main() -> None:
                 "-p",
                 "limelight_shim",
                 f"--junitxml={report}",
+                f"--timeout={args.timeout}",
                 *(["-n", str(args.workers)] if args.workers > 1 else []),
                 *(["-k", args.select] if args.select else []),
                 *map(str, targets),

@@ -1209,3 +1209,180 @@ def test_a_relative_artifact_location_is_made_absolute_as_mlflows_server_does(
     )
     got = _ok(api.get(f"{API}/experiments/get", params={"experiment_id": made["experiment_id"]}))
     assert got["experiment"]["artifact_location"] == "s3://bucket/exp", "a URI stays as given"
+
+
+def test_experiment_tag_filters_compare_as_mlflows_server(api: httpx.Client) -> None:
+    for name, tags in (("tf-a", {"key": "value"}), ("tf-ab", {"key": "vaLue"}), ("tf-abc", {})):
+        body = {"name": name, "tags": [{"key": k, "value": v} for k, v in tags.items()]}
+        _ok(api.post(f"{API}/experiments/create", json=body))
+
+    def names(text: str) -> set[str]:
+        found = _ok(
+            api.post(f"{API}/experiments/search", json={"filter": text, "max_results": 1000})
+        )
+        return {e["name"] for e in found["experiments"] if e["name"].startswith("tf-")}
+
+    assert names("tag.key = 'value'") == {"tf-a"}
+    assert names("tags.key = 'value'") == {"tf-a"}
+    assert names("tag.key != 'value'") == {"tf-ab"}, "an experiment without the tag is left out"
+    assert names("tag.key ILIKE '%alu%'") == {"tf-a", "tf-ab"}
+    assert names("tag.key LIKE '%alu%'") == {"tf-a"}, "LIKE is case-sensitive"
+    _error(
+        api.post(f"{API}/experiments/search", json={"filter": "tag.key > 'value'"}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+
+
+def test_logged_models_are_named_apart_and_searched_by_dataset_and_order(
+    api: httpx.Client, run_id: str
+) -> None:
+    experiment = _ok(api.post(f"{API}/experiments/create", json={"name": "lm-search"}))[
+        "experiment_id"
+    ]
+    made = [
+        _ok(api.post(f"{API}/logged-models", json={"experiment_id": experiment}))["model"]["info"]
+        for _ in range(2)
+    ]
+    assert made[0]["name"] != made[1]["name"], "an unnamed model gets a name of its own"
+    _ok(
+        api.post(
+            f"{API}/runs/log-metric",
+            json={
+                "run_id": run_id,
+                "key": "auc",
+                "value": 0.7,
+                "timestamp": 1,
+                "model_id": made[0]["model_id"],
+                "dataset_name": "eval",
+                "dataset_digest": "d1",
+            },
+        )
+    )
+
+    def search(**body: Any) -> list[str]:
+        found = _ok(
+            api.post(f"{API}/logged-models/search", json={"experiment_ids": [experiment], **body})
+        )
+        return [m["info"]["model_id"] for m in found["models"]]
+
+    ids = [m["model_id"] for m in made]
+    assert search(datasets=[{"dataset_name": "eval", "dataset_digest": "d1"}]) == ids[:1]
+    assert search(datasets=[{"dataset_name": "eval"}]) == ids[:1]
+    assert search(datasets=[{"dataset_name": "eval", "dataset_digest": "other"}]) == []
+    assert search(order_by=[{"field_name": "creation_timestamp", "ascending": True}]) == ids
+    assert search(order_by=[{"field_name": "creation_timestamp", "ascending": False}]) == ids[::-1]
+    _error(
+        api.post(
+            f"{API}/logged-models/search",
+            json={"experiment_ids": [experiment], "order_by": [{"field_name": "size"}]},
+        ),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+
+
+def test_a_runs_model_inputs_and_outputs_read_back(api: httpx.Client) -> None:
+    experiment = _ok(api.post(f"{API}/experiments/create", json={"name": "io"}))["experiment_id"]
+    run = _ok(api.post(f"{API}/runs/create", json={"experiment_id": experiment}))["run"]["info"][
+        "run_id"
+    ]
+    model = _ok(api.post(f"{API}/logged-models", json={"experiment_id": experiment}))["model"][
+        "info"
+    ]["model_id"]
+    _ok(api.post(f"{API}/runs/log-inputs", json={"run_id": run, "models": [{"model_id": model}]}))
+    _ok(
+        api.post(
+            f"{API}/runs/outputs", json={"run_id": run, "models": [{"model_id": model, "step": 1}]}
+        )
+    )
+    got = _ok(api.get(f"{API}/runs/get", params={"run_id": run}))["run"]
+    assert got["inputs"] == {"model_inputs": [{"model_id": model}]}
+    assert got["outputs"] == {"model_outputs": [{"model_id": model, "step": 1}]}
+
+
+def test_bulk_metric_histories_for_mlflows_charts(api: httpx.Client) -> None:
+    experiment = _ok(api.post(f"{API}/experiments/create", json={"name": "bulk"}))["experiment_id"]
+    runs = []
+    for steps in (10, 20):
+        run = _ok(api.post(f"{API}/runs/create", json={"experiment_id": experiment}))["run"]
+        runs.append(run["info"]["run_id"])
+        batch = [
+            {"key": "loss", "value": 1.0 / (s + 1), "timestamp": 1000 + s, "step": s}
+            for s in range(steps)
+        ]
+        _ok(api.post(f"{API}/runs/log-batch", json={"run_id": runs[-1], "metrics": batch}))
+    ajax = "/ajax-api/2.0/mlflow/metrics"
+
+    bulk = _ok(api.get(f"{ajax}/get-history-bulk", params={"run_id": runs, "metric_key": "loss"}))
+    got = [(m["run_id"], m["step"]) for m in bulk["metrics"]]
+    assert got == sorted(
+        [(runs[0], s) for s in range(10)] + [(runs[1], s) for s in range(20)],
+        key=lambda pair: pair[0],
+    )
+    assert bulk["metrics"][0] == {
+        "key": "loss",
+        "value": 1.0,
+        "timestamp": 1000,
+        "step": 0,
+        "run_id": runs[0],
+    }
+    capped = _ok(
+        api.get(
+            f"{ajax}/get-history-bulk",
+            params={"run_id": runs[:1], "metric_key": "loss", "max_results": 3},
+        )
+    )
+    assert [m["step"] for m in capped["metrics"]] == [0, 1, 2]
+
+    def interval(**params: Any) -> list[tuple[str, int]]:
+        found = _ok(
+            api.get(
+                f"{ajax}/get-history-bulk-interval",
+                params={"metric_key": "loss", "max_results": 5, **params},
+            )
+        )
+        return [(m["run_id"], m["step"]) for m in found["metrics"]]
+
+    # evenly spaced steps, the last one, and each run's first and last (MLflow's sample)
+    assert interval(run_ids=runs[:1]) == [(runs[0], s) for s in (0, 2, 4, 6, 8, 9)]
+    steps = (0, 4, 8, 9, 12, 16, 19)
+    assert interval(run_ids=runs) == [(runs[0], s) for s in steps if s < 10] + [
+        (runs[1], s) for s in steps
+    ]
+    assert interval(run_ids=runs[:1], start_step=0, end_step=4) == [(runs[0], s) for s in range(5)]
+
+    for path, params, message in (
+        ("get-history-bulk", {"metric_key": "loss"}, "at least one run_id"),
+        (
+            "get-history-bulk",
+            {"run_id": [f"r{i}" for i in range(101)], "metric_key": "x"},
+            "more than 100",
+        ),
+        ("get-history-bulk", {"run_id": runs}, "must specify a metric_key"),
+        ("get-history-bulk-interval", {"metric_key": "loss"}, "'run_ids'"),
+        (
+            "get-history-bulk-interval",
+            {"run_ids": runs, "metric_key": "loss", "max_results": 0},
+            "between 1 and 2500",
+        ),
+        ("get-history-bulk-interval", {"run_ids": runs, "metric_key": ""}, "'metric_key'"),
+        (
+            "get-history-bulk-interval",
+            {"run_ids": runs, "metric_key": "loss", "start_step": 1},
+            "both must be specified",
+        ),
+        (
+            "get-history-bulk-interval",
+            {"run_ids": runs, "metric_key": "loss", "start_step": 2, "end_step": 1},
+            "end_step must be greater",
+        ),
+        (
+            "get-history-bulk-interval",
+            {"run_ids": runs, "metric_key": "loss", "max_results": "x"},
+            "max_results",
+        ),
+    ):
+        assert message in _error(
+            api.get(f"{ajax}/{path}", params=params), 400, "INVALID_PARAMETER_VALUE"
+        )

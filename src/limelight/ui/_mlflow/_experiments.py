@@ -36,6 +36,7 @@ __all__ = [
     "page_token",
     "read_page_token",
     "text_match",
+    "text_matches",
 ]
 
 DEFAULT_ID = 0
@@ -195,7 +196,7 @@ def get_by_name(p: Protocol, f: Fields) -> dict[str, Any]:
 
 _VIEW = {"ACTIVE_ONLY": ("active",), "DELETED_ONLY": ("deleted",), "ALL": ("active", "deleted")}
 _FILTER = re.compile(
-    r"\s*(?:attributes\.|attribute\.)?(name|tags\.\S+?)\s*(=|!=|LIKE|ILIKE)\s*'([^']*)'\s*",
+    r"\s*(?:attributes\.|attribute\.)?(name|tags?\.\S+?)\s*(=|!=|LIKE|ILIKE)\s*'([^']*)'\s*",
     re.IGNORECASE,
 )
 
@@ -223,13 +224,24 @@ def text_match(column: Any, op: str, value: str) -> Any:
     raise bad(f"Invalid comparator '{op}': use =, !=, LIKE or ILIKE")
 
 
+def text_matches(value: str, op: str, pattern: str) -> bool:
+    """MLflow's text comparison in Python (for tags, kept as JSON): LIKE is case-sensitive."""
+    if op in ("=", "=="):
+        return value == pattern
+    if op in ("!=", "<>"):
+        return value != pattern
+    regex = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
+    flags = re.IGNORECASE | re.DOTALL if op == "ILIKE" else re.DOTALL
+    return re.fullmatch(regex, value, flags) is not None
+
+
 def search(p: Protocol, f: Fields) -> dict[str, Any]:
     stages = _view(f)
     limit = f.integer("max_results", low=1, high=MAX_RESULTS) or 1000
     offset = read_page_token(f)
     query = sa.select(mlflow_experiments).where(mlflow_experiments.c.lifecycle_stage.in_(stages))
     text = f.string("filter") or ""
-    rows_filter: list[tuple[str, str]] = []
+    rows_filter: list[tuple[str, str, str]] = []
     for clause in re.split(r"\s+and\s+", text.strip(), flags=re.IGNORECASE) if text.strip() else []:
         match = _FILTER.fullmatch(clause)
         if match is None:
@@ -238,7 +250,8 @@ def search(p: Protocol, f: Fields) -> dict[str, Any]:
         if field.lower() == "name":
             query = query.where(text_match(mlflow_experiments.c.name, op, value))
         else:
-            rows_filter.append((field[5:].strip('`"'), value))
+            key = field.split(".", 1)[1].strip('`"')
+            rows_filter.append((key, op.upper(), value))
     for order in f.strings("order_by") or ["last_update_time DESC"]:
         words = order.split()
         column = {
@@ -260,7 +273,10 @@ def search(p: Protocol, f: Fields) -> dict[str, Any]:
         rows = [
             r
             for r in conn.execute(query).all()
-            if all((r.tags or {}).get(k) == v for k, v in rows_filter)
+            if all(
+                k in (r.tags or {}) and text_matches(str(r.tags[k]), op, v)
+                for k, op, v in rows_filter
+            )
         ]
     page = rows[offset : offset + limit]
     out: dict[str, Any] = {"experiments": [_json(r) for r in page]}

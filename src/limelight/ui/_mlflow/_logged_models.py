@@ -114,7 +114,8 @@ def _row(conn: sa.Connection, model_id: str) -> Any:
 
 def create(p: Protocol, f: Fields) -> dict[str, Any]:
     experiment_id = parse_experiment_id(f.string("experiment_id", required=True))
-    name = f.string("name", max_length=250) or "model"
+    # MLflow names an unnamed model at random, so that names tell models apart
+    name = f.string("name", max_length=250) or f"model-{secrets.token_hex(4)}"
     run_text = f.string("source_run_id")
     run_id = parse_run_id(run_text) if run_text else None
     model_type = f.string("model_type", max_length=100)
@@ -235,6 +236,13 @@ def delete(p: Protocol, f: Fields) -> dict[str, Any]:
     return {}
 
 
+_ORDER = {
+    "creation_timestamp": mlflow_logged_models.c.created_at,
+    "last_updated_timestamp": mlflow_logged_models.c.updated_at,
+    "name": mlflow_logged_models.c.name,
+}
+
+
 def search(p: Protocol, f: Fields) -> dict[str, Any]:
     ids = [parse_experiment_id(e, "experiment_ids") for e in f.items("experiment_ids")]
     limit = f.integer("max_results", low=1, high=MAX_RESULTS) or 100
@@ -253,7 +261,38 @@ def search(p: Protocol, f: Fields) -> dict[str, Any]:
             )
         else:
             raise bad(f"Invalid filter '{text}': logged models filter on name = or source_run_id =")
-    query = query.order_by(mlflow_logged_models.c.created_at.desc(), mlflow_logged_models.c.id)
+    wanted = [
+        (d.string("dataset_name", required=True), d.string("dataset_digest"))
+        for d in f.objects("datasets")
+    ]
+    if wanted:  # models with a metric logged on one of these datasets
+        on = mlflow_model_metrics.c
+        query = query.where(
+            mlflow_logged_models.c.id.in_(
+                sa.select(on.model_id).where(
+                    sa.or_(
+                        *(
+                            sa.and_(
+                                on.dataset_name == name,
+                                *([on.dataset_digest == digest] if digest else []),
+                            )
+                            for name, digest in wanted
+                        )
+                    )
+                )
+            )
+        )
+    orders = f.objects("order_by")
+    for order in orders:
+        field = order.string("field_name", required=True)
+        by = _ORDER.get(field)
+        if by is None:
+            raise bad(f"Invalid order_by field {field!r}: use one of {', '.join(_ORDER)}")
+        ascending = order.data.get("ascending", True) not in (False, "false", "False")
+        query = query.order_by(by.asc() if ascending else by.desc())
+    if not orders:
+        query = query.order_by(mlflow_logged_models.c.created_at.desc())
+    query = query.order_by(mlflow_logged_models.c.id)
     with p.store.metadata.connect() as conn:
         rows = conn.execute(query.offset(offset).limit(limit + 1)).all()
         metrics = _metrics(conn, [r.id for r in rows[:limit]])

@@ -32,7 +32,12 @@ from limelight.store.schema import (
     runs,
 )
 from limelight.ui._mlflow._artifacts import artifact_dir
-from limelight.ui._mlflow._experiments import page_token, read_page_token, text_match
+from limelight.ui._mlflow._experiments import (
+    page_token,
+    read_page_token,
+    text_match,
+    text_matches,
+)
 from limelight.ui._mlflow._protocol import (
     MAX_RESULTS,
     Fields,
@@ -286,17 +291,6 @@ _MODEL_CLAUSE = re.compile(
 )
 
 
-def _like_text(value: str, op: str, pattern: str) -> bool:
-    """MLflow's text comparison in Python (for tags, kept as JSON): LIKE is case-sensitive."""
-    if op in ("=", "=="):
-        return value == pattern
-    if op in ("!=", "<>"):
-        return value != pattern
-    regex = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
-    flags = re.IGNORECASE | re.DOTALL if op == "ILIKE" else re.DOTALL
-    return re.fullmatch(regex, value, flags) is not None
-
-
 def search_models(p: Protocol, f: Fields) -> dict[str, Any]:
     """Registered models by ``name`` and ``tags.KEY`` clauses joined by AND (MLflow 3's client
     adds ``tag.`mlflow.prompt.is_prompt` != 'true'``: a model without the tag matches ``!=``)."""
@@ -334,7 +328,10 @@ def search_models(p: Protocol, f: Fields) -> dict[str, Any]:
                 for r in rows
                 if all(
                     (op in ("!=", "<>") and key not in own.get(r.name, {}))
-                    or (key in own.get(r.name, {}) and _like_text(str(own[r.name][key]), op, value))
+                    or (
+                        key in own.get(r.name, {})
+                        and text_matches(str(own[r.name][key]), op, value)
+                    )
                     for key, op, value in tag_clauses
                 )
             ]

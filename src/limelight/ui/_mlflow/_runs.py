@@ -8,6 +8,7 @@ their plain tags become tags with an empty value.
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import time
@@ -143,12 +144,19 @@ def runs_json(conn: sa.Connection, rows: list[Any]) -> list[dict[str, Any]]:
         run_tags_: list[dict[str, Any]] = []
         run_metrics: list[dict[str, Any]] = []
         params_of[row.id], tags_of[row.id], metrics_of[row.id] = run_params, run_tags_, run_metrics
-        datasets = (row.inputs or {}).get("datasets")
+        logged = row.inputs or {}
+        inputs = {
+            field: logged[key]
+            for field, key in (("dataset_inputs", "datasets"), ("model_inputs", "models"))
+            if logged.get(key)
+        }
         found[row.id] = {
             "info": _info(row),
             "data": {"metrics": run_metrics, "params": run_params, "tags": run_tags_},
-            "inputs": {"dataset_inputs": datasets} if datasets else {},
+            "inputs": inputs,
         }
+        if logged.get("outputs"):
+            found[row.id]["outputs"] = {"model_outputs": logged["outputs"]}
     ids = list(found)
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
@@ -676,6 +684,116 @@ def history(p: Protocol, f: Fields) -> dict[str, Any]:
     return out
 
 
+MAX_BULK_RUNS = 100  # MLflow's limit on the runs of one bulk history request
+MAX_BULK_RESULTS = 25_000  # MLflow's default and cap of metrics per bulk request
+MAX_INTERVAL_RESULTS = 2_500  # MLflow's cap of sampled steps per run
+DEFAULT_INTERVAL_RESULTS = 320
+
+
+def _bulk_metrics(
+    conn: sa.Connection, run_texts: list[str], key: str, steps: list[int] | None = None
+) -> list[dict[str, Any]]:
+    """The history of ``key`` in each run (MLflow's order: by run id as text, then step and
+    time), each entry with its run's id; only ``steps`` when given. Unknown runs have none."""
+    ids = {int(t): t for t in run_texts if t.isdigit() and len(t) <= 18}
+    if not ids:
+        return []
+    query = sa.select(
+        metrics.c.run_id, metrics.c.value, metrics.c.value_text, metrics.c.timestamp, metrics.c.step
+    ).where(metrics.c.run_id.in_(list(ids)), metrics.c.name == key)
+    if steps is not None:
+        query = query.where(metrics.c.step.in_(steps))
+    rows = sorted(  # stable: step and time order within a run
+        conn.execute(query.order_by(metrics.c.step, metrics.c.timestamp, metrics.c.id)),
+        key=lambda r: ids[r.run_id],
+    )
+    return [
+        {
+            "key": key,
+            "value": metric_json(r.value, r.value_text),
+            "timestamp": ms(r.timestamp),
+            "step": r.step or 0,
+            "run_id": ids[r.run_id],
+        }
+        for r in rows
+    ]
+
+
+def history_bulk(p: Protocol, f: Fields) -> dict[str, Any]:
+    """``metrics/get-history-bulk`` (MLflow's web UI): one metric's history in several runs."""
+    run_texts = f.strings("run_id")
+    if not run_texts:
+        raise bad("GetMetricHistoryBulk request must specify at least one run_id.")
+    if len(run_texts) > MAX_BULK_RUNS:
+        raise bad(
+            f"GetMetricHistoryBulk request cannot specify more than {MAX_BULK_RUNS} run_ids. "
+            f"Received {len(run_texts)} run_ids."
+        )
+    key = f.string("metric_key")
+    if not key:
+        raise bad("GetMetricHistoryBulk request must specify a metric_key.")
+    limit = f.integer("max_results", low=1, high=MAX_BULK_RESULTS) or MAX_BULK_RESULTS
+    with p.store.metadata.connect() as conn:
+        return {"metrics": _bulk_metrics(conn, run_texts, key)[:limit]}
+
+
+def sampled_steps(
+    steps: list[int], start: int, end: int, max_results: int, ends: set[int]
+) -> list[int]:
+    """MLflow's sample of the distinct sorted ``steps`` in [start, end]: ``max_results`` evenly
+    spaced ones and the last, with each run's first and last step (``ends``) added."""
+    low, high = bisect.bisect_left(steps, start), bisect.bisect_right(steps, end)
+    if high - low <= max_results:
+        chosen = set(steps[low:high])
+    else:
+        interval = (high - low) / max_results
+        chosen = {steps[low + int(i * interval)] for i in range(max_results)}
+        chosen.add(steps[high - 1])
+    return sorted(chosen | ends)
+
+
+def history_bulk_interval(p: Protocol, f: Fields) -> dict[str, Any]:
+    """``metrics/get-history-bulk-interval``: a sample of steps of one metric in several runs,
+    as MLflow's charts ask for it."""
+    run_texts = f.strings("run_ids")
+    if not run_texts:
+        raise missing("run_ids")
+    if len(run_texts) > MAX_BULK_RUNS:
+        raise bad(
+            f"GetMetricHistoryBulkInterval request must specify at most {MAX_BULK_RUNS} run_ids."
+        )
+    limit = f.integer("max_results")
+    if limit is None:
+        limit = DEFAULT_INTERVAL_RESULTS
+    if not 1 <= limit <= MAX_INTERVAL_RESULTS:
+        raise bad(f"max_results must be between 1 and {MAX_INTERVAL_RESULTS}.")
+    key = f.string("metric_key")
+    if not key:
+        raise missing("metric_key")
+    start, end = f.integer("start_step"), f.integer("end_step")
+    if (start is None) != (end is None):
+        raise bad("If either start step or end step are specified, both must be specified.")
+    if start is not None and end is not None and end < start:
+        raise bad(
+            "end_step must be greater than start_step. "
+            f"Found start_step={start} and end_step={end}."
+        )
+    with p.store.metadata.connect() as conn:
+        every = _bulk_metrics(conn, run_texts, key)
+        if not every:
+            return {"metrics": []}
+        low = start if start is not None else min(m["step"] for m in every)
+        high = end if end is not None else max(m["step"] for m in every)
+        inside = [m for m in every if low <= m["step"] <= high]
+        ends: set[int] = set()
+        for run in {m["run_id"] for m in inside}:
+            own = [m["step"] for m in inside if m["run_id"] == run]
+            ends |= {min(own), max(own)}
+        steps = sorted({m["step"] for m in inside})
+        chosen = set(sampled_steps(steps, low, high, limit, ends))
+    return {"metrics": [m for m in inside if m["step"] in chosen]}
+
+
 HANDLERS = {
     ("runs/create", "POST"): create,
     ("runs/get", "GET"): get,
@@ -690,4 +808,6 @@ HANDLERS = {
     ("runs/set-tag", "POST"): set_tag,
     ("runs/delete-tag", "POST"): delete_tag,
     ("metrics/get-history", "GET"): history,
+    ("metrics/get-history-bulk", "GET"): history_bulk,
+    ("metrics/get-history-bulk-interval", "GET"): history_bulk_interval,
 }
