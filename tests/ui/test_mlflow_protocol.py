@@ -1232,6 +1232,16 @@ def test_experiment_tag_filters_compare_as_mlflows_server(api: httpx.Client) -> 
         400,
         "INVALID_PARAMETER_VALUE",
     )
+    found = _ok(api.get(f"{API}/experiments/get-by-name", params={"experiment_name": "tf-ab"}))
+    before = found["experiment"]
+    _ok(api.post(f"{API}/experiments/delete", json={"experiment_id": before["experiment_id"]}))
+    after = _ok(
+        api.get(f"{API}/experiments/get", params={"experiment_id": before["experiment_id"]})
+    )
+    assert after["experiment"]["lifecycle_stage"] == "deleted"
+    assert after["experiment"]["last_update_time"] == before["last_update_time"], (
+        "deleting leaves the last update time, as MLflow's server does"
+    )
 
 
 def test_logged_models_are_named_apart_and_searched_by_dataset_and_order(

@@ -285,7 +285,10 @@ def search(p: Protocol, f: Fields) -> dict[str, Any]:
     return out
 
 
-def _change(p: Protocol, experiment_id: int, **values: Any) -> None:
+def _change(p: Protocol, experiment_id: int, *, touch: bool = True, **values: Any) -> None:
+    """Change an experiment; ``touch``: its last update time too (MLflow's server leaves it as
+    it was when an experiment is deleted or restored)."""
+
     def work(conn: sa.Connection) -> None:
         ensure_default(conn)
         row = experiment_row(conn, experiment_id)
@@ -301,10 +304,12 @@ def _change(p: Protocol, experiment_id: int, **values: Any) -> None:
             conn.execute(runs.update().where(runs.c.flow == row.name).values(flow=name))
         if "tags" in values:
             values["tags"] = {**(row.tags or {}), **values["tags"]}
+        if touch:
+            values["updated_at"] = time.time()
         conn.execute(
             mlflow_experiments.update()
             .where(mlflow_experiments.c.id == experiment_id)
-            .values(updated_at=time.time(), **values)
+            .values(**values)
         )
 
     p.store.metadata.transaction(work)
@@ -324,13 +329,13 @@ def delete(p: Protocol, f: Fields) -> dict[str, Any]:
         raise bad(
             "Cannot delete the default experiment '0'. This is an internally reserved experiment."
         )
-    _change(p, experiment_id, lifecycle_stage="deleted")
+    _change(p, experiment_id, touch=False, lifecycle_stage="deleted")
     return {}
 
 
 def restore(p: Protocol, f: Fields) -> dict[str, Any]:
     experiment_id = parse_experiment_id(f.string("experiment_id", required=True))
-    _change(p, experiment_id, lifecycle_stage="active")
+    _change(p, experiment_id, touch=False, lifecycle_stage="active")
     return {}
 
 
