@@ -8,6 +8,7 @@ import math
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -241,3 +242,29 @@ def test_value_checks_in_sql_equal_their_definitions_on_the_same_events(tmp_path
     assert value("coverage(items)") == pytest.approx(len(set(shown)) / len(catalogue))
     counts = [shown.count(i) for i in catalogue]
     assert value("gini(items)") == pytest.approx(S.gini(counts), rel=1e-12)
+
+
+def _drift_in_child(results: Any) -> None:
+    rng = np.random.default_rng(3)
+    results.put(S.drift(rng.normal(0, 1, 300_000), rng.normal(0.1, 1, 300_000)).wasserstein)
+
+
+def test_drift_in_a_process_forked_after_the_thread_pool_started() -> None:
+    """The sorts' thread pool is started once per process; a child forked after it has none of
+    its threads and must start its own rather than queue work that never runs."""
+    import multiprocessing
+
+    rng = np.random.default_rng(3)
+    expected = S.drift(rng.normal(0, 1, 300_000), rng.normal(0.1, 1, 300_000)).wasserstein
+    assert S._POOL, "the parent's drift started the pool"
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    child = context.Process(target=_drift_in_child, args=(results,))
+    child.start()
+    child.join(60)
+    if child.is_alive():
+        child.kill()
+        child.join()
+        pytest.fail("the forked child hung on the parent's thread pool")
+    assert child.exitcode == 0
+    assert results.get(timeout=5) == expected

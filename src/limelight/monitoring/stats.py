@@ -23,6 +23,7 @@ counts in each sample), which is how monitors run them over the event log.
 from __future__ import annotations
 
 import math
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -122,6 +123,17 @@ def _pool() -> ThreadPoolExecutor:
         if not _POOL:
             _POOL.append(ThreadPoolExecutor(2, thread_name_prefix="limelight-stats"))
         return _POOL[0]
+
+
+def _forget_pool_in_child() -> None:
+    """A forked child has none of the parent's threads: an inherited pool would queue its
+    tasks forever, so the child starts its own."""
+    global _POOL_LOCK
+    _POOL.clear()
+    _POOL_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool_in_child)
 
 
 def _counts_in(
