@@ -1396,3 +1396,72 @@ def test_bulk_metric_histories_for_mlflows_charts(api: httpx.Client) -> None:
         assert message in _error(
             api.get(f"{ajax}/{path}", params=params), 400, "INVALID_PARAMETER_VALUE"
         )
+
+
+def test_a_logged_model_lists_the_versions_registered_from_it(api: httpx.Client) -> None:
+    experiment = _ok(api.post(f"{API}/experiments/create", json={"name": "lm-versions"}))[
+        "experiment_id"
+    ]
+    info = _ok(api.post(f"{API}/logged-models", json={"experiment_id": experiment}))["model"][
+        "info"
+    ]
+    _ok(api.post(f"{API}/registered-models/create", json={"name": "from-logged"}))
+
+    def register() -> None:
+        body = {"name": "from-logged", "source": info["artifact_uri"], "model_id": info["model_id"]}
+        _ok(api.post(f"{API}/model-versions/create", json=body))
+
+    def tag() -> str:
+        got = _ok(api.get(f"{API}/logged-models/{info['model_id']}"))["model"]["info"]["tags"]
+        return str({t["key"]: t["value"] for t in got}["mlflow.modelVersions"])
+
+    register()
+    assert tag() == '[{"name": "from-logged", "version": 1}]'
+    register()
+    assert tag() == (
+        '[{"name": "from-logged", "version": 1}, {"name": "from-logged", "version": 2}]'
+    )
+    _ok(
+        api.patch(
+            f"{API}/logged-models/{info['model_id']}/tags",
+            json={"tags": [{"key": "mlflow.modelVersions", "value": "not json"}]},
+        )
+    )
+    register()  # a tag that is not a list is started afresh, never a 500
+    assert tag() == '[{"name": "from-logged", "version": 3}]'
+
+
+def test_a_logged_models_files_list_and_download_for_the_web_ui(api: httpx.Client) -> None:
+    experiment = _ok(api.post(f"{API}/experiments/create", json={"name": "lm-files"}))[
+        "experiment_id"
+    ]
+    info = _ok(api.post(f"{API}/logged-models", json={"experiment_id": experiment}))["model"][
+        "info"
+    ]
+    folder = info["artifact_uri"].removeprefix("mlflow-artifacts:/")
+    base = "/api/2.0/mlflow-artifacts/artifacts"
+    _ok(api.put(f"{base}/{folder}/MLmodel", content=b"flavors: {}\n"))
+    _ok(api.put(f"{base}/{folder}/data/model.pkl", content=b"\x80\x04"))
+    ajax = f"/ajax-api/2.0/mlflow/logged-models/{info['model_id']}/artifacts"
+    listing = _ok(api.get(f"{ajax}/directories"))
+    assert {f["path"]: f["is_dir"] for f in listing["files"]} == {"MLmodel": False, "data": True}
+    inner = _ok(api.get(f"{ajax}/directories", params={"artifact_directory_path": "data"}))
+    assert [f["path"] for f in inner["files"]] == ["data/model.pkl"]
+    got = api.get(f"{ajax}/files", params={"artifact_file_path": "MLmodel"})
+    assert got.status_code == 200 and got.content == b"flavors: {}\n"
+    _error(api.get(f"{ajax}/files"), 400, "INVALID_PARAMETER_VALUE")
+    _error(
+        api.get(f"{ajax}/files", params={"artifact_file_path": "missing.txt"}),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
+    _error(
+        api.get(f"{ajax}/files", params={"artifact_file_path": "../../etc/passwd"}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+    _error(
+        api.get("/ajax-api/2.0/mlflow/logged-models/m-nope/artifacts/directories"),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )

@@ -12,6 +12,7 @@ refers to the model or version by name.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from typing import Any
@@ -83,6 +84,7 @@ def _extras(conn: sa.Connection, name: str) -> dict[int, Any]:
 
 
 STAGES = ("None", "Staging", "Production", "Archived")
+MODEL_VERSIONS_TAG = "mlflow.modelVersions"  # on a logged model: the versions made from it
 _STAGE_NAMES = {stage.lower(): stage for stage in STAGES}
 
 
@@ -472,9 +474,32 @@ def create_version(p: Protocol, f: Fields) -> dict[str, Any]:
             tags=tags,
             run_id=foreign_run,
         )
+        if model_id:
+            _tag_logged_model(conn, model_id, name, version.version)
         return _one_version(conn, name, version.version)
 
     return {"model_version": p.store.metadata.transaction(work)}
+
+
+def _tag_logged_model(conn: sa.Connection, model_id: str, name: str, version: int) -> None:
+    """Add the version to the logged model's ``mlflow.modelVersions`` tag, as MLflow's server
+    does (a JSON list of name and version, in Python's ``json.dumps`` spelling)."""
+    row = conn.execute(
+        sa.select(mlflow_logged_models.c.tags).where(mlflow_logged_models.c.id == model_id)
+    ).first()
+    if row is None:  # a model id from elsewhere: MLflow's server keeps it without a model
+        return
+    tags = dict(row.tags or {})
+    try:
+        registered = json.loads(tags.get(MODEL_VERSIONS_TAG, "[]"))
+    except ValueError:
+        registered = []
+    if not isinstance(registered, list):
+        registered = []
+    tags[MODEL_VERSIONS_TAG] = json.dumps([*registered, {"name": name, "version": version}])
+    conn.execute(
+        mlflow_logged_models.update().where(mlflow_logged_models.c.id == model_id).values(tags=tags)
+    )
 
 
 def get_version(p: Protocol, f: Fields) -> dict[str, Any]:
