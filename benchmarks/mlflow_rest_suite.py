@@ -165,6 +165,24 @@ def db_uri(tmp_path):  # MLflow's conftest fixture: a URI for MLflow's own store
     return f"sqlite:///{tmp_path}/mlflow.db"
 
 
+@pytest.fixture(autouse=True)
+def fresh_fluent_state():
+    # as MLflow's own conftest does: no active run or experiment leaks into the next test (each
+    # test has a fresh server, where an experiment id set by another test is unknown)
+    import mlflow
+    import mlflow.tracking.fluent as fluent
+
+    yield
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+    fluent._active_experiment_id = None
+    for name in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID"):
+        os.environ.pop(name, None)
+
+
+import os
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "allow_infer_pip_requirements_fallback: MLflow's marker")
 """
