@@ -746,20 +746,18 @@ class Registry:
                     f"{name}/{number} is in use ({'; '.join(held)}): move or remove the alias "
                     "before deleting the version"
                 )
+            # the version's rows in every table naming the model by version (the version
+            # itself, MLflow's extras; no alias points at it), children first
             for table, column in _tables_naming_models():
-                if table is not model_versions and "version" in table.c:
+                if "version" in table.c:
                     conn.execute(table.delete().where(column == name, table.c.version == number))
-            given = conn.execute(
-                sa.select(models.c.last_version).where(models.c.name == name)
-            ).scalar()
-            conn.execute(
+            conn.execute(  # remember its number (a version from before last_version had none)
                 models.update()
                 .where(models.c.name == name)
-                .values(last_version=max(given or 0, number))
-            )
-            conn.execute(
-                model_versions.delete().where(
-                    model_versions.c.model == name, model_versions.c.version == number
+                .values(
+                    last_version=sa.case(
+                        (models.c.last_version >= number, models.c.last_version), else_=number
+                    )
                 )
             )
             record_event(
