@@ -147,7 +147,7 @@ def create(p: Protocol, f: Fields) -> dict[str, Any]:
                 tags=tags,
             )
         )
-        return _full_json(conn, _row(conn, model_id))
+        return _json(_row(conn, model_id))  # a model just made has no metrics yet
 
     return {"model": p.store.metadata.transaction(work)}
 

@@ -123,13 +123,32 @@ def _version_json(row: Any, extra: Any, alias_names: list[str]) -> dict[str, Any
     return out
 
 
+def _alias_rows(conn: sa.Connection, name: str) -> list[Any]:
+    """(alias, version) of each alias of the model, by alias."""
+    return list(
+        conn.execute(
+            sa.select(aliases.c.alias, aliases.c.version)
+            .where(aliases.c.model == name)
+            .order_by(aliases.c.alias)
+        )
+    )
+
+
+def _versions_json(
+    versions: list[Any], extras: dict[int, Any], alias_rows: list[Any]
+) -> list[dict[str, Any]]:
+    """MLflow's JSON of each version row, with its extras and its aliases."""
+    by_version: dict[int, list[str]] = {}
+    for a, v in alias_rows:
+        by_version.setdefault(v, []).append(a)
+    return [
+        _version_json(v, extras.get(v.version), by_version.get(v.version, [])) for v in versions
+    ]
+
+
 def _model_json(conn: sa.Connection, row: Any, *, latest: bool = True) -> dict[str, Any]:
     extras = _extras(conn, row.name)
-    alias_rows = conn.execute(
-        sa.select(aliases.c.alias, aliases.c.version)
-        .where(aliases.c.model == row.name)
-        .order_by(aliases.c.alias)
-    ).all()
+    alias_rows = _alias_rows(conn, row.name)
     versions = _latest_per_stage(conn, row.name, extras)
     own = extras.get(0)
     updated = max(
@@ -146,12 +165,7 @@ def _model_json(conn: sa.Connection, row: Any, *, latest: bool = True) -> dict[s
         "aliases": [{"alias": a, "version": str(v)} for a, v in alias_rows],
     }
     if latest and versions:
-        by_version: dict[int, list[str]] = {}
-        for a, v in alias_rows:
-            by_version.setdefault(v, []).append(a)
-        out["latest_versions"] = [
-            _version_json(v, extras.get(v.version), by_version.get(v.version, [])) for v in versions
-        ]
+        out["latest_versions"] = _versions_json(versions, extras, alias_rows)
     return out
 
 
@@ -240,8 +254,6 @@ def update_model(p: Protocol, f: Fields) -> dict[str, Any]:
 
 def delete_model(p: Protocol, f: Fields) -> dict[str, Any]:
     name = _name(f)
-    with p.store.metadata.connect() as conn:
-        _model_row(conn, name)
     try:
         Registry(store=p.store).delete_model(name, who=_who(f), why="deleted through MLflow's API")
     except NotFoundError:
@@ -359,14 +371,7 @@ def _version_row(conn: sa.Connection, name: str, version: int) -> Any:
 
 def _one_version(conn: sa.Connection, name: str, version: int) -> dict[str, Any]:
     row = _version_row(conn, name, version)
-    names = [
-        a
-        for a, v in conn.execute(
-            sa.select(aliases.c.alias, aliases.c.version).where(aliases.c.model == name)
-        )
-        if v == version
-    ]
-    return _version_json(row, _extras(conn, name).get(version), names)
+    return _versions_json([row], _extras(conn, name), _alias_rows(conn, name))[0]
 
 
 _REGISTERED = re.compile(r"models:/([^/@]+)/(\d{1,9})/?")
@@ -551,17 +556,8 @@ def latest_versions(p: Protocol, f: Fields) -> dict[str, Any]:
     with p.store.metadata.connect() as conn:
         _model_row(conn, name)
         extras = _extras(conn, name)
-        by_version: dict[int, list[str]] = {}
-        for a, v in conn.execute(
-            sa.select(aliases.c.alias, aliases.c.version).where(aliases.c.model == name)
-        ):
-            by_version.setdefault(v, []).append(a)
-        return {
-            "model_versions": [
-                _version_json(v, extras.get(v.version), by_version.get(v.version, []))
-                for v in _latest_per_stage(conn, name, extras, stages)
-            ]
-        }
+        versions = _latest_per_stage(conn, name, extras, stages)
+        return {"model_versions": _versions_json(versions, extras, _alias_rows(conn, name))}
 
 
 _VERSION_CLAUSE = re.compile(

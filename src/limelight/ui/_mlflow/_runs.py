@@ -8,7 +8,6 @@ their plain tags become tags with an empty value.
 
 from __future__ import annotations
 
-import bisect
 import json
 import math
 import time
@@ -672,16 +671,18 @@ def history(p: Protocol, f: Fields) -> dict[str, Any]:
     if limit is not None and len(rows) > limit:
         rows = rows[:limit]
         out["next_page_token"] = page_token(offset + limit)
-    out["metrics"] = [
-        {
-            "key": key,
-            "value": metric_json(r.value, r.value_text),
-            "timestamp": ms(r.timestamp),
-            "step": r.step or 0,
-        }
-        for r in rows
-    ]
+    out["metrics"] = [_history_entry(key, r) for r in rows]
     return out
+
+
+def _history_entry(key: str, row: Any) -> dict[str, Any]:
+    """One value of a metric's history as MLflow's JSON shows it."""
+    return {
+        "key": key,
+        "value": metric_json(row.value, row.value_text),
+        "timestamp": ms(row.timestamp),
+        "step": row.step or 0,
+    }
 
 
 MAX_BULK_RUNS = 100  # MLflow's limit on the runs of one bulk history request
@@ -690,33 +691,20 @@ MAX_INTERVAL_RESULTS = 2_500  # MLflow's cap of sampled steps per run
 DEFAULT_INTERVAL_RESULTS = 320
 
 
-def _bulk_metrics(
-    conn: sa.Connection, run_texts: list[str], key: str, steps: list[int] | None = None
-) -> list[dict[str, Any]]:
+def _bulk_metrics(conn: sa.Connection, run_texts: list[str], key: str) -> list[dict[str, Any]]:
     """The history of ``key`` in each run (MLflow's order: by run id as text, then step and
-    time), each entry with its run's id; only ``steps`` when given. Unknown runs have none."""
+    time), each entry with its run's id. Unknown runs have none."""
     ids = {int(t): t for t in run_texts if t.isdigit() and len(t) <= 18}
     if not ids:
         return []
     query = sa.select(
         metrics.c.run_id, metrics.c.value, metrics.c.value_text, metrics.c.timestamp, metrics.c.step
     ).where(metrics.c.run_id.in_(list(ids)), metrics.c.name == key)
-    if steps is not None:
-        query = query.where(metrics.c.step.in_(steps))
     rows = sorted(  # stable: step and time order within a run
         conn.execute(query.order_by(metrics.c.step, metrics.c.timestamp, metrics.c.id)),
         key=lambda r: ids[r.run_id],
     )
-    return [
-        {
-            "key": key,
-            "value": metric_json(r.value, r.value_text),
-            "timestamp": ms(r.timestamp),
-            "step": r.step or 0,
-            "run_id": ids[r.run_id],
-        }
-        for r in rows
-    ]
+    return [{**_history_entry(key, r), "run_id": ids[r.run_id]} for r in rows]
 
 
 def history_bulk(p: Protocol, f: Fields) -> dict[str, Any]:
@@ -737,19 +725,13 @@ def history_bulk(p: Protocol, f: Fields) -> dict[str, Any]:
         return {"metrics": _bulk_metrics(conn, run_texts, key)[:limit]}
 
 
-def sampled_steps(
-    steps: list[int], start: int, end: int, max_results: int, ends: set[int]
-) -> list[int]:
-    """MLflow's sample of the distinct sorted ``steps`` in [start, end]: ``max_results`` evenly
-    spaced ones and the last, with each run's first and last step (``ends``) added."""
-    low, high = bisect.bisect_left(steps, start), bisect.bisect_right(steps, end)
-    if high - low <= max_results:
-        chosen = set(steps[low:high])
-    else:
-        interval = (high - low) / max_results
-        chosen = {steps[low + int(i * interval)] for i in range(max_results)}
-        chosen.add(steps[high - 1])
-    return sorted(chosen | ends)
+def sampled_steps(steps: list[int], max_results: int, ends: set[int]) -> set[int]:
+    """MLflow's sample of the distinct sorted ``steps``: ``max_results`` evenly spaced ones and
+    the last, with each run's first and last step (``ends``) added."""
+    if len(steps) <= max_results:
+        return set(steps) | ends
+    interval = len(steps) / max_results
+    return {steps[int(i * interval)] for i in range(max_results)} | {steps[-1]} | ends
 
 
 def history_bulk_interval(p: Protocol, f: Fields) -> dict[str, Any]:
@@ -780,17 +762,17 @@ def history_bulk_interval(p: Protocol, f: Fields) -> dict[str, Any]:
         )
     with p.store.metadata.connect() as conn:
         every = _bulk_metrics(conn, run_texts, key)
-        if not every:
-            return {"metrics": []}
-        low = start if start is not None else min(m["step"] for m in every)
-        high = end if end is not None else max(m["step"] for m in every)
-        inside = [m for m in every if low <= m["step"] <= high]
-        ends: set[int] = set()
-        for run in {m["run_id"] for m in inside}:
-            own = [m["step"] for m in inside if m["run_id"] == run]
-            ends |= {min(own), max(own)}
-        steps = sorted({m["step"] for m in inside})
-        chosen = set(sampled_steps(steps, low, high, limit, ends))
+    if not every:
+        return {"metrics": []}
+    low = start if start is not None else min(m["step"] for m in every)
+    high = end if end is not None else max(m["step"] for m in every)
+    inside = [m for m in every if low <= m["step"] <= high]
+    spans: dict[str, tuple[int, int]] = {}  # each run's first and last step in the range
+    for m in inside:
+        first, last = spans.get(m["run_id"], (m["step"], m["step"]))
+        spans[m["run_id"]] = (min(first, m["step"]), max(last, m["step"]))
+    ends = {step for span in spans.values() for step in span}
+    chosen = sampled_steps(sorted({m["step"] for m in inside}), limit, ends)
     return {"metrics": [m for m in inside if m["step"] in chosen]}
 
 
