@@ -39,6 +39,11 @@ def healthy(cluster: Any, patience: float = 30.0) -> Any:
         return cluster
     cluster.scale(0)
     _running(cluster, 0, 60)
+    # and until every old nanny has closed: one still restarting its worker would register it
+    # (counted among the new ones) and then, closing, take it away in the middle of the test
+    deadline = time.monotonic() + 60
+    while cluster.workers and time.monotonic() < deadline:
+        time.sleep(0.05)
     cluster.scale(WORKERS)
     if not _running(cluster, WORKERS, 120):
         pytest.fail(f"the Dask cluster could not be given {WORKERS} workers again: {cluster}")
