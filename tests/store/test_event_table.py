@@ -303,6 +303,31 @@ def test_write_sync_acknowledges_once_the_kernel_has_the_line(
     assert writer.log.read("feedback")["request_id"].to_pylist() == ["in-the-kernel"]
 
 
+def test_write_sync_a_write_that_fails_acknowledges_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from limelight.store import _eventbuf
+
+    writer = EventWriter(str(tmp_path), "feedback", flush_seconds=3600, sync="write")
+    writer.warm_up()
+
+    def full(fd: int, data: object) -> int:
+        raise OSError(28, "No space left on device")
+
+    working = _eventbuf.os.write
+    monkeypatch.setattr(_eventbuf.os, "write", full)
+    with pytest.raises(StorageError, match="No space left"):
+        asyncio.run(writer.acknowledge(_feedback("lost", T0)))
+    monkeypatch.setattr(_eventbuf.os, "write", working)
+    asyncio.run(writer.acknowledge(_feedback("kept", T0)))
+    # written by the request itself, before any flush: a kill -9 now would keep it
+    assert any(b'"kept"' in p.read_bytes() for p in writer.folder.glob("*-feedback-*.log"))
+    writer.close()
+    assert writer.log.read("feedback")["request_id"].to_pylist() == ["kept"]
+
+
 def test_a_namespace_made_by_another_process_between_check_and_insert_is_used(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -3,7 +3,10 @@
 Each worker appends the JSON line of every event to its own segment file
 ``<folder>/<host>-<pid>-<kind>-<seq>.log``. A flusher thread writes what is waiting and fsyncs
 it (group commit: one fsync for every line that arrived since the last one) and only then
-wakes the requests that wait for their line. The owner holds an exclusive ``flock`` on each of
+wakes the requests that wait for their line. With ``sync="write"`` a request writes its own
+line at once instead (a write to the kernel's page cache takes microseconds, and a hand-off to
+the flusher and back cost more than that under load) and the flusher fdatasyncs the segment a
+few times a second. The owner holds an exclusive ``flock`` on each of
 its segments from creation until the segment's rows are in the table and the file is gone, so
 another process can tell an orphaned segment (its owner died: the lock is free) from a live
 one, and claim it safely: only one process gets the lock.
@@ -27,6 +30,7 @@ from limelight.core.errors import StorageError
 __all__ = ["SYNC_MODES", "DurableBuffer", "Segment", "orphans"]
 
 SYNC_MODES = ("write", "fsync")  # when an appended line is acknowledged
+_BACKGROUND_SYNC_SECONDS = 0.05  # sync="write": how often the flusher fdatasyncs written lines
 _SEQ = itertools.count(1)  # segment numbers, unique in the process (several writers share a pid)
 
 
@@ -84,6 +88,12 @@ def _settle(futures: list[asyncio.Future[None]], error: BaseException | None) ->
                 fut.set_exception(StorageError(f"the event buffer could not be written: {error}"))
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def _lock(path: Path, create: bool) -> int | None:
     """An fd of ``path`` with its exclusive lock held, or None when another process holds it
     (or the file went away)."""
@@ -136,6 +146,7 @@ class DurableBuffer:
         self._file_lock = threading.Lock()  # held while a group is written; rotation waits
         self._segment: Segment | None = None
         self._stop = False
+        self._dirty = False  # sync="write": lines written since the last fdatasync
         self._thread: threading.Thread | None = None
         self.syncs = 0
 
@@ -162,15 +173,54 @@ class DurableBuffer:
             self.start()
         return group
 
+    def write(self, line: bytes) -> None:
+        """Write ``line`` now, in the caller's thread (``sync="write"``): on return the kernel
+        has it, which survives the death of this process; the flusher fdatasyncs it soon after.
+        A failing write raises :class:`StorageError` and leaves nothing acknowledged."""
+        try:
+            if self._thread is None:
+                self.start()
+            with self._file_lock:
+                segment = self._current()
+                _write_all(segment.fd, line + b"\n")
+                segment.rows += 1
+        except OSError as exc:  # a full or failing disk
+            raise StorageError(f"the event buffer could not be written: {exc}") from None
+        self._dirty = True
+
     def _loop(self) -> None:
+        timeout = _BACKGROUND_SYNC_SECONDS if self.sync == "write" else None
         while True:
             with self._cond:
                 while not self._group.lines and not self._stop:
-                    self._cond.wait()
+                    if not self._cond.wait(timeout) and self._dirty:
+                        break
                 if not self._group.lines and self._stop:
                     return
-                group, self._group = self._group, _Group()
-            self._write(group)
+                group = None
+                if self._group.lines:
+                    group, self._group = self._group, _Group()
+            if group is not None:
+                self._write(group)
+            elif self._dirty:
+                self._sync_written()
+
+    def _sync_written(self) -> None:
+        """fdatasync the lines that requests wrote themselves, without holding the file lock
+        (a request's write must not wait for the disk): on a duplicate of the segment's fd,
+        which stays valid if the segment is sealed and discarded meanwhile."""
+        self._dirty = False
+        with self._file_lock:
+            fd = None if self._segment is None else os.dup(self._segment.fd)
+        if fd is None:
+            return
+        try:
+            os.fdatasync(fd)
+            self.syncs += 1
+        except OSError:
+            self.sync_failures += 1
+        finally:
+            os.close(fd)
 
     def _write(self, group: _Group) -> None:
         """Write ``group`` and fdatasync it; its waiters are released after the write
@@ -179,10 +229,7 @@ class DurableBuffer:
         try:
             with self._file_lock:
                 segment = self._current()
-                data = b"\n".join(group.lines) + b"\n"
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(segment.fd, view) :]
+                _write_all(segment.fd, b"\n".join(group.lines) + b"\n")
                 segment.rows += len(group.lines)
                 if self.sync == "write":
                     self._release(group)

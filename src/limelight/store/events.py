@@ -193,11 +193,16 @@ class EventWriter:
         return group
 
     async def acknowledge(self, record: dict[str, Any]) -> None:
-        """Queue one event and return once it is on disk (fsynced with its group): after this,
-        the event survives ``kill -9`` of the process. The event loop is not blocked."""
+        """Queue one event and return once it is on disk (fsynced with its group; with
+        ``sync="write"``, written to the kernel at once): after this, the event survives
+        ``kill -9`` of the process. The event loop does not wait for the disk."""
         import asyncio
 
         line = orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY)
+        if self.buffer.sync == "write":  # the kernel has it on return: nothing to wait for
+            self.buffer.write(line)
+            self._started()
+            return
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         self.buffer.add(line, (loop, future))
@@ -470,6 +475,9 @@ def wait_for_commits(folder: str | os.PathLike[str], timeout: float = 30.0) -> b
         time.sleep(0.05)
 
 
+_COMMITTER_NICENESS = 10  # the committer's scheduling priority below the serving workers'
+
+
 def committer_main() -> None:
     """The committer process of ``limelight serve``: :func:`run_committer` over the configuration
     of the environment until SIGTERM (or SIGINT), then one last pass."""
@@ -480,6 +488,9 @@ def committer_main() -> None:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    # background work: on a busy host the serving workers' requests go first, and the commits
+    # catch up (the events wait, durably, in their buffers)
+    os.nice(_COMMITTER_NICENESS)
     run_committer(resolve_config(), stop)
 
 
