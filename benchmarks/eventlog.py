@@ -104,6 +104,7 @@ def generate(staging: Path, n: int, seed: int = 0) -> dict[str, list[Path]]:
                 "decided": _lists(pa.array(np.ones(size, dtype=bool)), size, 1),
                 "models": _lists(pa.array(np.where(arm[who] == 0, "recs/1", "recs/2")), size, 1),
                 "latency_ms": rng.gamma(2.0, 4.0, size),
+                "context": pa.nulls(size, IMPRESSION_SCHEMA.field("context").type),
             },
             schema=IMPRESSION_SCHEMA,
         )

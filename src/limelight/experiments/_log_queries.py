@@ -13,7 +13,10 @@ for a log of plain segments, which keeps no snapshots); ``as_of`` reads those sn
 
 from __future__ import annotations
 
+import importlib
 import math
+import sys
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -132,6 +135,16 @@ def exposure_log_from_events(
     return found
 
 
+def _import_statistics_meanwhile() -> None:
+    """Start importing ``scipy.special`` (the read-out's distributions, about 0.15 s) in a
+    thread of its own: DuckDB releases the GIL while it runs the query, so the import costs
+    the read-out no time, where it was a tenth of it at 10M impressions."""
+    if "scipy.special" not in sys.modules:
+        threading.Thread(
+            target=importlib.import_module, args=("scipy.special",), daemon=True
+        ).start()
+
+
 def _query(
     root: str,
     spec: ExperimentSpec,
@@ -158,7 +171,8 @@ def _query(
     con = connect()
     found: ExposureLog | tuple[VariantMoments, dict[str, int]]
     try:
-        if moments:  # per-variant moments, in one statement: nothing per user enters Python
+        _import_statistics_meanwhile()
+        if moments:  # per-variant moments, in SQL: nothing per user enters Python
             found = variant_moments(con, imp_scan, fb_scan, spec, play_event, pre_period, lo, hi)
         else:
             found = _exposure_log(con, imp_scan, fb_scan, spec, play_event, pre_period, lo, hi, day)

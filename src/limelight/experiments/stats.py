@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import special
 
 from limelight.core.errors import InvalidInputError
 
@@ -45,6 +44,15 @@ ZERO_VARIANCE_NOTE = (
     "the metric has zero variance in both arms: nothing to test (interval is a point, "
     "p-value undefined)"
 )
+
+
+def _special() -> Any:
+    """``scipy.special`` (Student's t and chi-squared distributions), imported on first use: it
+    takes about 0.15 s, which the event log's read-out spends while DuckDB runs its query
+    (:mod:`limelight.experiments._log_queries` imports it in the background)."""
+    from scipy import special
+
+    return special
 
 
 @dataclass(frozen=True)
@@ -145,9 +153,9 @@ def compare_from_stats(
         df = var**2 / (sc**2 / (nc - 1) + st**2 / (nt - 1))
         df = np.where(np.isfinite(df), df, np.inf)
         diff = mt - mc
-        crit = special.stdtrit(df, 1 - alpha / 2)  # Student's t quantile
+        crit = _special().stdtrit(df, 1 - alpha / 2)  # Student's t quantile
         t_stat = diff / se
-        p = 2 * special.stdtr(df, -np.abs(t_stat))  # its survival function
+        p = 2 * _special().stdtr(df, -np.abs(t_stat))  # its survival function
         lift = diff / bc
         lift_var = vt / (bc**2 * nt) + vc * bt**2 / (bc**4 * nc)
         lift_half = crit * np.sqrt(lift_var)
@@ -359,7 +367,7 @@ def srm_check(counts: ArrayLike, shares: ArrayLike, *, threshold: float = 0.001)
         raise InvalidInputError("no users were exposed to any variant: nothing to check")
     expected = total * sh
     chi2 = float(((obs - expected) ** 2 / expected).sum())
-    p = float(special.chdtrc(obs.size - 1, chi2))  # chi-squared survival function
+    p = float(_special().chdtrc(obs.size - 1, chi2))  # chi-squared survival function
     return SRMResult(
         observed=tuple(int(x) for x in obs),
         expected=tuple(float(x) for x in expected),
