@@ -6,13 +6,13 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from limelight.core.config import Config, resolve_config
-from limelight.store.artifacts import ArtifactStore
 from limelight.store.metadata import MetadataStore
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from limelight.store._event_table import EventLog
+    from limelight.store.artifacts import ArtifactStore
     from limelight.store.events import EventWriter
 
 __all__ = ["Store", "open_store"]
@@ -30,6 +30,8 @@ class Store:
 
     @cached_property
     def artifacts(self) -> ArtifactStore:
+        from limelight.store.artifacts import ArtifactStore  # fsspec: imported on first use
+
         return ArtifactStore(self.config.artifacts, cache_dir=self.config.home / "cache")
 
     @property
