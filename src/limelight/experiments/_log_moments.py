@@ -1,10 +1,11 @@
-"""An experiment's per-variant moments from the event log in one DuckDB statement.
+"""An experiment's per-variant moments from the event log in two DuckDB statements.
 
 The common read-out (no daily series) needs, per variant, only the moments of the per-user
 metric columns (:class:`VariantMoments`). They come from two statements that read the
 impressions once and the feedback once, the shape a hand-written query would have: the
 experiment's entries are summed per user (first exposure, variant, impressions, and the entries
-dropped and counted) into a temporary table; then the feedback's plays are summed per user
+dropped and counted) into a table of the scratch database (whose blocks DuckDB can evict, see
+:func:`~limelight.store.event_queries.connect`); then the feedback's plays are summed per user
 joined to those users, and the users are reduced per variant. Nothing per user is returned to
 Python, and the counts of dropped entries and conflicting users ride along in the same groups.
 
@@ -76,7 +77,7 @@ def variant_moments(
     run_sql(
         con,
         (imp_scan,),
-        f"""CREATE TEMP TABLE {users} AS
+        f"""CREATE TABLE {users} AS
               SELECT CASE WHEN reason = 0 THEN user_id END AS user_id, reason,
                      min(ts) AS first, min(code) AS cmin, max(code) AS cmax,
                      count(*) AS impressions, {unattributed} AS unattributed
