@@ -48,8 +48,10 @@ def _wait_for(kind: str, ids: set[str], timeout: float = 30.0) -> list[str]:
         time.sleep(0.2)
 
 
-def test_acknowledged_events_survive_kill_9_of_the_worker(registry: Registry) -> None:
-    handle = serve_in_background(MODELS, workers=1, env=subprocess_env(), graceful_seconds=5)
+@pytest.mark.parametrize("sync", ["write", "fsync"])
+def test_acknowledged_events_survive_kill_9_of_the_worker(registry: Registry, sync: str) -> None:
+    env = subprocess_env() | {"LIMELIGHT_EVENT_SYNC": sync}
+    handle = serve_in_background(MODELS, workers=1, env=env, graceful_seconds=5)
     try:
         assert handle.pid is not None
         recommended, acknowledged = set(), set()
