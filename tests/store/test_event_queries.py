@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pyarrow as pa
@@ -85,6 +86,23 @@ def test_an_empty_log_is_an_empty_relation_and_bad_names_are_refused(tmp_path: P
         events_relation(con, scan, ["user_id", "colour"])
     with pytest.raises(InvalidInputError, match="unknown event kind"):
         scan_events(str(tmp_path), "clicks")
+
+
+def test_remembered_plans_are_pruned_to_the_most_recently_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from limelight.store import _event_plans
+
+    monkeypatch.setattr(_event_plans, "_folder", lambda: str(tmp_path / "plans"))
+    monkeypatch.setattr(_event_plans, "KEEP", 3)
+    for i in range(3):
+        _event_plans.remember(f"s3://lists/snap-{i}.avro", [(f"f{i}.parquet", "2026-01-01")])
+        os.utime(_event_plans._path(f"s3://lists/snap-{i}.avro"), (1000 + i, 1000 + i))
+    assert _event_plans.recall("s3://lists/snap-0.avro") == [("f0.parquet", "2026-01-01")]
+    _event_plans.remember("s3://lists/snap-3.avro", [("f3.parquet", "2026-01-02")])  # a 4th
+    kept = {i for i in range(4) if _event_plans.recall(f"s3://lists/snap-{i}.avro") is not None}
+    assert kept == {0, 2, 3}, "the least recently used (1) goes; the recalled oldest (0) stays"
+    assert len(list((tmp_path / "plans").iterdir())) == 3
 
 
 def test_a_snapshots_files_are_planned_once_then_remembered(

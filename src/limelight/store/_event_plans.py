@@ -9,7 +9,7 @@ table's metadata location in the catalog's own SQL table, read the snapshot from
 JSON and take the files from that file: SQL, JSON and a file read. Whatever is not as expected
 (no table yet, a compressed metadata file, an unreadable remembered list) returns None and the
 caller plans with pyiceberg, as before; a remembered list that cannot be written is only slower
-next time.
+next time. The folder keeps the ``KEEP`` most recently used lists (a recall marks its list used).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from limelight.core.errors import InvalidInputError
 __all__ = ["Snapshot", "current_snapshot", "forget", "recall", "remember"]
 
 Snapshot = tuple[int | None, str | None]  # (snapshot id, its manifest list); (None, None): empty
+KEEP = 512  # remembered lists kept; beyond that the least recently used are removed
 
 
 def _folder() -> str:
@@ -96,6 +97,8 @@ def recall(manifest_list: str) -> list[tuple[str, str]] | None:
     files = found.get("files")
     if not isinstance(files, list):
         return None
+    with contextlib.suppress(OSError):  # used now: the last to be pruned
+        os.utime(_path(manifest_list))
     return [(str(path), str(day)) for path, day in files]
 
 
@@ -113,6 +116,20 @@ def remember(manifest_list: str, files: list[tuple[str, str]]) -> None:
         except OSError:
             os.unlink(tmp)
             raise
+        _prune()
+
+
+def _prune() -> None:
+    """Remove the least recently used lists beyond the ``KEEP`` newest (by modification time,
+    which a recall renews); a list another process removes first is skipped."""
+    with os.scandir(_folder()) as found:
+        lists = [
+            (entry.stat().st_mtime, entry.path) for entry in found if entry.name.endswith(".json")
+        ]
+    lists.sort()
+    for _, path in lists[: max(len(lists) - KEEP, 0)]:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 def forget(manifest_list: str) -> None:
